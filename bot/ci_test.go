@@ -1,0 +1,57 @@
+package bot
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestEvaluateCI(t *testing.T) {
+	ok := func(n string) Check { return Check{Name: n, State: CheckSuccess} }
+	st := func(n string, s CheckState) Check { return Check{Name: n, State: s} }
+	tests := []struct {
+		name   string
+		app    App
+		checks []Check
+		want   CIVerdict
+	}{
+		{"all pass", App{}, []Check{ok("build"), ok("lint")}, CIVerdict{Passed: true}},
+		{"none reported", App{}, nil, CIVerdict{Failed: []string{"no CI status or check run reported for this commit"}}},
+		{"one failed", App{}, []Check{ok("build"), st("lint", CheckFailure)}, CIVerdict{Failed: []string{"lint (failure)"}}},
+		{"one pending", App{}, []Check{ok("build"), st("lint", CheckPending)}, CIVerdict{Pending: []string{"lint"}}},
+		{"failure beats pending", App{}, []Check{st("a", CheckPending), st("b", CheckFailure)}, CIVerdict{Failed: []string{"b (failure)"}, Pending: []string{"a"}}},
+		{"neutral fails by default", App{}, []Check{ok("build"), st("docs", CheckNeutral)}, CIVerdict{Failed: []string{"docs (neutral)"}}},
+		{"neutral allowed", App{CIPassStates: []CheckState{CheckNeutral}}, []Check{ok("build"), st("docs", CheckNeutral)}, CIVerdict{Passed: true}},
+		{"named check passes, others ignored", App{Checks: []string{"ci/codeship"}}, []Check{ok("ci/codeship"), st("lint", CheckFailure)}, CIVerdict{Passed: true}},
+		{"named check missing waits", App{Checks: []string{"ci/codeship"}}, []Check{ok("lint")}, CIVerdict{Pending: []string{"ci/codeship"}}},
+		{"named check failed", App{Checks: []string{"ci/codeship", "build"}}, []Check{st("ci/codeship", CheckFailure)}, CIVerdict{Failed: []string{"ci/codeship (failure)"}}},
+		{"named skipped fails by default", App{Checks: []string{"e2e"}}, []Check{st("e2e", CheckSkipped)}, CIVerdict{Failed: []string{"e2e (skipped)"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(EvaluateCI(&tt.app, tt.checks), tt.want); diff != "" {
+				t.Errorf("EvaluateCI (-got +want):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestAuthorize(t *testing.T) {
+	open := &Environment{Name: "dev", App: "web"}
+	if err := open.Authorize("slack:U1"); err != nil {
+		t.Errorf("env without allow refused: %v", err)
+	}
+	prod := &Environment{Name: "prod", App: "web", Allow: []string{"slack:U024BE7LH", "github:octocat", "github-team:org/sre"}}
+	for _, who := range []string{"slack:U024BE7LH", "github:Octocat"} {
+		if err := prod.Authorize(who); err != nil {
+			t.Errorf("%s refused: %v", who, err)
+		}
+	}
+	err := prod.Authorize("slack:U999")
+	if ErrorCode(err) != EFORBIDDEN {
+		t.Fatalf("stranger: %v, want forbidden", err)
+	}
+	if want := "slack:U999 may not deploy web to prod; allowed: slack:U024BE7LH, github:octocat, github-team:org/sre"; ErrorMessage(err) != want {
+		t.Errorf("message = %q, want %q", ErrorMessage(err), want)
+	}
+}

@@ -1,0 +1,418 @@
+package bot
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"text/template"
+	"time"
+)
+
+// Config is deploybot's whole configuration, as in DESIGN.md. The YAML
+// loading lives in cmd; this package only knows the shape and the rules.
+type Config struct {
+	Listen    string          `yaml:"listen"`
+	PublicURL string          `yaml:"public_url"`
+	Store     string          `yaml:"store"`
+	GitHub    GitHubConfig    `yaml:"github"`
+	Slack     SlackConfig     `yaml:"slack"`
+	AWS       AWSConfig       `yaml:"aws"`
+	Apps      map[string]*App `yaml:"apps"`
+}
+
+type GitHubConfig struct {
+	APIURL         string `yaml:"api_url"`
+	AppID          int64  `yaml:"app_id"`
+	PrivateKey     string `yaml:"private_key"`
+	PrivateKeyFile string `yaml:"private_key_file"`
+	WebhookSecret  string `yaml:"webhook_secret"`
+	Token          string `yaml:"token"`
+}
+
+type SlackConfig struct {
+	APIURL        string `yaml:"api_url"`
+	BotToken      string `yaml:"bot_token"`
+	SigningSecret string `yaml:"signing_secret"`
+	Channel       string `yaml:"channel"`
+}
+
+type AWSConfig struct {
+	Region string `yaml:"region"`
+}
+
+type App struct {
+	Name         string                  `yaml:"-"`
+	Repo         string                  `yaml:"repo"`
+	Image        string                  `yaml:"image"`
+	Tag          string                  `yaml:"tag"`
+	Checks       []string                `yaml:"checks"`
+	CIPassStates []CheckState            `yaml:"ci_pass_states"` // neutral/skipped also count as passed
+	CITimeout    Duration                `yaml:"ci_timeout"`
+	Environments map[string]*Environment `yaml:"environments"`
+
+	tag *template.Template
+}
+
+type Environment struct {
+	Name             string     `yaml:"-"`
+	App              string     `yaml:"-"`
+	ECS              *ECSTarget `yaml:"ecs"`
+	ElasticBeanstalk *EBTarget  `yaml:"elasticbeanstalk"`
+	RoleARN          string     `yaml:"role_arn"`
+	Allow            []string   `yaml:"allow"`
+	AutoRollback     bool       `yaml:"auto_rollback"`
+	Channel          string     `yaml:"channel"`
+	Timeout          Duration   `yaml:"timeout"`
+}
+
+type ECSTarget struct {
+	Cluster   string `yaml:"cluster"`
+	Service   string `yaml:"service"`
+	Container string `yaml:"container"`
+}
+
+type EBTarget struct {
+	Application string `yaml:"application"`
+	Environment string `yaml:"environment"`
+	Bucket      string `yaml:"bucket"`
+}
+
+// Target kinds, the keys of Pipeline.Deployers.
+const (
+	TargetECS              = "ecs"
+	TargetElasticBeanstalk = "elasticbeanstalk"
+)
+
+// TargetKind returns which deployer runs this environment.
+func (e *Environment) TargetKind() string {
+	if e.ECS != nil {
+		return TargetECS
+	}
+	return TargetElasticBeanstalk
+}
+
+// Duration is a time.Duration written as "30m" in YAML.
+type Duration time.Duration
+
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	if v < 0 {
+		return fmt.Errorf("duration %q is negative", b)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// Defaults applied when a field is left out.
+const (
+	DefaultListen        = ":8080"
+	DefaultStore         = "sqlite:deploybot.db"
+	DefaultGitHubAPIURL  = "https://api.github.com/"
+	DefaultSlackAPIURL   = "https://slack.com/api/"
+	DefaultCITimeout     = 30 * time.Minute
+	DefaultDeployTimeout = 30 * time.Minute
+)
+
+// ConfigError names the key (a dotted path such as apps.web.tag) that is
+// wrong. Line is filled in by the loader when it knows it.
+type ConfigError struct {
+	Key     string
+	Line    int
+	Message string
+}
+
+func (e *ConfigError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("line %d: %s: %s", e.Line, e.Key, e.Message)
+	}
+	return fmt.Sprintf("%s: %s", e.Key, e.Message)
+}
+
+// Validate fills defaults and returns every rule the config breaks, each a
+// *ConfigError, sorted by key so the output is stable.
+func (c *Config) Validate() []*ConfigError {
+	var errs []*ConfigError
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, &ConfigError{Key: key, Message: fmt.Sprintf(format, args...)})
+	}
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.Store == "" {
+		c.Store = DefaultStore
+	}
+	if !strings.HasPrefix(c.Store, "sqlite:") && !strings.HasPrefix(c.Store, "postgres://") && !strings.HasPrefix(c.Store, "postgresql://") {
+		bad("store", "must start with sqlite: or postgres://, got %q", c.Store)
+	}
+	if c.PublicURL != "" && !strings.HasPrefix(c.PublicURL, "http://") && !strings.HasPrefix(c.PublicURL, "https://") {
+		bad("public_url", "must be an http(s) URL, got %q", c.PublicURL)
+	}
+
+	if c.GitHub.APIURL == "" {
+		c.GitHub.APIURL = DefaultGitHubAPIURL
+	}
+	if !strings.HasSuffix(c.GitHub.APIURL, "/") {
+		c.GitHub.APIURL += "/"
+	}
+	appAuth := c.GitHub.AppID != 0 || c.GitHub.PrivateKey != "" || c.GitHub.PrivateKeyFile != ""
+	switch {
+	case appAuth && c.GitHub.Token != "":
+		bad("github.token", "set either token or app_id with private_key, not both")
+	case appAuth:
+		if c.GitHub.AppID == 0 {
+			bad("github.app_id", "required with private_key")
+		}
+		if c.GitHub.PrivateKey == "" && c.GitHub.PrivateKeyFile == "" {
+			bad("github.private_key", "required with app_id (or private_key_file)")
+		}
+		if c.GitHub.PrivateKey != "" && c.GitHub.PrivateKeyFile != "" {
+			bad("github.private_key_file", "set either private_key or private_key_file, not both")
+		}
+	case c.GitHub.Token == "":
+		bad("github", "set app_id with private_key, or token")
+	}
+
+	if c.Slack.APIURL == "" {
+		c.Slack.APIURL = DefaultSlackAPIURL
+	}
+	if !strings.HasSuffix(c.Slack.APIURL, "/") {
+		c.Slack.APIURL += "/"
+	}
+	if c.AWS.Region == "" {
+		bad("aws.region", "required")
+	}
+
+	if len(c.Apps) == 0 {
+		bad("apps", "at least one app is required")
+	}
+	for name, app := range c.Apps {
+		key := "apps." + name
+		if app == nil {
+			bad(key, "is empty")
+			continue
+		}
+		app.Name = name
+		errs = append(errs, app.validate(key)...)
+	}
+	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Key < errs[j].Key })
+	return errs
+}
+
+func (a *App) validate(key string) []*ConfigError {
+	var errs []*ConfigError
+	bad := func(k, format string, args ...any) {
+		errs = append(errs, &ConfigError{Key: key + k, Message: fmt.Sprintf(format, args...)})
+	}
+	if a.Repo == "" {
+		bad(".repo", "required (owner/name)")
+	} else if owner, name, ok := strings.Cut(a.Repo, "/"); !ok || owner == "" || name == "" || strings.Contains(name, "/") {
+		bad(".repo", "must be owner/name, got %q", a.Repo)
+	}
+	if a.Image == "" {
+		bad(".image", "required (the ECR repository URI)")
+	} else if _, _, err := ParseImage(a.Image); err != nil {
+		bad(".image", "%v", err)
+	}
+	if a.Tag == "" {
+		bad(".tag", "required, e.g. git_{{.ShortSHA}}")
+	} else if t, err := parseTagTemplate(a.Tag); err != nil {
+		bad(".tag", "%v", err)
+	} else {
+		a.tag = t
+	}
+	for i, s := range a.CIPassStates {
+		if s != CheckNeutral && s != CheckSkipped {
+			bad(fmt.Sprintf(".ci_pass_states[%d]", i), "only neutral and skipped may be added, got %q", s)
+		}
+	}
+	if a.CITimeout == 0 {
+		a.CITimeout = Duration(DefaultCITimeout)
+	}
+	if len(a.Environments) == 0 {
+		bad(".environments", "at least one environment is required")
+	}
+	for name, env := range a.Environments {
+		k := ".environments." + name
+		if env == nil {
+			bad(k, "is empty")
+			continue
+		}
+		env.Name, env.App = name, a.Name
+		if env.Timeout == 0 {
+			env.Timeout = Duration(DefaultDeployTimeout)
+		}
+		switch {
+		case env.ECS == nil && env.ElasticBeanstalk == nil:
+			bad(k, "needs one target: ecs or elasticbeanstalk")
+		case env.ECS != nil && env.ElasticBeanstalk != nil:
+			bad(k, "has two targets (ecs and elasticbeanstalk); use one")
+		case env.ECS != nil:
+			if env.ECS.Cluster == "" {
+				bad(k+".ecs.cluster", "required")
+			}
+			if env.ECS.Service == "" {
+				bad(k+".ecs.service", "required")
+			}
+			if env.ECS.Container == "" {
+				bad(k+".ecs.container", "required")
+			}
+		default:
+			eb := env.ElasticBeanstalk
+			if eb.Application == "" {
+				bad(k+".elasticbeanstalk.application", "required")
+			}
+			if eb.Environment == "" {
+				bad(k+".elasticbeanstalk.environment", "required")
+			}
+			if eb.Bucket == "" {
+				bad(k+".elasticbeanstalk.bucket", "required")
+			}
+		}
+		if env.RoleARN != "" && !strings.HasPrefix(env.RoleARN, "arn:") {
+			bad(k+".role_arn", "must be an IAM role ARN, got %q", env.RoleARN)
+		}
+		for i, who := range env.Allow {
+			if err := validateAllowEntry(who); err != nil {
+				bad(fmt.Sprintf("%s.allow[%d]", k, i), "%v", err)
+			}
+		}
+	}
+	return errs
+}
+
+func validateAllowEntry(s string) error {
+	kind, who, ok := strings.Cut(s, ":")
+	if !ok || who == "" {
+		return fmt.Errorf("want slack:<user id>, github:<login> or github-team:<org>/<team>, got %q", s)
+	}
+	switch kind {
+	case "slack", "github":
+		return nil
+	case "github-team":
+		if org, team, ok := strings.Cut(who, "/"); ok && org != "" && team != "" {
+			return nil
+		}
+	}
+	return fmt.Errorf("want slack:<user id>, github:<login> or github-team:<org>/<team>, got %q", s)
+}
+
+// TagData is what a tag template can use.
+type TagData struct {
+	SHA      string
+	ShortSHA string
+}
+
+func parseTagTemplate(s string) (*template.Template, error) {
+	t, err := template.New("tag").Option("missingkey=error").Parse(s)
+	if err != nil {
+		return nil, fmt.Errorf("bad template: %w", err)
+	}
+	// Executing with a sample catches unknown fields such as {{.Sha}}.
+	var b strings.Builder
+	if err := t.Execute(&b, TagData{SHA: strings.Repeat("0", 40), ShortSHA: "0000000"}); err != nil {
+		return nil, fmt.Errorf("bad template (use .SHA or .ShortSHA): %w", err)
+	}
+	if !validImageTag(b.String()) {
+		return nil, fmt.Errorf("template yields %q, not a valid image tag", b.String())
+	}
+	return t, nil
+}
+
+// validImageTag follows the OCI distribution spec: [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}.
+func validImageTag(s string) bool {
+	if s == "" || len(s) > 128 {
+		return false
+	}
+	for i, r := range s {
+		ok := r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || i > 0 && (r == '.' || r == '-')
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// ImageTag renders the app's tag template for sha.
+func (a *App) ImageTag(sha string) (string, error) {
+	t := a.tag
+	if t == nil {
+		var err error
+		if t, err = parseTagTemplate(a.Tag); err != nil {
+			return "", err
+		}
+		a.tag = t
+	}
+	short := sha
+	if len(short) > 7 {
+		short = short[:7]
+	}
+	var b strings.Builder
+	if err := t.Execute(&b, TagData{SHA: sha, ShortSHA: short}); err != nil {
+		return "", fmt.Errorf("tag template of app %s: %w", a.Name, err)
+	}
+	return b.String(), nil
+}
+
+// ParseImage splits an ECR repository URI
+// (123456789012.dkr.ecr.us-east-1.amazonaws.com/name) into registry host
+// and repository name.
+func ParseImage(image string) (registry, repository string, err error) {
+	registry, repository, ok := strings.Cut(image, "/")
+	if !ok || registry == "" || repository == "" {
+		return "", "", fmt.Errorf("want <registry>/<repository>, got %q", image)
+	}
+	if strings.ContainsAny(image, "@:") && strings.ContainsAny(repository, "@:") {
+		return "", "", fmt.Errorf("give the repository without tag or digest, got %q", image)
+	}
+	return registry, repository, nil
+}
+
+// Lookup returns the app and environment, or an EINVALID error naming what
+// is unknown and what is known.
+func (c *Config) Lookup(app, env string) (*App, *Environment, error) {
+	a, ok := c.Apps[app]
+	if !ok {
+		return nil, nil, Errorf(ENOTFOUND, "unknown app %q; known apps: %s", app, strings.Join(c.AppNames(), ", "))
+	}
+	e, ok := a.Environments[env]
+	if !ok {
+		return nil, nil, Errorf(ENOTFOUND, "app %s has no environment %q; its environments: %s", app, env, strings.Join(a.EnvNames(), ", "))
+	}
+	return a, e, nil
+}
+
+// AppNames returns the configured app names, sorted.
+func (c *Config) AppNames() []string {
+	names := make([]string, 0, len(c.Apps))
+	for n := range c.Apps {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// EnvNames returns the app's environment names, sorted.
+func (a *App) EnvNames() []string {
+	names := make([]string, 0, len(a.Environments))
+	for n := range a.Environments {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// AppsForRepo returns the apps deployed from repo (owner/name), sorted by name.
+func (c *Config) AppsForRepo(repo string) []*App {
+	var apps []*App
+	for _, n := range c.AppNames() {
+		if strings.EqualFold(c.Apps[n].Repo, repo) {
+			apps = append(apps, c.Apps[n])
+		}
+	}
+	return apps
+}

@@ -1,0 +1,76 @@
+package bot
+
+import "time"
+
+// State is a stage of a deployment's life; see DESIGN.md, "The pipeline".
+type State string
+
+const (
+	StateReceived        State = "received"
+	StateQueued          State = "queued"
+	StateWaitingForCI    State = "waiting_for_ci"
+	StateVerifyingImage  State = "verifying_image"
+	StateDeploying       State = "deploying"
+	StateVerifyingHealth State = "verifying_health"
+	StateSucceeded       State = "succeeded"
+	StateFailed          State = "failed"
+	StateCancelled       State = "cancelled"
+	StateRollingBack     State = "rolling_back"
+	StateRolledBack      State = "rolled_back"
+)
+
+// Terminal reports whether no further stage follows s.
+func (s State) Terminal() bool {
+	switch s {
+	case StateSucceeded, StateFailed, StateCancelled, StateRolledBack:
+		return true
+	}
+	return false
+}
+
+// Source names the trigger a deployment came from.
+type Source string
+
+const (
+	SourceSlack     Source = "slack"
+	SourcePRComment Source = "pr_comment"
+	SourceGitHubAPI Source = "github_api"
+	SourceCLI       Source = "cli"
+)
+
+// Deployment is one request to run app@sha in env: one row in the store,
+// one GitHub Deployment, one Slack message.
+type Deployment struct {
+	ID    int64
+	App   string
+	Env   string
+	Repo  string // owner/name
+	Ref   string // as asked for: sha, short sha, branch or tag
+	SHA   string // full 40-char sha once resolved
+	Image string // digest-pinned image once verified
+
+	Requester string // "slack:U123" or "github:login"
+	Source    Source
+	State     State
+	Reason    string // why it failed or was cancelled, user-safe
+
+	GitHubDeploymentID int64 // 0 until the GitHub Deployment exists
+	InstallationID     int64 // GitHub App installation, 0 if unknown
+
+	SlackChannel     string
+	SlackTS          string // the message updated in place
+	SlackResponseURL string // ephemeral replies to the requester
+
+	EnvironmentURL string
+
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// ShortSHA returns the first 7 characters of the resolved sha.
+func (d *Deployment) ShortSHA() string {
+	if len(d.SHA) < 7 {
+		return d.SHA
+	}
+	return d.SHA[:7]
+}

@@ -1,0 +1,121 @@
+package bot
+
+import "context"
+
+// Store keeps deployments and the webhook deliveries already handled.
+type Store interface {
+	// CreateDeployment inserts d and sets d.ID, d.CreatedAt and d.UpdatedAt.
+	CreateDeployment(ctx context.Context, d *Deployment) error
+	// UpdateDeployment writes every mutable field of d and sets d.UpdatedAt.
+	UpdateDeployment(ctx context.Context, d *Deployment) error
+	// Deployment returns ENOTFOUND when no deployment has that id.
+	Deployment(ctx context.Context, id int64) (*Deployment, error)
+	// DeploymentByGitHubID returns ENOTFOUND when none has that GitHub id.
+	DeploymentByGitHubID(ctx context.Context, githubID int64) (*Deployment, error)
+	// RecordDelivery returns false if the delivery id was seen before.
+	RecordDelivery(ctx context.Context, deliveryID, event string) (first bool, err error)
+}
+
+// Repo names a GitHub repository and, when known, the App installation
+// that can act on it.
+type Repo struct {
+	FullName       string // owner/name
+	InstallationID int64
+}
+
+// GitHubDeploymentRequest is what deploybot asks GitHub to create.
+type GitHubDeploymentRequest struct {
+	SHA         string
+	Environment string
+	Description string
+	Payload     DeploymentPayload
+}
+
+// DeploymentPayload is the JSON payload of every GitHub Deployment
+// deploybot creates; tools creating their own may set App.
+type DeploymentPayload struct {
+	App         string `json:"app"`
+	RequestedBy string `json:"requested_by"`
+	Source      Source `json:"source"`
+	// DeploybotID is the store id of the deployment that created this
+	// GitHub Deployment, so its own `deployment` webhook, which may arrive
+	// before the GitHub id is saved, is recognised and ignored.
+	DeploybotID int64 `json:"deploybot_id,omitempty"`
+}
+
+// DeploymentStatus is one GitHub deployment status.
+type DeploymentStatus struct {
+	State          string // queued, in_progress, success, failure, error
+	Description    string // at most 140 characters, GitHub's limit
+	LogURL         string
+	EnvironmentURL string
+}
+
+// CheckState is the outcome of one commit status or check run.
+type CheckState string
+
+const (
+	CheckPending CheckState = "pending"
+	CheckSuccess CheckState = "success"
+	CheckFailure CheckState = "failure"
+	CheckNeutral CheckState = "neutral"
+	CheckSkipped CheckState = "skipped"
+)
+
+// Check is one commit status context or check run for a sha.
+type Check struct {
+	Name  string
+	State CheckState
+	URL   string
+}
+
+// GitHub is the part of the GitHub API the pipeline uses.
+type GitHub interface {
+	// ResolveRef returns the full sha of ref; ENOTFOUND if there is none.
+	ResolveRef(ctx context.Context, repo Repo, ref string) (string, error)
+	CreateDeployment(ctx context.Context, repo Repo, req GitHubDeploymentRequest) (id int64, err error)
+	CreateDeploymentStatus(ctx context.Context, repo Repo, deploymentID int64, st DeploymentStatus) error
+	// Checks returns every commit status context and check run for sha,
+	// the latest of each name.
+	Checks(ctx context.Context, repo Repo, sha string) ([]Check, error)
+}
+
+// Message is what deploybot says in Slack about one deployment.
+type Message struct {
+	Text   string // plain-text fallback, and the whole message when Fields is empty
+	Fields []Field
+}
+
+// Field is one labelled value of a Message.
+type Field struct {
+	Label string
+	Value string
+}
+
+// Chat is the part of the Slack Web API the pipeline uses.
+type Chat interface {
+	// Post returns the channel id and the timestamp of the new message.
+	Post(ctx context.Context, channel string, msg Message) (channelID, ts string, err error)
+	Update(ctx context.Context, channelID, ts string, msg Message) error
+	// Respond sends an ephemeral reply through a slash command's response_url.
+	Respond(ctx context.Context, responseURL string, msg Message) error
+}
+
+// Images finds a container image in the registry.
+type Images interface {
+	// Resolve returns the digest (sha256:…) of image:tag; ENOTFOUND if absent.
+	Resolve(ctx context.Context, image, tag string, env *Environment) (digest string, err error)
+}
+
+// Rollout is what a deployer reports once a deploy has finished well.
+type Rollout struct {
+	EnvironmentURL string
+	Detail         string // e.g. "task definition web:42"
+}
+
+// Deployer rolls a digest-pinned image out to one kind of target and waits
+// until the target runs it and is healthy. It returns an *Error with a
+// user-safe message when the rollout failed.
+type Deployer interface {
+	Deploy(ctx context.Context, d *Deployment, env *Environment, image string, progress func(string)) (Rollout, error)
+}

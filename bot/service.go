@@ -1,0 +1,530 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Backoff is the schedule of a poll: Initial, growing by half each time up
+// to Max.
+type Backoff struct {
+	Initial time.Duration
+	Max     time.Duration
+}
+
+func (b Backoff) next(d time.Duration) time.Duration {
+	if d <= 0 {
+		return b.Initial
+	}
+	d += d / 2
+	if d > b.Max {
+		return b.Max
+	}
+	return d
+}
+
+// DefaultCIPoll is how often commit statuses are read while CI runs.
+var DefaultCIPoll = Backoff{Initial: 10 * time.Second, Max: time.Minute}
+
+// Service accepts deployment requests and runs the pipeline of DESIGN.md
+// for each, reporting to GitHub and Slack as it goes.
+type Service struct {
+	Config    *Config
+	Store     Store
+	GitHub    GitHub
+	Chat      Chat // nil: no Slack reporting
+	Images    Images
+	Deployers map[string]Deployer // by Environment.TargetKind
+	Logger    *slog.Logger
+	CIPoll    Backoff
+	Now       func() time.Time
+	// Finished, when set, is called after a started pipeline has stopped
+	// and reported; the sandbox and the tests wait on it.
+	Finished func(d *Deployment)
+
+	mu       sync.Mutex
+	running  sync.WaitGroup
+	shutdown context.CancelFunc
+	baseCtx  context.Context
+}
+
+// Request is a resolved and authorized ask to deploy, before it is stored.
+type Request struct {
+	App, Env  string
+	Ref       string
+	SHA       string // known already for GitHub-created deployments
+	Requester string
+	Source    Source
+
+	InstallationID     int64
+	GitHubDeploymentID int64 // set when GitHub's deployment exists already
+
+	SlackChannel     string // where the command was typed
+	SlackResponseURL string
+}
+
+// Accept checks req against the config and the env's allow list and stores
+// it as a new deployment in state received. A refused request creates
+// nothing; the error says why in words fit for the requester.
+func (s *Service) Accept(ctx context.Context, req Request) (*Deployment, error) {
+	app, env, err := s.Config.Lookup(req.App, req.Env)
+	if err != nil {
+		return nil, err
+	}
+	if err := env.Authorize(req.Requester); err != nil {
+		s.logger().Warn("deploy refused", "app", req.App, "env", req.Env, "requester", req.Requester, "source", req.Source)
+		return nil, err
+	}
+	d := &Deployment{
+		App: app.Name, Env: env.Name, Repo: app.Repo,
+		Ref: req.Ref, SHA: req.SHA,
+		Requester: req.Requester, Source: req.Source, State: StateReceived,
+		InstallationID: req.InstallationID, GitHubDeploymentID: req.GitHubDeploymentID,
+		SlackChannel: req.SlackChannel, SlackResponseURL: req.SlackResponseURL,
+	}
+	if err := s.Store.CreateDeployment(ctx, d); err != nil {
+		return nil, fmt.Errorf("store deployment of %s to %s: %w", req.App, req.Env, err)
+	}
+	return d, nil
+}
+
+// Start runs d's pipeline in the background. The work outlives the request
+// that started it and stops only at Shutdown.
+func (s *Service) Start(d *Deployment) {
+	ctx := s.background()
+	s.running.Add(1)
+	go func() {
+		defer s.running.Done()
+		_ = s.Run(ctx, d)
+		if s.Finished != nil {
+			s.Finished(d)
+		}
+	}()
+}
+
+func (s *Service) background() context.Context {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.baseCtx == nil {
+		s.baseCtx, s.shutdown = context.WithCancel(context.Background())
+	}
+	return s.baseCtx
+}
+
+// Shutdown waits for running pipelines until ctx ends, then cancels them;
+// a cancelled pipeline keeps its last stored stage.
+func (s *Service) Shutdown(ctx context.Context) error {
+	s.background()
+	done := make(chan struct{})
+	go func() { s.running.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.shutdown()
+		<-done
+		return ctx.Err()
+	}
+}
+
+// Run takes d through every stage to succeeded or failed and returns the
+// error that failed it.
+func (s *Service) Run(ctx context.Context, d *Deployment) error {
+	r := &run{s: s, d: d, log: s.logger().With("deployment", d.ID, "app", d.App, "env", d.Env)}
+	err := r.pipeline(ctx)
+	if err != nil && ctx.Err() != nil {
+		// Shutting down: the deployment stays in its stage rather than
+		// being reported failed for a reason that is ours, not its.
+		r.log.Warn("pipeline interrupted by shutdown", "state", d.State)
+		return err
+	}
+	if err != nil {
+		r.fail(ctx, err)
+	}
+	return err
+}
+
+func (s *Service) logger() *slog.Logger {
+	if s.Logger == nil {
+		return slog.Default()
+	}
+	return s.Logger
+}
+
+func (s *Service) now() time.Time {
+	if s.Now == nil {
+		return time.Now()
+	}
+	return s.Now()
+}
+
+// run is one pipeline execution.
+type run struct {
+	s   *Service
+	d   *Deployment
+	log *slog.Logger
+}
+
+func (r *run) pipeline(ctx context.Context) error {
+	d, cfg := r.d, r.s.Config
+	app, env, err := cfg.Lookup(d.App, d.Env)
+	if err != nil {
+		return err
+	}
+	repo := Repo{FullName: d.Repo, InstallationID: d.InstallationID}
+
+	if d.SHA == "" {
+		sha, err := r.s.GitHub.ResolveRef(ctx, repo, d.Ref)
+		if err != nil {
+			return fmt.Errorf("resolve %s in %s: %w", d.Ref, d.Repo, err)
+		}
+		d.SHA = sha
+		if err := r.save(ctx); err != nil {
+			return err
+		}
+	}
+	r.log = r.log.With("sha", d.SHA)
+
+	if d.GitHubDeploymentID == 0 {
+		id, err := r.s.GitHub.CreateDeployment(ctx, repo, GitHubDeploymentRequest{
+			SHA:         d.SHA,
+			Environment: d.Env,
+			Description: fmt.Sprintf("%s %s to %s, requested by %s via deploybot", d.App, d.ShortSHA(), d.Env, d.Requester),
+			Payload:     DeploymentPayload{App: d.App, RequestedBy: d.Requester, Source: d.Source, DeploybotID: d.ID},
+		})
+		if err != nil {
+			return fmt.Errorf("create GitHub deployment: %w", err)
+		}
+		d.GitHubDeploymentID = id
+	}
+	if err := r.enter(ctx, StateQueued, "queued", "Queued"); err != nil {
+		return err
+	}
+
+	if err := r.enter(ctx, StateWaitingForCI, "", "Waiting for CI"); err != nil {
+		return err
+	}
+	if err := r.waitForCI(ctx, app); err != nil {
+		return err
+	}
+
+	if err := r.enter(ctx, StateVerifyingImage, "in_progress", "CI passed; checking the image"); err != nil {
+		return err
+	}
+	tag, err := app.ImageTag(d.SHA)
+	if err != nil {
+		return err
+	}
+	digest, err := r.s.Images.Resolve(ctx, app.Image, tag, env)
+	if err != nil {
+		return fmt.Errorf("find image %s:%s: %w", app.Image, tag, err)
+	}
+	d.Image = app.Image + "@" + digest
+
+	deployer, ok := r.s.Deployers[env.TargetKind()]
+	if !ok {
+		return Errorf(EINVALID, "this deploybot cannot deploy to %s targets", env.TargetKind())
+	}
+	if err := r.enter(ctx, StateDeploying, "", fmt.Sprintf("Deploying %s:%s", app.Image, tag)); err != nil {
+		return err
+	}
+	rollout, err := deployer.Deploy(ctx, d, env, d.Image, func(line string) {
+		r.log.Info("rollout progress", "detail", line)
+		r.updateChat(ctx, "Deploying: "+line)
+	})
+	if err != nil {
+		return err
+	}
+
+	d.EnvironmentURL = rollout.EnvironmentURL
+	d.State = StateSucceeded
+	d.Reason = ""
+	if err := r.save(ctx); err != nil {
+		return err
+	}
+	desc := fmt.Sprintf("Deployed %s to %s", d.ShortSHA(), d.Env)
+	if rollout.Detail != "" {
+		desc += " (" + rollout.Detail + ")"
+	}
+	r.setStatus(ctx, "success", desc)
+	r.updateChat(ctx, "Succeeded: "+desc)
+	r.log.Info("deployment succeeded", "image", d.Image)
+	return nil
+}
+
+// enter persists the new stage before telling anyone about it, so what
+// GitHub and Slack show is never ahead of the store.
+func (r *run) enter(ctx context.Context, state State, githubState, text string) error {
+	r.d.State = state
+	if err := r.save(ctx); err != nil {
+		return err
+	}
+	r.log.Info("stage", "state", state)
+	if githubState != "" {
+		r.setStatus(ctx, githubState, text)
+	}
+	r.updateChat(ctx, text)
+	return nil
+}
+
+func (r *run) save(ctx context.Context) error {
+	if err := r.s.Store.UpdateDeployment(ctx, r.d); err != nil {
+		return fmt.Errorf("store deployment %d: %w", r.d.ID, err)
+	}
+	return nil
+}
+
+func (r *run) fail(ctx context.Context, err error) {
+	d := r.d
+	d.State = StateFailed
+	d.Reason = ErrorMessage(err)
+	if ErrorCode(err) == EINTERNAL {
+		r.log.Error("deployment failed", "err", err)
+		d.Reason = "internal error in deploybot (details in its log)"
+	} else {
+		r.log.Warn("deployment failed", "reason", d.Reason)
+	}
+	if serr := r.s.Store.UpdateDeployment(ctx, d); serr != nil {
+		r.log.Error("store failed deployment", "err", serr)
+	}
+	if d.GitHubDeploymentID != 0 {
+		state := "failure"
+		if ErrorCode(err) == EINTERNAL {
+			state = "error"
+		}
+		r.setStatus(ctx, state, d.Reason)
+	}
+	r.updateChat(ctx, "Failed: "+d.Reason)
+	if d.SlackTS == "" && d.SlackResponseURL != "" && r.s.Chat != nil {
+		// Nothing was posted to the channel (the ref did not resolve), so
+		// the requester hears it privately.
+		msg := Message{Text: fmt.Sprintf("Deployment #%d of %s %s to %s failed: %s", d.ID, d.App, d.Ref, d.Env, d.Reason)}
+		if err := r.s.Chat.Respond(ctx, d.SlackResponseURL, msg); err != nil {
+			r.log.Warn("slack respond", "err", err)
+		}
+	}
+}
+
+// setStatus reports to GitHub; a failure to report never fails the deploy.
+func (r *run) setStatus(ctx context.Context, state, description string) {
+	d := r.d
+	st := DeploymentStatus{State: state, Description: description, EnvironmentURL: d.EnvironmentURL, LogURL: r.logURL()}
+	repo := Repo{FullName: d.Repo, InstallationID: d.InstallationID}
+	if err := r.s.GitHub.CreateDeploymentStatus(ctx, repo, d.GitHubDeploymentID, st); err != nil {
+		r.log.Warn("github deployment status", "state", state, "err", err)
+	}
+}
+
+func (r *run) logURL() string {
+	if r.s.Config.PublicURL == "" {
+		return ""
+	}
+	return fmt.Sprintf("%s/deployments/%d", strings.TrimSuffix(r.s.Config.PublicURL, "/"), r.d.ID)
+}
+
+// updateChat posts the deployment's Slack message the first time and edits
+// it in place afterwards.
+func (r *run) updateChat(ctx context.Context, status string) {
+	if r.s.Chat == nil {
+		return
+	}
+	d := r.d
+	msg := r.message(status)
+	if d.SlackTS != "" {
+		if err := r.s.Chat.Update(ctx, d.SlackChannel, d.SlackTS, msg); err != nil {
+			r.log.Warn("slack update", "err", err)
+		}
+		return
+	}
+	channel := r.channel()
+	if channel == "" {
+		return
+	}
+	channelID, ts, err := r.s.Chat.Post(ctx, channel, msg)
+	if err != nil {
+		r.log.Warn("slack post", "channel", channel, "err", err)
+		return
+	}
+	d.SlackChannel, d.SlackTS = channelID, ts
+	if err := r.save(ctx); err != nil {
+		r.log.Warn("store slack message", "err", err)
+	}
+}
+
+// channel is the env's channel, else the bot's, else where it was asked.
+func (r *run) channel() string {
+	if _, env, err := r.s.Config.Lookup(r.d.App, r.d.Env); err == nil && env.Channel != "" {
+		return env.Channel
+	}
+	if r.s.Config.Slack.Channel != "" {
+		return r.s.Config.Slack.Channel
+	}
+	return r.d.SlackChannel
+}
+
+func (r *run) message(status string) Message {
+	d := r.d
+	ref := d.Ref
+	if d.SHA != "" {
+		ref = d.ShortSHA()
+		if d.Ref != "" && !strings.HasPrefix(d.SHA, d.Ref) {
+			ref = fmt.Sprintf("%s (%s)", d.Ref, d.ShortSHA())
+		}
+	}
+	text := fmt.Sprintf("%s %s: %s %s to %s — %s", stateEmoji(d.State), deploymentLabel(d), d.App, ref, d.Env, status)
+	fields := []Field{
+		{Label: "App", Value: d.App},
+		{Label: "Environment", Value: d.Env},
+		{Label: "Ref", Value: ref},
+		{Label: "Requested by", Value: requesterMention(d.Requester)},
+		{Label: "Stage", Value: string(d.State)},
+	}
+	if u := r.logURL(); u != "" {
+		fields = append(fields, Field{Label: "Details", Value: u})
+	}
+	return Message{Text: text, Fields: fields}
+}
+
+func deploymentLabel(d *Deployment) string { return fmt.Sprintf("Deployment #%d", d.ID) }
+
+func requesterMention(requester string) string {
+	if id, ok := strings.CutPrefix(requester, "slack:"); ok {
+		return "<@" + id + ">"
+	}
+	return requester
+}
+
+func stateEmoji(s State) string {
+	switch s {
+	case StateSucceeded:
+		return ":white_check_mark:"
+	case StateFailed:
+		return ":x:"
+	case StateCancelled:
+		return ":no_entry_sign:"
+	}
+	return ":hourglass_flowing_sand:"
+}
+
+// waitForCI polls the sha's statuses and check runs until they pass, one
+// fails, or the app's ci_timeout passes.
+func (r *run) waitForCI(ctx context.Context, app *App) error {
+	repo := Repo{FullName: r.d.Repo, InstallationID: r.d.InstallationID}
+	deadline := r.s.now().Add(time.Duration(app.CITimeout))
+	poll := r.s.CIPoll
+	if poll.Initial == 0 {
+		poll = DefaultCIPoll
+	}
+	var wait time.Duration
+	for {
+		checks, err := r.s.GitHub.Checks(ctx, repo, r.d.SHA)
+		if err != nil {
+			return fmt.Errorf("read CI results: %w", err)
+		}
+		verdict := EvaluateCI(app, checks)
+		switch {
+		case verdict.Failed != nil:
+			return Errorf(EINVALID, "CI failed for %s: %s", r.d.ShortSHA(), strings.Join(verdict.Failed, ", "))
+		case verdict.Passed:
+			return nil
+		case !r.s.now().Before(deadline):
+			return Errorf(EINVALID, "CI did not finish within %s; still pending: %s", time.Duration(app.CITimeout), strings.Join(verdict.Pending, ", "))
+		}
+		wait = poll.next(wait)
+		r.log.Info("waiting for CI", "pending", verdict.Pending, "next_poll", wait)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
+// CIVerdict is the reading of a sha's CI results.
+type CIVerdict struct {
+	Passed  bool
+	Failed  []string // names, with state, of what failed; nil if nothing did
+	Pending []string
+}
+
+// EvaluateCI applies the app's CI rule: with `checks`, each named one must
+// exist and pass; without, every reported one must pass and at least one
+// must be reported. Neutral and skipped pass only if ci_pass_states says so.
+func EvaluateCI(app *App, checks []Check) CIVerdict {
+	passes := func(s CheckState) bool {
+		if s == CheckSuccess {
+			return true
+		}
+		for _, ok := range app.CIPassStates {
+			if s == ok {
+				return true
+			}
+		}
+		return false
+	}
+	byName := make(map[string]Check, len(checks))
+	for _, c := range checks {
+		byName[c.Name] = c
+	}
+	var v CIVerdict
+	judge := func(c Check) {
+		switch {
+		case c.State == CheckPending:
+			v.Pending = append(v.Pending, c.Name)
+		case !passes(c.State):
+			v.Failed = append(v.Failed, fmt.Sprintf("%s (%s)", c.Name, c.State))
+		}
+	}
+	if len(app.Checks) > 0 {
+		var missing []string
+		for _, name := range app.Checks {
+			c, ok := byName[name]
+			if !ok {
+				missing = append(missing, name)
+				continue
+			}
+			judge(c)
+		}
+		if len(missing) > 0 && v.Failed == nil {
+			// A required check that has not reported yet may still start.
+			v.Pending = append(v.Pending, missing...)
+		}
+	} else {
+		if len(checks) == 0 {
+			return CIVerdict{Failed: []string{"no CI status or check run reported for this commit"}}
+		}
+		names := make([]string, 0, len(byName))
+		for n := range byName {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			judge(byName[n])
+		}
+	}
+	v.Passed = v.Failed == nil && len(v.Pending) == 0
+	return v
+}
+
+// IsNotFound reports whether err is an ENOTFOUND *Error.
+func IsNotFound(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Code == ENOTFOUND
+}
+
+// Reject closes a GitHub deployment that someone else created and that
+// deploybot will not run (unknown app or env, requester not allowed), with
+// an `error` status that says why.
+func (s *Service) Reject(ctx context.Context, repo Repo, githubID int64, reason error) {
+	s.logger().Warn("github deployment rejected", "repo", repo.FullName, "github_deployment", githubID, "reason", ErrorMessage(reason))
+	st := DeploymentStatus{State: "error", Description: "deploybot: " + ErrorMessage(reason)}
+	if err := s.GitHub.CreateDeploymentStatus(ctx, repo, githubID, st); err != nil {
+		s.logger().Warn("github deployment status", "state", "error", "err", err)
+	}
+}

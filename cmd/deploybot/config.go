@@ -1,0 +1,195 @@
+package main
+
+import (
+	"encoding"
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/deploybot/deploybot/bot"
+	"gopkg.in/yaml.v3"
+)
+
+// loadConfig reads the YAML file at path, expands ${VAR} from getenv in
+// scalar values, and validates it. Every problem found is returned at once,
+// each naming its key and line.
+func loadConfig(path string, getenv func(string) string) (*bot.Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	cfg, err := parseConfig(data, getenv)
+	if err != nil {
+		return nil, fmt.Errorf("config %s:\n%w", path, err)
+	}
+	return cfg, nil
+}
+
+func parseConfig(data []byte, getenv func(string) string) (*bot.Config, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, err
+	}
+	if len(doc.Content) == 0 {
+		return nil, errors.New("the file is empty")
+	}
+	root := doc.Content[0]
+	lines := map[string]int{}
+	var errs []error
+	// Expanding after parsing, inside scalars only, keeps a multi-line PEM
+	// key or a secret containing YAML syntax from changing the document.
+	walkConfig(root, reflect.TypeOf(bot.Config{}), "", lines, func(key string, line int, msg string) {
+		errs = append(errs, &bot.ConfigError{Key: key, Line: line, Message: msg})
+	}, getenv)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	var cfg bot.Config
+	if err := root.Decode(&cfg); err != nil {
+		return nil, err
+	}
+	for _, e := range cfg.Validate() {
+		e.Line = lineOf(lines, e.Key)
+		errs = append(errs, e)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return &cfg, nil
+}
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// walkConfig checks every mapping key against the struct it decodes into,
+// records each key's line, and expands ${VAR} in scalar values.
+func walkConfig(n *yaml.Node, t reflect.Type, path string, lines map[string]int, bad func(key string, line int, msg string), getenv func(string) string) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if n.Kind == yaml.AliasNode {
+		bad(path, n.Line, "YAML aliases are not supported")
+		return
+	}
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if n.Tag == "!!null" {
+			return
+		}
+		if strings.Contains(n.Value, "${") {
+			expandScalar(n, path, bad, getenv)
+		}
+		if msg := checkScalar(n.Value, t); msg != "" {
+			bad(path, n.Line, msg)
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			key := k.Value
+			child := joinKey(path, key)
+			lines[child] = k.Line
+			switch t.Kind() {
+			case reflect.Map:
+				walkConfig(v, t.Elem(), child, lines, bad, getenv)
+			case reflect.Struct:
+				f, ok := fieldByYAMLName(t, key)
+				if !ok {
+					bad(child, k.Line, "unknown key")
+					continue
+				}
+				walkConfig(v, f.Type, child, lines, bad, getenv)
+			default:
+				bad(path, n.Line, "expected a single value, found a mapping")
+				return
+			}
+		}
+	case yaml.SequenceNode:
+		if t.Kind() != reflect.Slice {
+			bad(path, n.Line, "expected a single value or mapping, found a list")
+			return
+		}
+		for i, c := range n.Content {
+			walkConfig(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i), lines, bad, getenv)
+		}
+	}
+}
+
+func expandScalar(n *yaml.Node, path string, bad func(key string, line int, msg string), getenv func(string) string) {
+	n.Value = envRef.ReplaceAllStringFunc(n.Value, func(ref string) string {
+		name := ref[2 : len(ref)-1]
+		v := getenv(name)
+		if v == "" {
+			bad(path, n.Line, fmt.Sprintf("environment variable %s is not set", name))
+		}
+		return v
+	})
+	// A value like app_id: ${GITHUB_APP_ID} must decode as a number, so the
+	// string tag the parser chose for the unexpanded text is dropped.
+	n.Tag, n.Style = "", 0
+}
+
+var textUnmarshaler = reflect.TypeOf((*encoding.TextUnmarshaler)(nil)).Elem()
+
+// checkScalar tries the value against the type it will decode into, so
+// that a bad number or duration is reported with its key, which yaml.v3's
+// own errors leave out.
+func checkScalar(v string, t reflect.Type) string {
+	if reflect.PointerTo(t).Implements(textUnmarshaler) {
+		if err := reflect.New(t).Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(v)); err != nil {
+			return err.Error()
+		}
+		return ""
+	}
+	switch t.Kind() {
+	case reflect.Int, reflect.Int64:
+		if _, err := strconv.ParseInt(v, 10, 64); err != nil {
+			return fmt.Sprintf("want a whole number, got %q", v)
+		}
+	case reflect.Bool:
+		if _, err := strconv.ParseBool(v); err != nil {
+			return fmt.Sprintf("want true or false, got %q", v)
+		}
+	case reflect.Map, reflect.Struct:
+		return "expected a mapping, found a single value"
+	case reflect.Slice:
+		return "expected a list, found a single value"
+	}
+	return ""
+}
+
+func fieldByYAMLName(t reflect.Type, name string) (reflect.StructField, bool) {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if tag == name && tag != "-" {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
+}
+
+func joinKey(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// lineOf finds the line of key, or of its nearest parent written in the
+// file (a missing field is reported at the mapping that lacks it).
+func lineOf(lines map[string]int, key string) int {
+	for key != "" {
+		if l, ok := lines[key]; ok {
+			return l
+		}
+		i := strings.LastIndexAny(key, ".[")
+		if i < 0 {
+			break
+		}
+		key = key[:i]
+	}
+	return 0
+}

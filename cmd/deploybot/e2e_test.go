@@ -1,0 +1,320 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/deploybot/deploybot/bot"
+	"github.com/deploybot/deploybot/emulator/slackemu"
+)
+
+// The end-to-end tests run the real server, store and clients against the
+// emulators, exactly as the sandbox does, and judge by what the emulators
+// recorded.
+
+func newTestSandbox(t *testing.T) *sandbox {
+	t.Helper()
+	sb, err := newSandbox(context.Background(), "127.0.0.1:0", io.Discard)
+	if err != nil {
+		t.Fatalf("sandbox: %v", err)
+	}
+	t.Cleanup(sb.Close)
+	return sb
+}
+
+func slashDeploy(t *testing.T, sb *sandbox, text string) *bot.Deployment {
+	t.Helper()
+	ctx := context.Background()
+	code, reply, err := sb.slash(ctx, sandboxUser, text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code != http.StatusOK || !strings.Contains(reply, "accepted") {
+		t.Fatalf("reply to %q: %d %q", text, code, reply)
+	}
+	d, err := sb.latest(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err = sb.wait(ctx, d.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func lastOf(s []string) string {
+	if len(s) == 0 {
+		return ""
+	}
+	return s[len(s)-1]
+}
+
+func TestSlackDeploySucceeds(t *testing.T) {
+	sb := newTestSandbox(t)
+	sha := sb.commit("e2e good", "main", "success", true)
+	d := slashDeploy(t, sb, "takumi-server "+sha[:7]+" dev")
+
+	if d.State != bot.StateSucceeded || d.SHA != sha {
+		t.Fatalf("deployment = %s sha %s (%s), want succeeded on %s", d.State, d.SHA, d.Reason, sha)
+	}
+	td, ok := sb.aws.Service(sandboxCluster, sandboxService)
+	if !ok {
+		t.Fatal("service gone from the emulator")
+	}
+	image := sb.aws.TaskDefinitionImage(td, sandboxContainer)
+	if !strings.HasPrefix(image, sandboxImage+"@sha256:") || image != d.Image {
+		t.Errorf("ECS runs %q on %s, want the digest-pinned %q", image, td, d.Image)
+	}
+	if sidecar := sb.aws.TaskDefinitionImage(td, "log-router"); !strings.Contains(sidecar, "fluent-bit") {
+		t.Errorf("the other container's image changed to %q", sidecar)
+	}
+	if got := sb.aws.CallCount("RegisterTaskDefinition"); got != 1 {
+		t.Errorf("RegisterTaskDefinition called %d times, want 1", got)
+	}
+
+	deps := sb.github.Deployments(sandboxRepo)
+	if len(deps) != 1 {
+		t.Fatalf("GitHub has %d deployments, want 1", len(deps))
+	}
+	gd := deps[0]
+	if gd.ID != d.GitHubDeploymentID || gd.SHA != sha || gd.Environment != "dev" || gd.Payload["app"] != sandboxApp ||
+		gd.Payload["requested_by"] != "slack:"+sandboxUser || gd.Payload["source"] != "slack" || gd.RequiredContexts == nil || len(gd.RequiredContexts) != 0 {
+		t.Errorf("GitHub deployment = %+v", gd)
+	}
+	var states []string
+	for _, st := range sb.github.Statuses(sandboxRepo, gd.ID) {
+		states = append(states, st.State)
+	}
+	if want := "queued in_progress success"; strings.Join(states, " ") != want {
+		t.Errorf("GitHub statuses %v, want %s", states, want)
+	}
+	final := sb.github.Statuses(sandboxRepo, gd.ID)[len(states)-1]
+	if want := fmt.Sprintf("http://127.0.0.1:8080/deployments/%d", d.ID); final.LogURL != want {
+		t.Errorf("log_url = %q, want %q", final.LogURL, want)
+	}
+
+	msgs := sb.slack.Messages(sandboxChannel)
+	if len(msgs) != 1 {
+		t.Fatalf("Slack has %d messages in %s, want the one updated in place", len(msgs), sandboxChannel)
+	}
+	if m := msgs[0]; !strings.Contains(m.Text, "Succeeded") || !strings.Contains(m.Text, sha[:7]) || m.Edits == 0 {
+		t.Errorf("Slack message = %q after %d edits", m.Text, m.Edits)
+	}
+	var blocks any
+	if err := json.Unmarshal(msgs[0].Blocks, &blocks); err != nil {
+		t.Fatalf("Slack blocks: %v", err)
+	}
+	if !strings.Contains(fmt.Sprint(blocks), "<@"+sandboxUser+">") {
+		t.Errorf("Slack blocks do not name the requester: %s", msgs[0].Blocks)
+	}
+
+	// GitHub's own deployment webhook for it arrived and changed nothing.
+	sb.github.WaitWebhooks()
+	var delivered bool
+	for _, dl := range sb.github.Deliveries() {
+		if dl.Event == "deployment" {
+			delivered = true
+			if dl.StatusCode != http.StatusOK {
+				t.Errorf("deployment webhook answered %d", dl.StatusCode)
+			}
+		}
+	}
+	if !delivered {
+		t.Error("the emulator delivered no deployment webhook")
+	}
+	if all, _ := sb.bot.store.Deployments(context.Background(), 10); len(all) != 1 {
+		t.Errorf("store has %d deployments, want 1", len(all))
+	}
+}
+
+// GitHub API calls one Slack deploy makes once the installation token is
+// cached, against DESIGN.md's budget of 8.
+func TestSlackDeployGitHubCallBudget(t *testing.T) {
+	sb := newTestSandbox(t)
+	first := sb.commit("budget 1", "main", "success", true)
+	second := sb.commit("budget 2", "release", "success", true)
+	slashDeploy(t, sb, "takumi-server "+first[:7]+" dev")
+	before := len(sb.github.Calls())
+	d := slashDeploy(t, sb, "takumi-server "+second[:7]+" dev")
+	if d.State != bot.StateSucceeded {
+		t.Fatalf("second deploy %s: %s", d.State, d.Reason)
+	}
+	calls := sb.github.Calls()[before:]
+	var lines []string
+	for _, c := range calls {
+		lines = append(lines, c.Method+" "+c.Path)
+	}
+	t.Logf("GitHub calls for one Slack deploy:\n  %s", strings.Join(lines, "\n  "))
+	if len(calls) > 8 {
+		t.Errorf("%d GitHub calls, budget is 8", len(calls))
+	}
+}
+
+func TestSlackDeployRedCI(t *testing.T) {
+	sb := newTestSandbox(t)
+	sha := sb.commit("e2e red", "feature/red", "failure", true)
+	d := slashDeploy(t, sb, "takumi-server feature/red to dev")
+
+	if d.State != bot.StateFailed || d.SHA != sha || !strings.Contains(d.Reason, sandboxCheck) {
+		t.Fatalf("deployment = %s (%s), want failed naming %s", d.State, d.Reason, sandboxCheck)
+	}
+	for _, op := range []string{"RegisterTaskDefinition", "UpdateService", "DescribeImages"} {
+		if n := sb.aws.CallCount(op); n != 0 {
+			t.Errorf("%s called %d times after red CI", op, n)
+		}
+	}
+	states := sb.github.Statuses(sandboxRepo, d.GitHubDeploymentID)
+	if len(states) == 0 || states[len(states)-1].State != "failure" || !strings.Contains(states[len(states)-1].Description, sandboxCheck) {
+		t.Errorf("GitHub statuses = %+v, want a final failure naming the check", states)
+	}
+	msgs := sb.slack.Messages(sandboxChannel)
+	if len(msgs) != 1 || !strings.Contains(msgs[0].Text, "Failed") || !strings.Contains(msgs[0].Text, sandboxCheck) {
+		t.Errorf("Slack messages = %+v, want one saying the check failed", msgs)
+	}
+}
+
+func TestECSRolloutFailureIsFailure(t *testing.T) {
+	sb := newTestSandbox(t)
+	sha := sb.commit("e2e crashloop", "main", "success", true)
+	sb.aws.FailRollouts(sandboxCluster, sandboxService, true)
+	before, _ := sb.aws.Service(sandboxCluster, sandboxService)
+	d := slashDeploy(t, sb, "takumi-server "+sha+" dev")
+
+	if d.State != bot.StateFailed || !strings.Contains(d.Reason, "circuit breaker") {
+		t.Fatalf("deployment = %s (%s), want failed by the circuit breaker", d.State, d.Reason)
+	}
+	if after, _ := sb.aws.Service(sandboxCluster, sandboxService); after != before {
+		t.Errorf("service on %s after a rolled-back rollout, want %s", after, before)
+	}
+	states := sb.github.Statuses(sandboxRepo, d.GitHubDeploymentID)
+	if last := states[len(states)-1]; last.State != "failure" {
+		t.Errorf("final GitHub status %s, want failure", last.State)
+	}
+	for _, st := range states {
+		if st.State == "success" {
+			t.Error("a success status was posted for a failed rollout")
+		}
+	}
+}
+
+func TestMissingImageFails(t *testing.T) {
+	sb := newTestSandbox(t)
+	sha := sb.commit("e2e not pushed", "main", "success", false)
+	d := slashDeploy(t, sb, "takumi-server main dev")
+	if d.State != bot.StateFailed || d.SHA != sha || !strings.Contains(d.Reason, "git_"+sha[:7]) {
+		t.Fatalf("deployment = %s (%s), want failed naming the tag", d.State, d.Reason)
+	}
+	if n := sb.aws.CallCount("RegisterTaskDefinition"); n != 0 {
+		t.Errorf("RegisterTaskDefinition called %d times for a missing image", n)
+	}
+}
+
+// Requests that are refused leave no trace: nothing stored, no GitHub or
+// AWS call.
+func TestRefusedRequestsCreateNothing(t *testing.T) {
+	sb := newTestSandbox(t)
+	sb.commit("refused", "main", "success", true)
+	ctx := context.Background()
+	url := sb.bot.URL + "/slack/commands"
+	cmd := slackemu.Command{UserID: sandboxUser, ChannelID: sb.slack.ChannelID(sandboxChannel), Command: "/deploy", Text: "takumi-server main dev"}
+
+	forged := cmd
+	resp, err := slackemu.SlashCommand(ctx, http.DefaultClient, url, "not-the-signing-secret", forged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized && resp.StatusCode != http.StatusForbidden {
+		t.Errorf("forged signature: HTTP %d, want 401/403", resp.StatusCode)
+	}
+
+	stale := cmd
+	stale.Timestamp = time.Now().Add(-10 * time.Minute)
+	resp, err = slackemu.SlashCommand(ctx, http.DefaultClient, url, sandboxSigningSecret, stale)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized && resp.StatusCode != http.StatusForbidden {
+		t.Errorf("10-minute-old timestamp: HTTP %d, want 401/403", resp.StatusCode)
+	}
+
+	for text, want := range map[string]string{
+		"nope main dev":               `unknown app "nope"; known apps: takumi-server`,
+		"takumi-server main staging":  `app takumi-server has no environment "staging"; its environments: dev`,
+		"takumi-server main":          "could not read",
+		"takumi-server main dev prod": "could not read",
+	} {
+		code, reply, err := sb.slash(ctx, sandboxUser, text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code != http.StatusOK || !strings.Contains(reply, want) {
+			t.Errorf("/deploy %s: %d %q, want %q", text, code, reply, want)
+		}
+	}
+
+	// Give anything wrongly started a moment to reach the emulators.
+	time.Sleep(100 * time.Millisecond)
+	if ds, _ := sb.bot.store.Deployments(ctx, 10); len(ds) != 0 {
+		t.Errorf("store has %d deployments after refused requests", len(ds))
+	}
+	if n := len(sb.github.Calls()); n != 0 {
+		t.Errorf("%d GitHub calls after refused requests", n)
+	}
+	if n := len(sb.aws.Calls()); n != 0 {
+		t.Errorf("%d AWS calls after refused requests", n)
+	}
+	if n := len(sb.slack.Messages(sandboxChannel)); n != 0 {
+		t.Errorf("%d Slack messages after refused requests", n)
+	}
+}
+
+// A deployment created through the GitHub API by another tool runs the
+// same pipeline and reports on that deployment.
+func TestGitHubAPIDeployment(t *testing.T) {
+	sb := newTestSandbox(t)
+	sha := sb.commit("api", "main", "success", true)
+	sb.github.AddToken("ghp_octocat", "octocat")
+
+	body, _ := json.Marshal(map[string]any{"ref": "main", "environment": "dev", "required_contexts": []string{}, "payload": map[string]any{}})
+	srvURL := strings.TrimSuffix(sb.cfg.GitHub.APIURL, "/")
+	req, _ := http.NewRequest("POST", srvURL+"/repos/"+sandboxRepo+"/deployments", bytes.NewReader(body))
+	req.Header.Set("Authorization", "token ghp_octocat")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create deployment: HTTP %d", resp.StatusCode)
+	}
+	sb.github.WaitWebhooks()
+	gd := sb.github.Deployments(sandboxRepo)[0]
+	d, err := sb.bot.store.DeploymentByGitHubID(context.Background(), gd.ID)
+	if err != nil {
+		t.Fatalf("the webhook did not create a deployment: %v (deliveries %+v)", err, sb.github.Deliveries())
+	}
+	d, err = sb.wait(context.Background(), d.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.State != bot.StateSucceeded || d.SHA != sha || d.Requester != "github:octocat" || d.Source != bot.SourceGitHubAPI {
+		t.Errorf("deployment = %+v", d)
+	}
+	if n := len(sb.github.Deployments(sandboxRepo)); n != 1 {
+		t.Errorf("GitHub has %d deployments, want only the API-created one", n)
+	}
+	states := sb.github.Statuses(sandboxRepo, gd.ID)
+	if len(states) == 0 || states[len(states)-1].State != "success" {
+		t.Errorf("statuses on the API-created deployment: %+v", states)
+	}
+}

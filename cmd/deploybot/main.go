@@ -1,0 +1,103 @@
+// Command deploybot is the GitHub App and Slack chatops bot that deploys
+// container images to AWS. See DESIGN.md for the contract.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
+	var usage usageError
+	switch {
+	case err == nil:
+	case errors.As(err, &usage):
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	default:
+		fmt.Fprintln(os.Stderr, "deploybot:", err)
+		os.Exit(1)
+	}
+}
+
+const usageText = `usage:
+  deploybot serve   [--config FILE]   run the bot
+  deploybot check   [--config FILE]   validate the config and print what is wrong
+  deploybot sandbox [--once]          run the bot against local emulators of GitHub, Slack and AWS
+  deploybot deploy  APP REF ENV [--config FILE]   (not built yet)
+
+FILE defaults to $DEPLOYBOT_CONFIG, else deploybot.yaml.`
+
+type usageError string
+
+func (e usageError) Error() string { return string(e) + "\n" + usageText }
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	if len(args) == 0 {
+		return usageError("a command is required")
+	}
+	switch args[0] {
+	case "serve":
+		path, err := configFlag("serve", args[1:], getenv)
+		if err != nil {
+			return err
+		}
+		cfg, err := loadConfig(path, getenv)
+		if err != nil {
+			return err
+		}
+		return serve(ctx, cfg, stderr)
+	case "check":
+		path, err := configFlag("check", args[1:], getenv)
+		if err != nil {
+			return err
+		}
+		cfg, err := loadConfig(path, getenv)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s is valid: %d app(s): %s\n", path, len(cfg.Apps), describeApps(cfg))
+		return nil
+	case "sandbox":
+		fs := flag.NewFlagSet("sandbox", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		once := fs.Bool("once", false, "exit after the scenario, non-zero if anything went wrong")
+		listen := fs.String("listen", "127.0.0.1:8080", "address of the bot's HTTP server while the sandbox stays up")
+		if err := fs.Parse(args[1:]); err != nil {
+			return usageError(err.Error())
+		}
+		return runSandbox(ctx, stdout, *once, *listen)
+	case "deploy":
+		return errors.New("deploybot deploy is not built yet; use Slack, a PR comment or the GitHub Deployments API")
+	case "help", "-h", "--help":
+		fmt.Fprintln(stdout, usageText)
+		return nil
+	}
+	return usageError(fmt.Sprintf("unknown command %q", args[0]))
+}
+
+func configFlag(cmd string, args []string, getenv func(string) string) (string, error) {
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	def := getenv("DEPLOYBOT_CONFIG")
+	if def == "" {
+		def = "deploybot.yaml"
+	}
+	path := fs.String("config", def, "config file")
+	if err := fs.Parse(args); err != nil {
+		return "", usageError(err.Error())
+	}
+	if fs.NArg() > 0 {
+		return "", usageError(fmt.Sprintf("unexpected arguments: %v", fs.Args()))
+	}
+	return *path, nil
+}

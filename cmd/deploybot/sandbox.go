@@ -1,0 +1,383 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/deploybot/deploybot/bot"
+	"github.com/deploybot/deploybot/emulator/awsemu"
+	"github.com/deploybot/deploybot/emulator/githubemu"
+	"github.com/deploybot/deploybot/emulator/slackemu"
+)
+
+// Names the sandbox world is made of.
+const (
+	sandboxApp       = "takumi-server"
+	sandboxRepo      = "takumi/takumi-server"
+	sandboxImage     = "123456789012.dkr.ecr.us-east-1.amazonaws.com/takumi-server"
+	sandboxChannel   = "#deploys"
+	sandboxCheck     = "ci/codeship"
+	sandboxInstall   = 4242
+	sandboxAppID     = 1001
+	sandboxUser      = "U024BE7LH"
+	sandboxCluster   = "dev"
+	sandboxService   = "takumi-api"
+	sandboxContainer = "api"
+
+	sandboxSigningSecret = "sandbox-slack-signing-secret"
+	sandboxWebhookSecret = "sandbox-github-webhook-secret"
+	sandboxBotToken      = "xoxb-sandbox"
+)
+
+// sandbox is a whole world on loopback: emulators of GitHub, Slack and
+// AWS, and a real deploybot pointed at them through its config.
+type sandbox struct {
+	dir    string
+	github *githubemu.Emulator
+	slack  *slackemu.Server
+	aws    *awsemu.Server
+	cfg    *bot.Config
+	bot    *instance
+
+	servers []*httptest.Server
+
+	mu       sync.Mutex
+	finished map[int64]chan struct{}
+}
+
+// newSandbox starts the emulators and the bot. logs receives the bot's
+// own log lines.
+func newSandbox(ctx context.Context, listen string, logs io.Writer) (_ *sandbox, err error) {
+	s := &sandbox{finished: map[int64]chan struct{}{}}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	if s.dir, err = os.MkdirTemp("", "deploybot-sandbox-"); err != nil {
+		return nil, err
+	}
+
+	key, keyPEM, err := githubemu.GenerateKey()
+	if err != nil {
+		return nil, err
+	}
+	s.github = githubemu.New(sandboxAppID, &key.PublicKey)
+	ghSrv := s.serve(s.github)
+	s.github.AddRepo(sandboxRepo, sandboxInstall)
+
+	s.slack, err = nil, nil
+	s.slack = slackemu.New(sandboxBotToken)
+	slackSrv := s.serve(s.slack)
+	s.slack.SetBaseURL(slackSrv.URL)
+	s.slack.AddChannel(sandboxChannel)
+
+	s.aws = awsemu.New()
+	awsSrv := s.serve(s.aws)
+	s.aws.SetRolloutPolls(3)
+	s.aws.AddService(sandboxCluster, sandboxService, awsemu.TaskDef{
+		Family: sandboxService, CPU: "256", Memory: "512",
+		Containers: []awsemu.Container{
+			{Name: sandboxContainer, Image: sandboxImage + ":git_0000000", Memory: 512, Environment: map[string]string{"PORT": "8080"}},
+			{Name: "log-router", Image: "public.ecr.aws/aws-observability/aws-for-fluent-bit:stable", Memory: 64},
+		},
+	})
+
+	s.cfg, err = parseConfig([]byte(sandboxConfig), func(name string) string {
+		return map[string]string{
+			"GITHUB_API_URL": ghSrv.URL + "/api/v3/",
+			"GITHUB_KEY":     string(keyPEM),
+			"SLACK_API_URL":  s.slack.APIURL(),
+			"STORE":          "sqlite:" + filepath.Join(s.dir, "deploybot.db"),
+		}[name]
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sandbox config: %w", err)
+	}
+	s.bot, err = start(ctx, s.cfg, listen, options{
+		logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})),
+		awsOptions: []func(*awsconfig.LoadOptions) error{
+			awsconfig.WithBaseEndpoint(awsSrv.URL),
+			awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("AKIASANDBOX", "sandbox-secret", "")),
+			awsconfig.WithRetryer(func() aws.Retryer { return aws.NopRetryer{} }),
+		},
+		ciPoll:   bot.Backoff{Initial: 20 * time.Millisecond, Max: 200 * time.Millisecond},
+		ecsPoll:  [2]time.Duration{20 * time.Millisecond, 200 * time.Millisecond},
+		finished: func(d *bot.Deployment) { close(s.done(d.ID)) },
+	})
+	if err != nil {
+		return nil, err
+	}
+	// GitHub tells the bot about deployments, as the real one would once
+	// the App is installed; the bot must recognise its own.
+	s.github.SetWebhook(s.bot.URL+"/webhooks/github", sandboxWebhookSecret)
+	return s, nil
+}
+
+const sandboxConfig = `
+store: ${STORE}
+public_url: "http://127.0.0.1:8080"
+github:
+  api_url: ${GITHUB_API_URL}
+  app_id: 1001
+  private_key: ${GITHUB_KEY}
+  webhook_secret: sandbox-github-webhook-secret
+slack:
+  api_url: ${SLACK_API_URL}
+  bot_token: xoxb-sandbox
+  signing_secret: sandbox-slack-signing-secret
+  channel: "#deploys"
+aws:
+  region: us-east-1
+apps:
+  takumi-server:
+    repo: takumi/takumi-server
+    image: 123456789012.dkr.ecr.us-east-1.amazonaws.com/takumi-server
+    tag: "git_{{.ShortSHA}}"
+    checks: ["ci/codeship"]
+    ci_timeout: 1m
+    environments:
+      dev:
+        ecs: {cluster: dev, service: takumi-api, container: api}
+        timeout: 1m
+`
+
+func (s *sandbox) serve(h http.Handler) *httptest.Server {
+	srv := httptest.NewServer(h)
+	s.servers = append(s.servers, srv)
+	return srv
+}
+
+// Close stops the bot, then the emulators, and removes the temp dir.
+func (s *sandbox) Close() {
+	if s.bot != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = s.bot.Close(ctx)
+		cancel()
+	}
+	for _, srv := range s.servers {
+		srv.Close()
+	}
+	if s.dir != "" {
+		os.RemoveAll(s.dir)
+	}
+}
+
+// commit adds a commit on branch to the repo, with its CI result and, if
+// pushed, its image in ECR. It returns the full sha.
+func (s *sandbox) commit(seed, branch, ciState string, pushed bool) string {
+	sum := sha256.Sum256([]byte(seed))
+	sha := hex.EncodeToString(sum[:20])
+	s.github.AddCommit(sandboxRepo, sha, branch)
+	if ciState != "" {
+		s.github.SetStatus(sandboxRepo, sha, sandboxCheck, ciState)
+	}
+	if pushed {
+		digest := sha256.Sum256([]byte("image " + seed))
+		s.aws.PutImage("takumi-server", "git_"+sha[:7], "sha256:"+hex.EncodeToString(digest[:]))
+	}
+	return sha
+}
+
+// slash plays Slack sending `/deploy text` signed with the app's secret and
+// returns the bot's immediate ephemeral reply.
+func (s *sandbox) slash(ctx context.Context, user, text string) (int, string, error) {
+	resp, err := slackemu.SlashCommand(ctx, http.DefaultClient, s.bot.URL+"/slack/commands", sandboxSigningSecret, slackemu.Command{
+		UserID: user, UserName: "sandbox-user", ChannelID: s.slack.ChannelID(sandboxChannel), ChannelName: "deploys",
+		Command: "/deploy", Text: text, ResponseURL: s.slack.NewResponseURL(),
+	})
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	var reply struct {
+		Text string `json:"text"`
+	}
+	body, _ := io.ReadAll(resp.Body)
+	_ = json.Unmarshal(body, &reply)
+	if reply.Text == "" {
+		reply.Text = strings.TrimSpace(string(body))
+	}
+	return resp.StatusCode, reply.Text, nil
+}
+
+// latest returns the most recent deployment in the store.
+func (s *sandbox) latest(ctx context.Context) (*bot.Deployment, error) {
+	ds, err := s.bot.store.Deployments(ctx, 1)
+	if err != nil {
+		return nil, err
+	}
+	if len(ds) == 0 {
+		return nil, errors.New("no deployment stored")
+	}
+	return ds[0], nil
+}
+
+// done returns the channel closed when deployment id's pipeline has
+// finished, reporting included.
+func (s *sandbox) done(id int64) chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ch, ok := s.finished[id]
+	if !ok {
+		ch = make(chan struct{})
+		s.finished[id] = ch
+	}
+	return ch
+}
+
+// wait returns deployment id as stored once its pipeline has finished.
+func (s *sandbox) wait(ctx context.Context, id int64) (*bot.Deployment, error) {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	select {
+	case <-s.done(id):
+	case <-ctx.Done():
+		d, err := s.bot.store.Deployment(context.Background(), id)
+		if err != nil {
+			return nil, err
+		}
+		return d, fmt.Errorf("deployment #%d still %s: %w", id, d.State, ctx.Err())
+	}
+	return s.bot.store.Deployment(ctx, id)
+}
+
+// slackHistory is every text the deployment's Slack message showed.
+func (s *sandbox) slackHistory(d *bot.Deployment) []string {
+	m, ok := s.slack.Message(d.SlackChannel, d.SlackTS)
+	if !ok {
+		return nil
+	}
+	var texts []string
+	for _, r := range m.History {
+		texts = append(texts, r.Text)
+	}
+	if len(texts) == 0 || texts[len(texts)-1] != m.Text {
+		texts = append(texts, m.Text)
+	}
+	return texts
+}
+
+func (s *sandbox) githubStatuses(d *bot.Deployment) []string {
+	var states []string
+	for _, st := range s.github.Statuses(sandboxRepo, d.GitHubDeploymentID) {
+		states = append(states, st.State)
+	}
+	return states
+}
+
+// runSandbox plays the scenario and, unless once, keeps everything up.
+func runSandbox(ctx context.Context, out io.Writer, once bool, listen string) error {
+	if once {
+		listen = "127.0.0.1:0"
+	}
+	logs := io.Discard
+	if !once {
+		logs = os.Stderr
+	}
+	sb, err := newSandbox(ctx, listen, logs)
+	if err != nil {
+		return err
+	}
+	defer sb.Close()
+	fmt.Fprintf(out, "sandbox: bot on %s, GitHub/Slack/AWS emulators on loopback, store in %s\n", sb.bot.URL, sb.dir)
+
+	failures := playScenario(ctx, sb, out)
+	if len(failures) > 0 {
+		fmt.Fprintf(out, "\nsandbox: %d step(s) went wrong:\n  %s\n", len(failures), strings.Join(failures, "\n  "))
+	} else {
+		fmt.Fprintln(out, "\nsandbox: every step ended as expected")
+	}
+	if once {
+		if len(failures) > 0 {
+			return errors.New("sandbox scenario failed")
+		}
+		return nil
+	}
+	fmt.Fprintf(out, "sandbox: the bot stays up on %s (POST /slack/commands with secret %q); Ctrl-C to stop\n", sb.bot.URL, sandboxSigningSecret)
+	<-ctx.Done()
+	return nil
+}
+
+// playScenario runs the sandbox's story and returns what went wrong.
+func playScenario(ctx context.Context, sb *sandbox, out io.Writer) []string {
+	var failures []string
+	expect := func(ok bool, format string, args ...any) {
+		mark := "ok  "
+		if !ok {
+			mark = "FAIL"
+			failures = append(failures, fmt.Sprintf(format, args...))
+		}
+		fmt.Fprintf(out, "  [%s] %s\n", mark, fmt.Sprintf(format, args...))
+	}
+
+	good := sb.commit("sandbox good commit", "main", "success", true)
+	red := sb.commit("sandbox red commit", "feature/red", "failure", true)
+
+	fmt.Fprintf(out, "\n1. /deploy %s %s dev  (CI green, image pushed)\n", sandboxApp, good[:7])
+	d, ok := playSlackDeploy(ctx, sb, out, expect, fmt.Sprintf("%s %s dev", sandboxApp, good[:7]))
+	if ok {
+		expect(d.State == bot.StateSucceeded, "deployment #%d ended %s %s", d.ID, d.State, d.Reason)
+		td, _ := sb.aws.Service(sandboxCluster, sandboxService)
+		image := sb.aws.TaskDefinitionImage(td, sandboxContainer)
+		expect(strings.HasPrefix(image, sandboxImage+"@sha256:") && image == d.Image, "ECS service %s runs %s with image %s", sandboxService, td, image)
+		states := sb.githubStatuses(d)
+		expect(len(states) > 0 && states[len(states)-1] == "success", "GitHub deployment %d statuses: %s", d.GitHubDeploymentID, strings.Join(states, " → "))
+	}
+
+	before := sb.aws.CallCount("RegisterTaskDefinition") + sb.aws.CallCount("UpdateService")
+	fmt.Fprintf(out, "\n2. /deploy %s feature/red dev  (CI red)\n", sandboxApp)
+	d, ok = playSlackDeploy(ctx, sb, out, expect, fmt.Sprintf("%s feature/red to dev", sandboxApp))
+	if ok {
+		expect(d.State == bot.StateFailed && d.SHA == red, "deployment #%d ended %s: %s", d.ID, d.State, d.Reason)
+		after := sb.aws.CallCount("RegisterTaskDefinition") + sb.aws.CallCount("UpdateService")
+		expect(after == before, "no RegisterTaskDefinition or UpdateService call for it (%d before, %d after)", before, after)
+		states := sb.githubStatuses(d)
+		expect(len(states) > 0 && states[len(states)-1] == "failure", "GitHub deployment %d statuses: %s", d.GitHubDeploymentID, strings.Join(states, " → "))
+		history := sb.slackHistory(d)
+		expect(len(history) > 0 && strings.Contains(history[len(history)-1], sandboxCheck), "Slack names the failing check %s", sandboxCheck)
+	}
+	return failures
+}
+
+// playSlackDeploy sends one signed command, waits for its deployment and
+// prints what Slack showed along the way.
+func playSlackDeploy(ctx context.Context, sb *sandbox, out io.Writer, expect func(bool, string, ...any), text string) (*bot.Deployment, bool) {
+	code, reply, err := sb.slash(ctx, sandboxUser, text)
+	if err != nil {
+		expect(false, "slash command: %v", err)
+		return nil, false
+	}
+	expect(code == http.StatusOK && strings.Contains(reply, "accepted"), "bot acknowledged (HTTP %d): %s", code, reply)
+	d, err := sb.latest(ctx)
+	if err != nil {
+		expect(false, "%v", err)
+		return nil, false
+	}
+	d, err = sb.wait(ctx, d.ID)
+	if err != nil {
+		expect(false, "%v", err)
+		return nil, false
+	}
+	for _, text := range sb.slackHistory(d) {
+		fmt.Fprintf(out, "       slack: %s\n", text)
+	}
+	return d, true
+}

@@ -1,0 +1,201 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	awsecr "github.com/aws/aws-sdk-go-v2/service/ecr"
+	awsecs "github.com/aws/aws-sdk-go-v2/service/ecs"
+
+	"github.com/deploybot/deploybot/bot"
+	"github.com/deploybot/deploybot/deployer/ecr"
+	"github.com/deploybot/deploybot/deployer/ecs"
+	"github.com/deploybot/deploybot/ghclient"
+	"github.com/deploybot/deploybot/handlers"
+	"github.com/deploybot/deploybot/slackclient"
+	"github.com/deploybot/deploybot/store/sqlite"
+)
+
+// options are the knobs the sandbox and the end-to-end tests turn; serve
+// leaves them at their zero values, which mean production defaults.
+type options struct {
+	logger     *slog.Logger
+	awsOptions []func(*awsconfig.LoadOptions) error
+	ciPoll     bot.Backoff
+	ecsPoll    [2]time.Duration // initial, max
+	now        func() time.Time
+	finished   func(*bot.Deployment)
+}
+
+// instance is one running deploybot: store, pipeline and HTTP server.
+type instance struct {
+	cfg     *bot.Config
+	store   *sqlite.DB
+	service *bot.Service
+	server  *http.Server
+	URL     string // http://host:port of the listening server
+	done    chan error
+}
+
+func serve(ctx context.Context, cfg *bot.Config, stderr io.Writer) error {
+	logger := newLogger(stderr)
+	in, err := start(ctx, cfg, cfg.Listen, options{logger: logger})
+	if err != nil {
+		return err
+	}
+	logger.Info("deploybot listening", "addr", in.URL, "apps", len(cfg.Apps))
+	select {
+	case <-ctx.Done():
+	case err := <-in.done:
+		return fmt.Errorf("http server: %w", err)
+	}
+	logger.Info("shutting down; waiting for running deployments")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return in.Close(shutdownCtx)
+}
+
+// newLogger writes JSON for log collectors, text when a person watches.
+func newLogger(w io.Writer) *slog.Logger {
+	if f, ok := w.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			return slog.New(slog.NewTextHandler(w, nil))
+		}
+	}
+	return slog.New(slog.NewJSONHandler(w, nil))
+}
+
+// start wires concrete types to the bot and starts the HTTP server.
+func start(ctx context.Context, cfg *bot.Config, listen string, opt options) (*instance, error) {
+	logger := opt.logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	store, err := openStore(ctx, cfg.Store)
+	if err != nil {
+		return nil, err
+	}
+	in, err := wire(ctx, cfg, store, logger, opt)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("listen on %s: %w", listen, err)
+	}
+	in.URL = "http://" + ln.Addr().String()
+	in.done = make(chan error, 1)
+	go func() {
+		if err := in.server.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			in.done <- err
+		}
+		close(in.done)
+	}()
+	return in, nil
+}
+
+func openStore(ctx context.Context, dsn string) (*sqlite.DB, error) {
+	path, ok := strings.CutPrefix(dsn, "sqlite:")
+	if !ok {
+		return nil, fmt.Errorf("store %q: only sqlite: is built so far", dsn)
+	}
+	return sqlite.Open(ctx, path)
+}
+
+func wire(ctx context.Context, cfg *bot.Config, store *sqlite.DB, logger *slog.Logger, opt options) (*instance, error) {
+	privateKey := []byte(cfg.GitHub.PrivateKey)
+	if cfg.GitHub.PrivateKeyFile != "" {
+		var err error
+		if privateKey, err = os.ReadFile(cfg.GitHub.PrivateKeyFile); err != nil {
+			return nil, fmt.Errorf("github.private_key_file: %w", err)
+		}
+	}
+	gh, err := ghclient.New(ghclient.Config{
+		APIURL: cfg.GitHub.APIURL, AppID: cfg.GitHub.AppID, PrivateKey: privateKey, Token: cfg.GitHub.Token,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("github client: %w", err)
+	}
+	var chat bot.Chat
+	if cfg.Slack.BotToken != "" {
+		chat = slackclient.New(cfg.Slack.BotToken, cfg.Slack.APIURL, nil)
+	}
+
+	// Endpoints come from the SDK's own AWS_ENDPOINT_URL* variables, so
+	// LocalStack-style setups need nothing from deploybot.
+	awsOpts := append([]func(*awsconfig.LoadOptions) error{awsconfig.WithRegion(cfg.AWS.Region)}, opt.awsOptions...)
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, awsOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("aws config: %w", err)
+	}
+	var ecsOpts []ecs.Option
+	if opt.ecsPoll[0] > 0 {
+		ecsOpts = append(ecsOpts, ecs.WithPollInterval(opt.ecsPoll[0], opt.ecsPoll[1]))
+	}
+	service := &bot.Service{
+		Config: cfg,
+		Store:  store,
+		GitHub: gh,
+		Chat:   chat,
+		Images: ecr.New(awsecr.NewFromConfig(awsCfg)),
+		Deployers: map[string]bot.Deployer{
+			bot.TargetECS: ecs.New(awsecs.NewFromConfig(awsCfg), ecsOpts...),
+		},
+		Logger: logger,
+		CIPoll: opt.ciPoll,
+		Now:    opt.now,
+
+		Finished: opt.finished,
+	}
+	h := &handlers.Server{
+		Config: cfg, Deployments: service, Store: store, Logger: logger,
+		Ready: store.Ping, Now: opt.now,
+	}
+	return &instance{
+		cfg:     cfg,
+		store:   store,
+		service: service,
+		server: &http.Server{
+			Handler:           h.Handler(),
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       30 * time.Second,
+			WriteTimeout:      30 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+		},
+	}, nil
+}
+
+// Close stops taking requests, lets running deployments finish until ctx
+// ends, and closes the store.
+func (in *instance) Close(ctx context.Context) error {
+	errHTTP := in.server.Shutdown(ctx)
+	errRun := in.service.Shutdown(ctx)
+	errStore := in.store.Close()
+	return errors.Join(errHTTP, errRun, errStore)
+}
+
+func describeApps(cfg *bot.Config) string {
+	var parts []string
+	for _, name := range cfg.AppNames() {
+		app := cfg.Apps[name]
+		envs := app.EnvNames()
+		for i, e := range envs {
+			envs[i] = e + " (" + app.Environments[e].TargetKind() + ")"
+		}
+		sort.Strings(envs)
+		parts = append(parts, fmt.Sprintf("%s → %s", name, strings.Join(envs, ", ")))
+	}
+	return strings.Join(parts, "; ")
+}

@@ -1,0 +1,159 @@
+package handlers
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/deploybot/deploybot/bot"
+	"github.com/google/go-github/v60/github"
+)
+
+// githubWebhook takes GitHub's deliveries. Only SHA-256 signatures are
+// accepted: go-github's ValidatePayload would also take the weaker SHA-1
+// X-Hub-Signature, so the header is checked here and only the HMAC
+// comparison is left to go-github.
+func (s *Server) githubWebhook(w http.ResponseWriter, r *http.Request) {
+	event := r.Header.Get("X-GitHub-Event")
+	delivery := r.Header.Get("X-GitHub-Delivery")
+	signature := r.Header.Get("X-Hub-Signature-256")
+	if event == "" || delivery == "" {
+		http.Error(w, "missing X-GitHub-Event or X-GitHub-Delivery", http.StatusBadRequest)
+		return
+	}
+	body, ok := readBody(w, r, maxGitHubBody)
+	if !ok {
+		return
+	}
+	if s.Config.GitHub.WebhookSecret == "" {
+		// Without a secret anyone could sign; refuse rather than trust.
+		http.Error(w, "webhooks are not configured on this deploybot (github.webhook_secret)", http.StatusServiceUnavailable)
+		return
+	}
+	if !strings.HasPrefix(signature, "sha256=") {
+		s.logger().Warn("github webhook refused", "reason", "no X-Hub-Signature-256", "event", event, "delivery", delivery)
+		http.Error(w, "X-Hub-Signature-256 required", http.StatusUnauthorized)
+		return
+	}
+	if err := github.ValidateSignature(signature, body, []byte(s.Config.GitHub.WebhookSecret)); err != nil {
+		s.logger().Warn("github webhook refused", "reason", "bad signature", "event", event, "delivery", delivery)
+		http.Error(w, "invalid X-Hub-Signature-256", http.StatusUnauthorized)
+		return
+	}
+
+	switch event {
+	case "ping":
+		writeJSON(w, http.StatusOK, map[string]string{"msg": "pong"})
+	case "deployment":
+		s.deploymentEvent(w, r, delivery, body)
+	default:
+		// Not parsed at all: floods of check_run or push events must cost
+		// next to nothing, and some real payloads do not even parse.
+		writeJSON(w, http.StatusAccepted, map[string]string{"msg": "ignored event " + event})
+	}
+}
+
+func (s *Server) deploymentEvent(w http.ResponseWriter, r *http.Request, delivery string, body []byte) {
+	ctx := r.Context()
+	log := s.logger().With("event", "deployment", "delivery", delivery)
+	first, err := s.Store.RecordDelivery(ctx, delivery, "deployment")
+	if err != nil {
+		log.Error("record delivery", "err", err)
+		http.Error(w, "could not record delivery", http.StatusInternalServerError)
+		return
+	}
+	if !first {
+		writeJSON(w, http.StatusOK, map[string]string{"msg": "delivery already handled"})
+		return
+	}
+	var ev github.DeploymentEvent
+	if err := json.Unmarshal(body, &ev); err != nil || ev.Deployment == nil || ev.Repo == nil {
+		http.Error(w, "not a deployment event", http.StatusBadRequest)
+		return
+	}
+	dep := ev.Deployment
+	repo := bot.Repo{FullName: ev.Repo.GetFullName(), InstallationID: ev.GetInstallation().GetID()}
+	payload := decodeDeploymentPayload(dep.Payload)
+
+	if payload.DeploybotID != 0 {
+		// deploybot created this one itself and is already running it.
+		writeJSON(w, http.StatusOK, map[string]string{"msg": fmt.Sprintf("deployment #%d is deploybot's own", payload.DeploybotID)})
+		return
+	}
+	if existing, err := s.Store.DeploymentByGitHubID(ctx, dep.GetID()); err == nil {
+		writeJSON(w, http.StatusOK, map[string]string{"msg": fmt.Sprintf("already deployment #%d", existing.ID)})
+		return
+	} else if !bot.IsNotFound(err) {
+		log.Error("look up deployment", "err", err)
+		http.Error(w, "store unavailable", http.StatusInternalServerError)
+		return
+	}
+
+	app, err := s.appForDeployment(repo.FullName, payload.App)
+	if err != nil {
+		s.Deployments.Reject(ctx, repo, dep.GetID(), err)
+		writeJSON(w, http.StatusAccepted, map[string]string{"msg": bot.ErrorMessage(err)})
+		return
+	}
+	d, err := s.Deployments.Accept(ctx, bot.Request{
+		App: app, Env: dep.GetEnvironment(), Ref: dep.GetRef(), SHA: dep.GetSHA(),
+		Requester: bot.GitHubRequester(dep.GetCreator().GetLogin()), Source: bot.SourceGitHubAPI,
+		InstallationID: repo.InstallationID, GitHubDeploymentID: dep.GetID(),
+	})
+	switch code := bot.ErrorCode(err); {
+	case err == nil:
+	case code == bot.ECONFLICT:
+		writeJSON(w, http.StatusOK, map[string]string{"msg": "deployment already recorded"})
+		return
+	case code == bot.EINTERNAL:
+		log.Error("accept github deployment", "err", err)
+		http.Error(w, "could not accept deployment", http.StatusInternalServerError)
+		return
+	default:
+		s.Deployments.Reject(ctx, repo, dep.GetID(), err)
+		writeJSON(w, http.StatusAccepted, map[string]string{"msg": bot.ErrorMessage(err)})
+		return
+	}
+	s.Deployments.Start(d)
+	writeJSON(w, http.StatusAccepted, map[string]any{"msg": "deployment accepted", "deployment": d.ID})
+}
+
+// appForDeployment picks the app named in the payload, or the only app of
+// the repository.
+func (s *Server) appForDeployment(repo, named string) (string, error) {
+	apps := s.Config.AppsForRepo(repo)
+	if named != "" {
+		for _, a := range apps {
+			if a.Name == named {
+				return named, nil
+			}
+		}
+		return "", bot.Errorf(bot.ENOTFOUND, "deploybot has no app %q for %s", named, repo)
+	}
+	switch len(apps) {
+	case 0:
+		return "", bot.Errorf(bot.ENOTFOUND, "deploybot has no app for %s", repo)
+	case 1:
+		return apps[0].Name, nil
+	}
+	names := make([]string, len(apps))
+	for i, a := range apps {
+		names[i] = a.Name
+	}
+	return "", bot.Errorf(bot.EINVALID, "%s has several apps (%s); set payload.app", repo, strings.Join(names, ", "))
+}
+
+// decodeDeploymentPayload reads the payload as an object, or as a string
+// holding one (the API accepts both); anything else is an empty payload.
+func decodeDeploymentPayload(raw json.RawMessage) bot.DeploymentPayload {
+	var p bot.DeploymentPayload
+	if json.Unmarshal(raw, &p) == nil {
+		return p
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		_ = json.Unmarshal([]byte(s), &p)
+	}
+	return p
+}

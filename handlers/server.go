@@ -1,0 +1,80 @@
+// Package handlers is deploybot's HTTP face: GitHub webhooks, Slack
+// commands, health. Each handler checks who is calling, turns the request
+// into a bot.Request, and leaves the work to the bot.
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/deploybot/deploybot/bot"
+)
+
+// Deployments is what the handlers need of the bot's service.
+type Deployments interface {
+	Accept(ctx context.Context, req bot.Request) (*bot.Deployment, error)
+	Start(d *bot.Deployment)
+	// Reject closes a GitHub deployment deploybot will not run, so it does
+	// not stay pending forever.
+	Reject(ctx context.Context, repo bot.Repo, githubID int64, err error)
+}
+
+// Server holds what every handler shares.
+type Server struct {
+	Config      *bot.Config
+	Deployments Deployments
+	Store       bot.Store
+	Logger      *slog.Logger
+	// Ready reports whether the store answers; nil means always ready.
+	Ready func(ctx context.Context) error
+	// Now is the clock used for Slack's replay window; nil means time.Now.
+	Now func() time.Time
+}
+
+// Handler returns the routes of DESIGN.md's contract built so far.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /webhooks/github", s.githubWebhook)
+	mux.HandleFunc("POST /slack/commands", s.slackCommand)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", s.readyz)
+	return mux
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.Ready != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := s.Ready(ctx); err != nil {
+			s.logger().Warn("not ready", "err", err)
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "store unreachable"})
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func (s *Server) logger() *slog.Logger {
+	if s.Logger == nil {
+		return slog.Default()
+	}
+	return s.Logger
+}
+
+func (s *Server) now() time.Time {
+	if s.Now == nil {
+		return time.Now()
+	}
+	return s.Now()
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,49 @@
+package sqlite_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/deploybot/deploybot/bot"
+	"github.com/deploybot/deploybot/store/sqlite"
+	"github.com/deploybot/deploybot/store/storetest"
+)
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) bot.Store {
+		db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "deploybot.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
+	})
+}
+
+// Reopening a file keeps its rows and does not run migrations again.
+func TestReopen(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "deploybot.db")
+	db, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &bot.Deployment{App: "a", Env: "dev", Repo: "o/r", Requester: "slack:U1", Source: bot.SourceSlack, State: bot.StateQueued}
+	if err := db.CreateDeployment(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	db, err = sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	defer db.Close()
+	got, err := db.Deployment(ctx, d.ID)
+	if err != nil {
+		t.Fatalf("after reopen: %v", err)
+	}
+	if got.State != bot.StateQueued {
+		t.Errorf("state after reopen = %s, want %s", got.State, bot.StateQueued)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"unicode"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
@@ -360,5 +361,32 @@ func TestConcurrentUse(t *testing.T) {
 	wg.Wait()
 	if got := emu.CallCount("DescribeServices"); got != 40 {
 		t.Errorf("CallCount(DescribeServices) = %d, want 40", got)
+	}
+}
+
+// The sandbox and cmd build clients with config.LoadDefaultConfig; the
+// SDK's AWS_ENDPOINT_URL must be enough to reach the emulator.
+func TestEndpointFromEnvironment(t *testing.T) {
+	emu := awsemu.New()
+	srv := httptest.NewServer(emu)
+	defer srv.Close()
+	emu.PutImage("web", "latest", digest1)
+	t.Setenv("AWS_ENDPOINT_URL", srv.URL)
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
+	t.Setenv("AWS_CONFIG_FILE", t.TempDir()+"/none")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", t.TempDir()+"/none")
+
+	cfg, err := config.LoadDefaultConfig(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := ecr.NewFromConfig(cfg).DescribeImages(context.Background(), &ecr.DescribeImagesInput{RepositoryName: aws.String("web")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.ImageDetails) != 1 || aws.ToString(out.ImageDetails[0].ImageDigest) != digest1 {
+		t.Errorf("DescribeImages = %+v", out.ImageDetails)
 	}
 }

@@ -75,7 +75,30 @@ type EBTarget struct {
 	Application string `yaml:"application"`
 	Environment string `yaml:"environment"`
 	Bucket      string `yaml:"bucket"`
+	// KeyPrefix is prepended to the Dockerrun.aws.json object keys.
+	KeyPrefix string `yaml:"key_prefix"`
+	// Dockerrun is "v1" (one container, the default) or "v2" (multi-container:
+	// the current version's containerDefinitions with Container's image replaced).
+	Dockerrun string `yaml:"dockerrun"`
+	// Ports are the container ports of a v1 Dockerrun.
+	Ports []int `yaml:"ports"`
+	// Container names the containerDefinitions entry a v2 Dockerrun updates.
+	Container string `yaml:"container"`
+	// Authentication is the S3 object with registry credentials, for images
+	// outside ECR.
+	Authentication *EBAuthentication `yaml:"authentication"`
 }
+
+type EBAuthentication struct {
+	Bucket string `yaml:"bucket"`
+	Key    string `yaml:"key"`
+}
+
+// Dockerrun versions.
+const (
+	DockerrunV1 = "v1"
+	DockerrunV2 = "v2"
+)
 
 // Target kinds, the keys of Pipeline.Deployers.
 const (
@@ -271,6 +294,24 @@ func (a *App) validate(key string) []*ConfigError {
 			}
 			if eb.Bucket == "" {
 				bad(k+".elasticbeanstalk.bucket", "required")
+			}
+			switch eb.Dockerrun {
+			case "":
+				eb.Dockerrun = DockerrunV1
+			case DockerrunV1, DockerrunV2:
+			default:
+				bad(k+".elasticbeanstalk.dockerrun", "must be v1 or v2, got %q", eb.Dockerrun)
+			}
+			if eb.Dockerrun == DockerrunV2 && eb.Container == "" {
+				bad(k+".elasticbeanstalk.container", "required with dockerrun: v2 (the container whose image is replaced)")
+			}
+			for i, p := range eb.Ports {
+				if p < 1 || p > 65535 {
+					bad(fmt.Sprintf("%s.elasticbeanstalk.ports[%d]", k, i), "must be a port number, got %d", p)
+				}
+			}
+			if a := eb.Authentication; a != nil && (a.Bucket == "" || a.Key == "") {
+				bad(k+".elasticbeanstalk.authentication", "needs bucket and key")
 			}
 		}
 		if env.RoleARN != "" && !strings.HasPrefix(env.RoleARN, "arn:") {

@@ -14,10 +14,9 @@ import (
 	"time"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	awsecr "github.com/aws/aws-sdk-go-v2/service/ecr"
-	awsecs "github.com/aws/aws-sdk-go-v2/service/ecs"
 
 	"github.com/deploybot/deploybot/bot"
+	"github.com/deploybot/deploybot/deployer/awsenv"
 	"github.com/deploybot/deploybot/deployer/ecr"
 	"github.com/deploybot/deploybot/deployer/ecs"
 	"github.com/deploybot/deploybot/ghclient"
@@ -140,6 +139,7 @@ func wire(ctx context.Context, cfg *bot.Config, store *sqlite.DB, logger *slog.L
 	if err != nil {
 		return nil, fmt.Errorf("aws config: %w", err)
 	}
+	awsConfigs := awsenv.NewRoles(awsCfg)
 	var ecsOpts []ecs.Option
 	if opt.ecsPoll[0] > 0 {
 		ecsOpts = append(ecsOpts, ecs.WithPollInterval(opt.ecsPoll[0], opt.ecsPoll[1]))
@@ -149,9 +149,9 @@ func wire(ctx context.Context, cfg *bot.Config, store *sqlite.DB, logger *slog.L
 		Store:  store,
 		GitHub: gh,
 		Chat:   chat,
-		Images: ecr.New(awsecr.NewFromConfig(awsCfg)),
+		Images: ecr.New(awsConfigs),
 		Deployers: map[string]bot.Deployer{
-			bot.TargetECS: ecs.New(awsecs.NewFromConfig(awsCfg), ecsOpts...),
+			bot.TargetECS: ecs.New(awsConfigs, ecsOpts...),
 		},
 		Logger: logger,
 		CIPoll: opt.ciPoll,

@@ -12,18 +12,20 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecr/types"
 
 	"github.com/deploybot/deploybot/bot"
+	"github.com/deploybot/deploybot/deployer/awsenv"
 )
 
 // Images implements bot.Images with ECR's DescribeImages.
 type Images struct {
-	client *ecr.Client
+	configs awsenv.Source
 }
 
 var _ bot.Images = (*Images)(nil)
 
-// New returns Images asking ECR through client.
-func New(client *ecr.Client) *Images {
-	return &Images{client: client}
+// New returns Images asking ECR with the configuration configs gives each
+// environment.
+func New(configs awsenv.Source) *Images {
+	return &Images{configs: configs}
 }
 
 // Resolve returns the digest image:tag has in ECR. env is not used yet; it
@@ -42,7 +44,7 @@ func (im *Images) Resolve(ctx context.Context, image, tag string, env *bot.Envir
 	if id := registryID(registry); id != "" {
 		in.RegistryId = aws.String(id)
 	}
-	out, err := im.client.DescribeImages(ctx, in)
+	out, err := ecr.NewFromConfig(im.configs.For(env)).DescribeImages(ctx, in)
 	var imageNotFound *types.ImageNotFoundException
 	var repoNotFound *types.RepositoryNotFoundException
 	switch {

@@ -10,10 +10,10 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	awsecr "github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/smithy-go"
 
 	"github.com/deploybot/deploybot/bot"
+	"github.com/deploybot/deploybot/deployer/awsenv"
 	"github.com/deploybot/deploybot/deployer/ecr"
 	"github.com/deploybot/deploybot/emulator/awsemu"
 )
@@ -28,9 +28,8 @@ func setup(t *testing.T) (*awsemu.Server, *ecr.Images) {
 	emu := awsemu.New()
 	srv := httptest.NewServer(emu)
 	t.Cleanup(srv.Close)
-	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", "")}
-	client := awsecr.NewFromConfig(cfg, func(o *awsecr.Options) { o.BaseEndpoint = aws.String(srv.URL) })
-	return emu, ecr.New(client)
+	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", ""), BaseEndpoint: aws.String(srv.URL)}
+	return emu, ecr.New(awsenv.Static(cfg))
 }
 
 func TestResolveFound(t *testing.T) {
@@ -89,10 +88,9 @@ func TestResolveOtherErrorIsInternal(t *testing.T) {
 	emu.PutImage("takumi-server", "git_cf7edb2", digest)
 	// Unsigned requests are refused, which stands in for any AWS failure
 	// other than a missing image.
-	client := awsecr.NewFromConfig(aws.Config{Region: "us-east-1", Credentials: aws.AnonymousCredentials{}},
-		func(o *awsecr.Options) { o.BaseEndpoint = aws.String(srv.URL) })
+	cfg := aws.Config{Region: "us-east-1", Credentials: aws.AnonymousCredentials{}, BaseEndpoint: aws.String(srv.URL)}
 
-	_, err := ecr.New(client).Resolve(context.Background(), image, "git_cf7edb2", nil)
+	_, err := ecr.New(awsenv.Static(cfg)).Resolve(context.Background(), image, "git_cf7edb2", nil)
 	var apiErr smithy.APIError
 	if bot.ErrorCode(err) != bot.EINTERNAL || !errors.As(err, &apiErr) || apiErr.ErrorCode() != "UnrecognizedClientException" {
 		t.Errorf("Resolve error = %v, want an internal error wrapping the AWS one", err)

@@ -16,11 +16,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
 	"github.com/deploybot/deploybot/bot"
+	"github.com/deploybot/deploybot/deployer/awsenv"
 )
 
 // Deployer implements bot.Deployer for environments with an ecs target.
 type Deployer struct {
-	client      *ecs.Client
+	configs     awsenv.Source
 	pollInitial time.Duration
 	pollMax     time.Duration
 }
@@ -41,9 +42,10 @@ func WithPollInterval(initial, maxInterval time.Duration) Option {
 	}
 }
 
-// New returns a Deployer using client.
-func New(client *ecs.Client, opts ...Option) *Deployer {
-	d := &Deployer{client: client, pollInitial: 5 * time.Second, pollMax: 30 * time.Second}
+// New returns a Deployer whose ECS clients use the configuration configs
+// gives each environment.
+func New(configs awsenv.Source, opts ...Option) *Deployer {
+	d := &Deployer{configs: configs, pollInitial: 5 * time.Second, pollMax: 30 * time.Second}
 	for _, o := range opts {
 		o(d)
 	}
@@ -72,7 +74,8 @@ func (dp *Deployer) Deploy(ctx context.Context, d *bot.Deployment, env *bot.Envi
 	defer cancel()
 
 	t := env.ECS
-	svc, err := dp.describeService(ctx, t)
+	client := ecs.NewFromConfig(dp.configs.For(env))
+	svc, err := dp.describeService(ctx, client, t)
 	if err != nil {
 		return bot.Rollout{}, dp.timedOut(ctx, timeout, beforeRollout, err)
 	}
@@ -81,7 +84,7 @@ func (dp *Deployer) Deploy(ctx context.Context, d *bot.Deployment, env *bot.Envi
 	}
 
 	current := aws.ToString(svc.TaskDefinition)
-	described, err := dp.client.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{
+	described, err := client.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{
 		TaskDefinition: aws.String(current),
 		Include:        []types.TaskDefinitionField{types.TaskDefinitionFieldTags},
 	})
@@ -92,7 +95,7 @@ func (dp *Deployer) Deploy(ctx context.Context, d *bot.Deployment, env *bot.Envi
 	if err != nil {
 		return bot.Rollout{}, err
 	}
-	registered, err := dp.client.RegisterTaskDefinition(ctx, in)
+	registered, err := client.RegisterTaskDefinition(ctx, in)
 	if err != nil {
 		return bot.Rollout{}, dp.timedOut(ctx, timeout, beforeRollout, fmt.Errorf("ECS RegisterTaskDefinition %s: %w", aws.ToString(in.Family), err))
 	}
@@ -102,7 +105,7 @@ func (dp *Deployer) Deploy(ctx context.Context, d *bot.Deployment, env *bot.Envi
 	ours := aws.ToString(registered.TaskDefinition.TaskDefinitionArn)
 	progress("registered task definition " + shortTaskDef(ours))
 
-	updated, err := dp.client.UpdateService(ctx, &ecs.UpdateServiceInput{
+	updated, err := client.UpdateService(ctx, &ecs.UpdateServiceInput{
 		Cluster:        aws.String(t.Cluster),
 		Service:        aws.String(t.Service),
 		TaskDefinition: aws.String(ours),
@@ -122,7 +125,7 @@ func (dp *Deployer) Deploy(ctx context.Context, d *bot.Deployment, env *bot.Envi
 	}
 	progress("service updated, waiting for rollout")
 
-	if err := dp.wait(ctx, t, w, progress); err != nil {
+	if err := dp.wait(ctx, client, t, w, progress); err != nil {
 		return bot.Rollout{}, dp.timedOut(ctx, timeout, "last seen: "+orDefault(w.last, "rollout not started")+"; the service may still be rolling out", err)
 	}
 	return bot.Rollout{Detail: "task definition " + shortTaskDef(ours)}, nil
@@ -135,10 +138,10 @@ func (dp *Deployer) Deploy(ctx context.Context, d *bot.Deployment, env *bot.Envi
 // also true after the deployment circuit breaker rolled our revision back,
 // and it knows nothing of rolloutState FAILED. Only a poll that knows which
 // task definition is ours can tell a finished rollout from a reverted one.
-func (dp *Deployer) wait(ctx context.Context, t *bot.ECSTarget, w *watch, progress func(string)) error {
+func (dp *Deployer) wait(ctx context.Context, client *ecs.Client, t *bot.ECSTarget, w *watch, progress func(string)) error {
 	interval := dp.pollInitial
 	for {
-		svc, err := dp.describeService(ctx, t)
+		svc, err := dp.describeService(ctx, client, t)
 		if err != nil {
 			return err
 		}
@@ -256,8 +259,8 @@ func (w *watch) failureEvent(events []types.ServiceEvent) string {
 	return ""
 }
 
-func (dp *Deployer) describeService(ctx context.Context, t *bot.ECSTarget) (*types.Service, error) {
-	out, err := dp.client.DescribeServices(ctx, &ecs.DescribeServicesInput{
+func (dp *Deployer) describeService(ctx context.Context, client *ecs.Client, t *bot.ECSTarget) (*types.Service, error) {
+	out, err := client.DescribeServices(ctx, &ecs.DescribeServicesInput{
 		Cluster:  aws.String(t.Cluster),
 		Services: []string{t.Service},
 	})

@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/deploybot/deploybot/bot"
+	"github.com/deploybot/deploybot/deployer/awsenv"
 	"github.com/deploybot/deploybot/deployer/ecs"
 	"github.com/deploybot/deploybot/emulator/awsemu"
 )
@@ -49,12 +50,11 @@ func setup(t *testing.T) *fixture {
 	emu := awsemu.New()
 	srv := httptest.NewServer(emu)
 	t.Cleanup(srv.Close)
-	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", "")}
-	client := awsecs.NewFromConfig(cfg, func(o *awsecs.Options) { o.BaseEndpoint = aws.String(srv.URL) })
+	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", ""), BaseEndpoint: aws.String(srv.URL)}
 	return &fixture{
 		emu:      emu,
-		client:   client,
-		deployer: ecs.New(client, ecs.WithPollInterval(time.Millisecond, 4*time.Millisecond)),
+		client:   awsecs.NewFromConfig(cfg),
+		deployer: ecs.New(awsenv.Static(cfg), ecs.WithPollInterval(time.Millisecond, 4*time.Millisecond)),
 		oldARN:   emu.AddService("prod", "web", webDef),
 	}
 }

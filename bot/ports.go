@@ -119,3 +119,29 @@ type Rollout struct {
 type Deployer interface {
 	Deploy(ctx context.Context, d *Deployment, env *Environment, image string, progress func(string)) (Rollout, error)
 }
+
+// Permission levels of a repository collaborator, as GitHub names them.
+const (
+	PermissionAdmin    = "admin"
+	PermissionMaintain = "maintain"
+	PermissionWrite    = "write"
+	PermissionTriage   = "triage"
+	PermissionRead     = "read"
+	PermissionNone     = "none"
+)
+
+// PullRequests is the part of GitHub the PR-comment trigger and the
+// github-team allow entries use.
+type PullRequests interface {
+	// PullRequestHead returns the head sha of pull request number now.
+	PullRequestHead(ctx context.Context, repo Repo, number int) (sha string, err error)
+	// Permission returns login's permission on repo (one of Permission*).
+	Permission(ctx context.Context, repo Repo, login string) (string, error)
+	// React adds a reaction ("eyes", "+1", "rocket", …) to an issue comment.
+	React(ctx context.Context, repo Repo, commentID int64, reaction string) error
+	// Comment posts a comment on issue or pull request number.
+	Comment(ctx context.Context, repo Repo, number int, body string) (commentID int64, err error)
+	EditComment(ctx context.Context, repo Repo, commentID int64, body string) error
+	// TeamMember reports whether login is an active member of org/team.
+	TeamMember(ctx context.Context, repo Repo, org, team, login string) (bool, error)
+}

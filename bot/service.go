@@ -47,6 +47,13 @@ type Service struct {
 	// Finished, when set, is called after a started pipeline has stopped
 	// and reported; the sandbox and the tests wait on it.
 	Finished func(d *Deployment)
+	// Progress, when set, hears every stage entered and every line a
+	// deployer reports; `deploybot deploy` prints them.
+	Progress func(d *Deployment, line string)
+	// FailOnInterrupt reports a pipeline stopped by its context as failed.
+	// The server leaves such a deployment in its stage to be resumed; a
+	// one-shot CLI run has nobody to resume it, so it must not stay pending.
+	FailOnInterrupt bool
 
 	mu       sync.Mutex
 	running  sync.WaitGroup
@@ -77,7 +84,9 @@ func (s *Service) Accept(ctx context.Context, req Request) (*Deployment, error) 
 	if err != nil {
 		return nil, err
 	}
-	if err := env.Authorize(req.Requester); err != nil {
+	// Whoever runs `deploybot deploy` holds the AWS credentials and the
+	// GitHub token already; the allow list guards the shared triggers.
+	if err := env.Authorize(req.Requester); err != nil && req.Source != SourceCLI {
 		s.logger().Warn("deploy refused", "app", req.App, "env", req.Env, "requester", req.Requester, "source", req.Source)
 		return nil, err
 	}
@@ -139,6 +148,11 @@ func (s *Service) Run(ctx context.Context, d *Deployment) error {
 	r := &run{s: s, d: d, log: s.logger().With("deployment", d.ID, "app", d.App, "env", d.Env)}
 	err := r.pipeline(ctx)
 	if err != nil && ctx.Err() != nil {
+		if s.FailOnInterrupt {
+			stage := d.State
+			r.fail(context.WithoutCancel(ctx), Errorf(EINVALID, "deploybot was interrupted while %s; whatever it started in AWS may still be running", stage))
+			return err
+		}
 		// Shutting down: the deployment stays in its stage rather than
 		// being reported failed for a reason that is ours, not its.
 		r.log.Warn("pipeline interrupted by shutdown", "state", d.State)
@@ -236,6 +250,7 @@ func (r *run) pipeline(ctx context.Context) error {
 	}
 	rollout, err := deployer.Deploy(ctx, d, env, d.Image, func(line string) {
 		r.log.Info("rollout progress", "detail", line)
+		r.progress(line)
 		r.updateChat(ctx, "Deploying: "+line)
 	})
 	if err != nil {
@@ -254,6 +269,7 @@ func (r *run) pipeline(ctx context.Context) error {
 	}
 	r.setStatus(ctx, "success", desc)
 	r.updateChat(ctx, "Succeeded: "+desc)
+	r.progress("Succeeded: " + desc)
 	r.log.Info("deployment succeeded", "image", d.Image)
 	return nil
 }
@@ -266,11 +282,18 @@ func (r *run) enter(ctx context.Context, state State, githubState, text string) 
 		return err
 	}
 	r.log.Info("stage", "state", state)
+	r.progress(text)
 	if githubState != "" {
 		r.setStatus(ctx, githubState, text)
 	}
 	r.updateChat(ctx, text)
 	return nil
+}
+
+func (r *run) progress(line string) {
+	if r.s.Progress != nil {
+		r.s.Progress(r.d, line)
+	}
 }
 
 func (r *run) save(ctx context.Context) error {
@@ -301,6 +324,7 @@ func (r *run) fail(ctx context.Context, err error) {
 		r.setStatus(ctx, state, d.Reason)
 	}
 	r.updateChat(ctx, "Failed: "+d.Reason)
+	r.progress("Failed: " + d.Reason)
 	if d.SlackTS == "" && d.SlackResponseURL != "" && r.s.Chat != nil {
 		// Nothing was posted to the channel (the ref did not resolve), so
 		// the requester hears it privately.

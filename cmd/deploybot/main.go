@@ -33,7 +33,7 @@ const usageText = `usage:
   deploybot serve   [--config FILE]   run the bot
   deploybot check   [--config FILE]   validate the config and print what is wrong
   deploybot sandbox [--once]          run the bot against local emulators of GitHub, Slack and AWS
-  deploybot deploy  APP REF ENV [--config FILE]   (not built yet)
+  deploybot deploy  APP REF ENV [--config FILE]   run one deployment from a terminal
 
 FILE defaults to $DEPLOYBOT_CONFIG, else deploybot.yaml.`
 
@@ -77,7 +77,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		}
 		return runSandbox(ctx, stdout, *once, *listen)
 	case "deploy":
-		return errors.New("deploybot deploy is not built yet; use Slack, a PR comment or the GitHub Deployments API")
+		return deployCommand(ctx, args[1:], stdout, stderr, getenv)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usageText)
 		return nil

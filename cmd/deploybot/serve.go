@@ -34,6 +34,9 @@ type options struct {
 	ecsPoll    [2]time.Duration // initial, max
 	now        func() time.Time
 	finished   func(*bot.Deployment)
+	progress   func(*bot.Deployment, string)
+
+	failOnInterrupt bool
 }
 
 // instance is one running deploybot: store, pipeline and HTTP server.
@@ -157,7 +160,9 @@ func wire(ctx context.Context, cfg *bot.Config, store *sqlite.DB, logger *slog.L
 		CIPoll: opt.ciPoll,
 		Now:    opt.now,
 
-		Finished: opt.finished,
+		Finished:        opt.finished,
+		Progress:        opt.progress,
+		FailOnInterrupt: opt.failOnInterrupt,
 	}
 	h := &handlers.Server{
 		Config: cfg, Deployments: service, Store: store, Logger: logger,

@@ -22,6 +22,7 @@ import (
 	"github.com/deploybot/deploybot/ghclient"
 	"github.com/deploybot/deploybot/handlers"
 	"github.com/deploybot/deploybot/slackclient"
+	"github.com/deploybot/deploybot/store/postgres"
 	"github.com/deploybot/deploybot/store/sqlite"
 )
 
@@ -42,7 +43,7 @@ type options struct {
 // instance is one running deploybot: store, pipeline and HTTP server.
 type instance struct {
 	cfg     *bot.Config
-	store   *sqlite.DB
+	store   storeDB
 	service *bot.Service
 	server  *http.Server
 	URL     string // http://host:port of the listening server
@@ -108,15 +109,22 @@ func start(ctx context.Context, cfg *bot.Config, listen string, opt options) (*i
 	return in, nil
 }
 
-func openStore(ctx context.Context, dsn string) (*sqlite.DB, error) {
-	path, ok := strings.CutPrefix(dsn, "sqlite:")
-	if !ok {
-		return nil, fmt.Errorf("store %q: only sqlite: is built so far", dsn)
-	}
-	return sqlite.Open(ctx, path)
+// storeDB is what cmd needs of either store.
+type storeDB interface {
+	bot.Store
+	Deployments(ctx context.Context, limit int) ([]*bot.Deployment, error)
+	Ping(ctx context.Context) error
+	Close() error
 }
 
-func wire(ctx context.Context, cfg *bot.Config, store *sqlite.DB, logger *slog.Logger, opt options) (*instance, error) {
+func openStore(ctx context.Context, dsn string) (storeDB, error) {
+	if path, ok := strings.CutPrefix(dsn, "sqlite:"); ok {
+		return sqlite.Open(ctx, path)
+	}
+	return postgres.Open(ctx, dsn)
+}
+
+func wire(ctx context.Context, cfg *bot.Config, store storeDB, logger *slog.Logger, opt options) (*instance, error) {
 	privateKey := []byte(cfg.GitHub.PrivateKey)
 	if cfg.GitHub.PrivateKeyFile != "" {
 		var err error

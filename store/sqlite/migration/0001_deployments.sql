@@ -16,8 +16,8 @@ CREATE TABLE deployments (
 	slack_ts             TEXT NOT NULL DEFAULT '',
 	slack_response_url   TEXT NOT NULL DEFAULT '',
 	environment_url      TEXT NOT NULL DEFAULT '',
-	created_at           TEXT NOT NULL,
-	updated_at           TEXT NOT NULL
+	created_at           TIMESTAMP NOT NULL,
+	updated_at           TIMESTAMP NOT NULL
 );
 
 CREATE INDEX deployments_app_env ON deployments (app, env, id);
@@ -26,5 +26,5 @@ CREATE INDEX deployments_state ON deployments (state);
 CREATE TABLE webhook_deliveries (
 	delivery_id TEXT PRIMARY KEY,
 	event       TEXT NOT NULL,
-	received_at TEXT NOT NULL
+	received_at TIMESTAMP NOT NULL
 );

@@ -1,0 +1,234 @@
+// Package sqldb is the store written once for both SQL databases: the
+// queries, the scanning and the migration runner. The sqlite and postgres
+// packages bring their driver, their DDL and a Dialect.
+package sqldb
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/deploybot/deploybot/bot"
+)
+
+// Dialect is what differs between the databases.
+type Dialect struct {
+	// Numbered placeholders ($1, $2…) instead of ?.
+	Numbered bool
+	// IsUniqueViolation recognises the driver's unique-constraint error.
+	IsUniqueViolation func(error) bool
+	// LockMigrations, if set, runs first in the migration transaction so
+	// that replicas starting together migrate one at a time.
+	LockMigrations string
+}
+
+// DB is a bot.Store on a *sql.DB.
+type DB struct {
+	sql *sql.DB
+	d   Dialect
+	now func() time.Time
+}
+
+// New wraps db; migrations must be run with Migrate before use.
+func New(db *sql.DB, d Dialect) *DB {
+	return &DB{sql: db, d: d, now: time.Now}
+}
+
+func (s *DB) Close() error                   { return s.sql.Close() }
+func (s *DB) Ping(ctx context.Context) error { return s.sql.PingContext(ctx) }
+
+// q rewrites ? placeholders for the dialect. The queries here never hold a
+// literal question mark.
+func (s *DB) q(query string) string {
+	if !s.d.Numbered {
+		return query
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range query {
+		if r == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// timestamp is the store's clock reading. PostgreSQL keeps microseconds,
+// so both stores do, and a deployment reads back equal to what was written.
+func (s *DB) timestamp() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
+
+// Migrate applies each file of dir in migrations, in name order, that is
+// not yet recorded; each in its own transaction with its record.
+func (s *DB) Migrate(ctx context.Context, migrations fs.FS, dir string) error {
+	names, err := fs.Glob(migrations, dir+"/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if err := s.migrateFile(ctx, migrations, name); err != nil {
+			return fmt.Errorf("migration %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func (s *DB) migrateFile(ctx context.Context, migrations fs.FS, name string) error {
+	tx, err := s.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if s.d.LockMigrations != "" {
+		if _, err := tx.ExecContext(ctx, s.d.LockMigrations); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TIMESTAMP NOT NULL)`); err != nil {
+		return err
+	}
+	base := name[strings.LastIndex(name, "/")+1:]
+	var n int
+	if err := tx.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM schema_migrations WHERE name = ?`), base).Scan(&n); err != nil {
+		return err
+	}
+	if n > 0 {
+		return nil
+	}
+	body, err := fs.ReadFile(migrations, name)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)`), base, s.timestamp()); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+const deploymentColumns = `id, app, env, repo, ref, sha, image, requester, source, state, reason,
+	github_deployment_id, installation_id, slack_channel, slack_ts, slack_response_url,
+	environment_url, created_at, updated_at`
+
+func (s *DB) CreateDeployment(ctx context.Context, d *bot.Deployment) error {
+	now := s.timestamp()
+	err := s.sql.QueryRowContext(ctx, s.q(`INSERT INTO deployments (app, env, repo, ref, sha, image, requester, source, state, reason,
+		github_deployment_id, installation_id, slack_channel, slack_ts, slack_response_url, environment_url, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+		d.App, d.Env, d.Repo, d.Ref, d.SHA, d.Image, d.Requester, string(d.Source), string(d.State), d.Reason,
+		nullID(d.GitHubDeploymentID), d.InstallationID, d.SlackChannel, d.SlackTS, d.SlackResponseURL, d.EnvironmentURL,
+		now, now).Scan(&d.ID)
+	if err != nil {
+		return s.translate(err, d)
+	}
+	d.CreatedAt, d.UpdatedAt = now, now
+	return nil
+}
+
+func (s *DB) UpdateDeployment(ctx context.Context, d *bot.Deployment) error {
+	now := s.timestamp()
+	res, err := s.sql.ExecContext(ctx, s.q(`UPDATE deployments SET ref = ?, sha = ?, image = ?, state = ?, reason = ?,
+		github_deployment_id = ?, installation_id = ?, slack_channel = ?, slack_ts = ?, slack_response_url = ?,
+		environment_url = ?, updated_at = ? WHERE id = ?`),
+		d.Ref, d.SHA, d.Image, string(d.State), d.Reason,
+		nullID(d.GitHubDeploymentID), d.InstallationID, d.SlackChannel, d.SlackTS, d.SlackResponseURL,
+		d.EnvironmentURL, now, d.ID)
+	if err != nil {
+		return s.translate(err, d)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return bot.Errorf(bot.ENOTFOUND, "deployment #%d not found", d.ID)
+	}
+	d.UpdatedAt = now
+	return nil
+}
+
+func (s *DB) Deployment(ctx context.Context, id int64) (*bot.Deployment, error) {
+	d, err := scanDeployment(s.sql.QueryRowContext(ctx, s.q(`SELECT `+deploymentColumns+` FROM deployments WHERE id = ?`), id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, bot.Errorf(bot.ENOTFOUND, "deployment #%d not found", id)
+	}
+	return d, err
+}
+
+func (s *DB) DeploymentByGitHubID(ctx context.Context, githubID int64) (*bot.Deployment, error) {
+	d, err := scanDeployment(s.sql.QueryRowContext(ctx, s.q(`SELECT `+deploymentColumns+` FROM deployments WHERE github_deployment_id = ?`), githubID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, bot.Errorf(bot.ENOTFOUND, "no deployment has GitHub deployment id %d", githubID)
+	}
+	return d, err
+}
+
+// Deployments returns the most recent deployments, newest first.
+func (s *DB) Deployments(ctx context.Context, limit int) ([]*bot.Deployment, error) {
+	rows, err := s.sql.QueryContext(ctx, s.q(`SELECT `+deploymentColumns+` FROM deployments ORDER BY id DESC LIMIT ?`), limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ds []*bot.Deployment
+	for rows.Next() {
+		d, err := scanDeployment(rows)
+		if err != nil {
+			return nil, err
+		}
+		ds = append(ds, d)
+	}
+	return ds, rows.Err()
+}
+
+func (s *DB) RecordDelivery(ctx context.Context, deliveryID, event string) (bool, error) {
+	res, err := s.sql.ExecContext(ctx, s.q(`INSERT INTO webhook_deliveries (delivery_id, event, received_at) VALUES (?, ?, ?)
+		ON CONFLICT (delivery_id) DO NOTHING`), deliveryID, event, s.timestamp())
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanDeployment(row scanner) (*bot.Deployment, error) {
+	var (
+		d             bot.Deployment
+		source, state string
+		githubID      sql.NullInt64
+	)
+	err := row.Scan(&d.ID, &d.App, &d.Env, &d.Repo, &d.Ref, &d.SHA, &d.Image, &d.Requester, &source, &state, &d.Reason,
+		&githubID, &d.InstallationID, &d.SlackChannel, &d.SlackTS, &d.SlackResponseURL,
+		&d.EnvironmentURL, &d.CreatedAt, &d.UpdatedAt)
+	if err != nil {
+		return nil, err
+	}
+	d.Source, d.State, d.GitHubDeploymentID = bot.Source(source), bot.State(state), githubID.Int64
+	d.CreatedAt, d.UpdatedAt = d.CreatedAt.UTC(), d.UpdatedAt.UTC()
+	return &d, nil
+}
+
+// nullID stores a missing GitHub id as NULL so the UNIQUE index allows
+// many deployments that have none yet.
+func nullID(id int64) sql.NullInt64 { return sql.NullInt64{Int64: id, Valid: id != 0} }
+
+// translate turns a unique-constraint violation into bot.ECONFLICT.
+func (s *DB) translate(err error, d *bot.Deployment) error {
+	if s.d.IsUniqueViolation(err) {
+		return bot.Errorf(bot.ECONFLICT, "GitHub deployment %d already belongs to another deployment", d.GitHubDeploymentID)
+	}
+	return err
+}

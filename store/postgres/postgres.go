@@ -1,0 +1,69 @@
+// Package postgres is the store for several deploybot replicas sharing one
+// PostgreSQL database, through pgx.
+package postgres
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/deploybot/deploybot/bot"
+	"github.com/deploybot/deploybot/store/internal/sqldb"
+)
+
+//go:embed migration/*.sql
+var migrations embed.FS
+
+// DB is a bot.Store on PostgreSQL.
+type DB struct {
+	*sqldb.DB
+}
+
+var _ bot.Store = (*DB)(nil)
+
+// migrationLock is the advisory lock key replicas take while migrating,
+// so two starting together do not both create the schema.
+const migrationLock = 0x6465706c6f79 // "deploy"
+
+// Open connects to the database at dsn (postgres://…) and brings its
+// schema up to date.
+func Open(ctx context.Context, dsn string) (*DB, error) {
+	cfg, err := pgconnConfig(dsn)
+	if err != nil {
+		return nil, err
+	}
+	db := stdlib.OpenDB(*cfg)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connect to postgres %s@%s/%s: %w", cfg.User, cfg.Host, cfg.Database, err)
+	}
+	s := &DB{sqldb.New(db, sqldb.Dialect{
+		Numbered:          true,
+		IsUniqueViolation: isUniqueViolation,
+		LockMigrations:    fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", migrationLock),
+	})}
+	if err := s.Migrate(ctx, migrations, "migration"); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("migrate postgres: %w", err)
+	}
+	return s, nil
+}
+
+func isUniqueViolation(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505"
+}
+
+func pgconnConfig(dsn string) (*pgx.ConnConfig, error) {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		// The DSN may hold a password: say what is wrong, not what it is.
+		return nil, errors.New("store: cannot parse the postgres:// URL")
+	}
+	return cfg, nil
+}

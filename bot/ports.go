@@ -1,19 +1,62 @@
 package bot
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Store keeps deployments and the webhook deliveries already handled.
 type Store interface {
 	// CreateDeployment inserts d and sets d.ID, d.CreatedAt and d.UpdatedAt.
 	CreateDeployment(ctx context.Context, d *Deployment) error
 	// UpdateDeployment writes every mutable field of d and sets d.UpdatedAt.
+	// A deployment that has ended keeps its state: moving it to another
+	// state returns ECONFLICT, so a cancelled deployment stays cancelled
+	// whatever its pipeline tries to write afterwards.
 	UpdateDeployment(ctx context.Context, d *Deployment) error
 	// Deployment returns ENOTFOUND when no deployment has that id.
 	Deployment(ctx context.Context, id int64) (*Deployment, error)
 	// DeploymentByGitHubID returns ENOTFOUND when none has that GitHub id.
 	DeploymentByGitHubID(ctx context.Context, githubID int64) (*Deployment, error)
+	// TransitionDeployment moves deployment id to state to, with reason,
+	// only if its stored state is one of from; else ECONFLICT. It returns
+	// the deployment as stored afterwards.
+	TransitionDeployment(ctx context.Context, id int64, from []State, to State, reason string) (*Deployment, error)
+	// ListDeployments returns the deployments matching f, newest first.
+	ListDeployments(ctx context.Context, f DeploymentFilter) ([]*Deployment, error)
 	// RecordDelivery returns false if the delivery id was seen before.
 	RecordDelivery(ctx context.Context, deliveryID, event string) (first bool, err error)
+
+	// Lock takes or renews the lock of l.App/l.Env for l.Owner. When an
+	// unexpired lock of someone else holds it, that lock is returned with
+	// an ECONFLICT error.
+	Lock(ctx context.Context, l *EnvLock, now time.Time) (*EnvLock, error)
+	// Unlock removes the lock and returns it; ENOTFOUND if there is none.
+	Unlock(ctx context.Context, app, env string, now time.Time) (*EnvLock, error)
+	// EnvLock returns the unexpired lock of app/env; ENOTFOUND if none.
+	EnvLock(ctx context.Context, app, env string, now time.Time) (*EnvLock, error)
+}
+
+// DeploymentFilter selects deployments; empty fields match everything.
+type DeploymentFilter struct {
+	App    string
+	Env    string
+	States []State
+	Limit  int // 0 means 50
+}
+
+// EnvLock holds an environment for its owner: others are refused.
+type EnvLock struct {
+	App, Env  string
+	Owner     string // requester form: slack:U1, github:login
+	Reason    string
+	ExpiresAt time.Time // zero: until unlocked
+	CreatedAt time.Time
+}
+
+// Expired reports whether the lock has released itself by now.
+func (l *EnvLock) Expired(now time.Time) bool {
+	return !l.ExpiresAt.IsZero() && !now.Before(l.ExpiresAt)
 }
 
 // Repo names a GitHub repository and, when known, the App installation

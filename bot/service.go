@@ -59,7 +59,12 @@ type Service struct {
 	running  sync.WaitGroup
 	shutdown context.CancelFunc
 	baseCtx  context.Context
+	stops    map[int64]context.CancelCauseFunc // pipelines running here
 }
+
+// errEnded stops a pipeline whose deployment was ended elsewhere (cancelled
+// by someone, on this replica or another).
+var errEnded = errors.New("deployment ended elsewhere")
 
 // Request is a resolved and authorized ask to deploy, before it is stored.
 type Request struct {
@@ -90,6 +95,10 @@ func (s *Service) Accept(ctx context.Context, req Request) (*Deployment, error) 
 		s.logger().Warn("deploy refused", "app", req.App, "env", req.Env, "requester", req.Requester, "source", req.Source)
 		return nil, err
 	}
+	if err := s.checkLock(ctx, app.Name, env.Name, req.Requester); err != nil {
+		s.logger().Warn("deploy refused: locked", "app", req.App, "env", req.Env, "requester", req.Requester, "source", req.Source)
+		return nil, err
+	}
 	d := &Deployment{
 		App: app.Name, Env: env.Name, Repo: app.Repo,
 		Ref: req.Ref, SHA: req.SHA,
@@ -106,10 +115,22 @@ func (s *Service) Accept(ctx context.Context, req Request) (*Deployment, error) 
 // Start runs d's pipeline in the background. The work outlives the request
 // that started it and stops only at Shutdown.
 func (s *Service) Start(d *Deployment) {
-	ctx := s.background()
+	ctx, stop := context.WithCancelCause(s.background())
+	s.mu.Lock()
+	if s.stops == nil {
+		s.stops = map[int64]context.CancelCauseFunc{}
+	}
+	s.stops[d.ID] = stop
+	s.mu.Unlock()
 	s.running.Add(1)
 	go func() {
 		defer s.running.Done()
+		defer func() {
+			s.mu.Lock()
+			delete(s.stops, d.ID)
+			s.mu.Unlock()
+			stop(nil)
+		}()
 		_ = s.Run(ctx, d)
 		if s.Finished != nil {
 			s.Finished(d)
@@ -147,6 +168,10 @@ func (s *Service) Shutdown(ctx context.Context) error {
 func (s *Service) Run(ctx context.Context, d *Deployment) error {
 	r := &run{s: s, d: d, log: s.logger().With("deployment", d.ID, "app", d.App, "env", d.Env)}
 	err := r.pipeline(ctx)
+	if errors.Is(err, errEnded) || errors.Is(context.Cause(ctx), errEnded) {
+		r.log.Info("pipeline stopped: the deployment was ended elsewhere")
+		return err
+	}
 	if err != nil && ctx.Err() != nil {
 		if s.FailOnInterrupt {
 			stage := d.State
@@ -297,7 +322,11 @@ func (r *run) progress(line string) {
 }
 
 func (r *run) save(ctx context.Context) error {
-	if err := r.s.Store.UpdateDeployment(ctx, r.d); err != nil {
+	err := r.s.Store.UpdateDeployment(ctx, r.d)
+	if ErrorCode(err) == ECONFLICT {
+		return fmt.Errorf("%w: %v", errEnded, err)
+	}
+	if err != nil {
 		return fmt.Errorf("store deployment %d: %w", r.d.ID, err)
 	}
 	return nil

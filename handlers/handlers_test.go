@@ -26,21 +26,17 @@ import (
 // recorder stands in for the bot's service: the handlers' job ends at
 // handing over a request, which is what it records.
 type recorder struct {
+	*bot.Service // the subcommands other than deploy run for real
+
 	mu       sync.Mutex
 	accepted []bot.Request
 	started  []int64
 	rejected []string
-	store    bot.Store
-	config   *bot.Config
 }
 
 func (r *recorder) Accept(ctx context.Context, req bot.Request) (*bot.Deployment, error) {
-	if _, _, err := r.config.Lookup(req.App, req.Env); err != nil {
-		return nil, err
-	}
-	d := &bot.Deployment{App: req.App, Env: req.Env, Repo: "o/r", Ref: req.Ref, Requester: req.Requester, Source: req.Source,
-		State: bot.StateReceived, GitHubDeploymentID: req.GitHubDeploymentID}
-	if err := r.store.CreateDeployment(ctx, d); err != nil {
+	d, err := r.Service.Accept(ctx, req)
+	if err != nil {
 		return nil, err
 	}
 	r.mu.Lock()
@@ -80,7 +76,7 @@ func newTestServer(t *testing.T, now time.Time) (*httptest.Server, *recorder) {
 			"dev": {Name: "dev", App: "web"},
 		}}},
 	}
-	rec := &recorder{store: db, config: cfg}
+	rec := &recorder{Service: &bot.Service{Config: cfg, Store: db, Now: func() time.Time { return now }}}
 	s := &Server{Config: cfg, Deployments: rec, Store: db, Now: func() time.Time { return now }}
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
@@ -364,5 +360,77 @@ func TestGitHubDeploymentEvent(t *testing.T) {
 	code, _ = postHook(t, srv, "deployment", "del-3", map[string]string{"X-Hub-Signature-256": hubSign(hookSecret, unknown)}, unknown)
 	if code != http.StatusAccepted || len(rec.started) != 1 || len(rec.rejected) != 1 || !strings.Contains(rec.rejected[0], `no environment "staging"`) {
 		t.Errorf("unknown env: %d, started %v, rejected %v", code, rec.started, rec.rejected)
+	}
+}
+
+func slackSay(t *testing.T, srv *httptest.Server, now time.Time, user, text string) map[string]any {
+	t.Helper()
+	body := url.Values{"user_id": {user}, "channel_id": {"C1"}, "text": {text}}.Encode()
+	req, _ := http.NewRequest("POST", srv.URL+"/slack/commands", strings.NewReader(body))
+	req.Header.Set("X-Slack-Request-Timestamp", strconv.FormatInt(now.Unix(), 10))
+	req.Header.Set("X-Slack-Signature", slackSign(slackSecret, now.Unix(), body))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("/deploy %s: HTTP %d", text, resp.StatusCode)
+	}
+	var out map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestSlackLockFlow(t *testing.T) {
+	now := time.Now()
+	srv, rec := newTestServer(t, now)
+	out := slackSay(t, srv, now, "UALICE", "lock web dev 2h release freeze")
+	if out["response_type"] != "in_channel" || !strings.Contains(out["text"].(string), "web dev locked by <@UALICE>") || !strings.Contains(out["text"].(string), "release freeze") {
+		t.Errorf("lock reply = %v", out)
+	}
+	out = slackSay(t, srv, now, "UBOB", "web main dev")
+	if text := out["text"].(string); !strings.Contains(text, "web dev is locked by <@UALICE>") || !strings.Contains(text, "release freeze") {
+		t.Errorf("bob's deploy reply = %q, want the lock and its reason", text)
+	}
+	if len(rec.started) != 0 {
+		t.Fatalf("a deploy started under someone else's lock")
+	}
+	out = slackSay(t, srv, now, "UALICE", "web main dev")
+	if !strings.Contains(out["text"].(string), "accepted") || len(rec.started) != 1 {
+		t.Errorf("the lock owner's deploy: %v, started %v", out, rec.started)
+	}
+	out = slackSay(t, srv, now, "UBOB", "status web")
+	if text := out["text"].(string); !strings.Contains(text, "locked by <@UALICE>") || out["blocks"] == nil {
+		t.Errorf("status = %v, want the lock shown in blocks", out)
+	}
+	out = slackSay(t, srv, now, "UBOB", "unlock web dev")
+	if text := out["text"].(string); !strings.Contains(text, "unlocked by <@UBOB> (it was locked by <@UALICE>)") {
+		t.Errorf("unlock = %q", text)
+	}
+	out = slackSay(t, srv, now, "UBOB", "web main dev")
+	if !strings.Contains(out["text"].(string), "accepted") || len(rec.started) != 2 {
+		t.Errorf("deploy after unlock: %v", out)
+	}
+}
+
+func TestSlackSubcommandReplies(t *testing.T) {
+	now := time.Now()
+	srv, _ := newTestServer(t, now)
+	tests := []struct{ text, want string }{
+		{"apps", "web"},
+		{"history web", "No deployments of web yet."},
+		{"status nope", `unknown app "nope"`},
+		{"cancel 99", "deployment #99 not found"},
+		{"rollback web dev", "web dev has no successful deployment to roll back from"},
+		{"unlock web dev", "web dev is not locked"},
+	}
+	for _, tt := range tests {
+		out := slackSay(t, srv, now, "U1", tt.text)
+		if text, _ := out["text"].(string); !strings.Contains(text, tt.want) {
+			t.Errorf("/deploy %s = %q, want %q", tt.text, text, tt.want)
+		}
 	}
 }

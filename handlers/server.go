@@ -20,6 +20,14 @@ type Deployments interface {
 	// Reject closes a GitHub deployment deploybot will not run, so it does
 	// not stay pending forever.
 	Reject(ctx context.Context, repo bot.Repo, githubID int64, err error)
+
+	Rollback(ctx context.Context, req bot.Request) (*bot.Deployment, error)
+	Cancel(ctx context.Context, id int64, requester string) (bot.Message, error)
+	Lock(ctx context.Context, app, env, requester, reason string, d time.Duration) (bot.Message, error)
+	Unlock(ctx context.Context, app, env, requester string) (bot.Message, error)
+	Status(ctx context.Context, app, env string) (bot.Message, error)
+	History(ctx context.Context, app, env string) (bot.Message, error)
+	Apps() bot.Message
 }
 
 // Server holds what every handler shares.

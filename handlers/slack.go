@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/deploybot/deploybot/bot"
@@ -43,18 +44,46 @@ func verifySlack(secret string, header http.Header, body []byte, now time.Time) 
 	return nil
 }
 
-// slackReply is the immediate answer to a slash command.
+// slackReply is the immediate answer to a slash command: Block Kit where
+// fields help reading, with the text as the fallback.
 type slackReply struct {
-	ResponseType string `json:"response_type"`
-	Text         string `json:"text"`
+	ResponseType string           `json:"response_type"`
+	Text         string           `json:"text"`
+	Blocks       []map[string]any `json:"blocks,omitempty"`
 }
 
 func ephemeral(w http.ResponseWriter, text string) {
 	writeJSON(w, http.StatusOK, slackReply{ResponseType: "ephemeral", Text: text})
 }
 
-// slackCommand answers `/deploy …` within Slack's 3 seconds: it stores an
-// accepted deployment and starts it in the background before replying.
+// reply answers with msg; inChannel shows it to the whole channel, for
+// actions others should know about (locks, rollbacks, cancels).
+func reply(w http.ResponseWriter, msg bot.Message, inChannel bool) {
+	r := slackReply{ResponseType: "ephemeral", Text: msg.Text}
+	if inChannel {
+		r.ResponseType = "in_channel"
+	}
+	if len(msg.Fields) > 0 {
+		r.Blocks = append(r.Blocks, map[string]any{"type": "section", "text": map[string]any{"type": "mrkdwn", "text": firstLine(msg.Text)}})
+		// Slack shows at most 10 fields in a section.
+		for i := 0; i < len(msg.Fields); i += 10 {
+			var fields []map[string]any
+			for _, f := range msg.Fields[i:min(i+10, len(msg.Fields))] {
+				fields = append(fields, map[string]any{"type": "mrkdwn", "text": "*" + f.Label + "*\n" + f.Value})
+			}
+			r.Blocks = append(r.Blocks, map[string]any{"type": "section", "fields": fields})
+		}
+	}
+	writeJSON(w, http.StatusOK, r)
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}
+
+// slackCommand answers `/deploy …` within Slack's 3 seconds: a deploy is
+// stored and started in the background before the reply.
 func (s *Server) slackCommand(w http.ResponseWriter, r *http.Request) {
 	body, ok := readBody(w, r, maxSlackBody)
 	if !ok {
@@ -75,26 +104,73 @@ func (s *Server) slackCommand(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "malformed form body", http.StatusBadRequest)
 		return
 	}
+	ctx := r.Context()
 	user := form.Get("user_id")
+	requester := bot.SlackRequester(user)
 	cmd := bot.ParseSlackCommand(form.Get("text"))
-	if cmd.Kind != bot.CommandDeploy {
+	req := bot.Request{
+		App: cmd.App, Env: cmd.Env, Ref: cmd.Ref,
+		Requester: requester, Source: bot.SourceSlack,
+		SlackChannel: form.Get("channel_id"), SlackResponseURL: form.Get("response_url"),
+	}
+	var (
+		msg       bot.Message
+		inChannel bool
+	)
+	switch cmd.Kind {
+	case bot.CommandDeploy, bot.CommandRollback:
+		var d *bot.Deployment
+		if cmd.Kind == bot.CommandDeploy {
+			d, err = s.Deployments.Accept(ctx, req)
+		} else {
+			d, err = s.Deployments.Rollback(ctx, req)
+		}
+		if err == nil {
+			s.Deployments.Start(d)
+			verb := "accepted"
+			if cmd.Kind == bot.CommandRollback {
+				verb = fmt.Sprintf("accepted: rolling back to %s", shortSHA(d.SHA))
+			}
+			msg = bot.Message{Text: fmt.Sprintf("Deployment #%d %s: %s %s to %s. I'll post progress in the channel.", d.ID, verb, d.App, d.Ref, d.Env)}
+		}
+	case bot.CommandStatus:
+		msg, err = s.Deployments.Status(ctx, cmd.App, cmd.Env)
+	case bot.CommandHistory:
+		msg, err = s.Deployments.History(ctx, cmd.App, cmd.Env)
+	case bot.CommandLock:
+		msg, err = s.Deployments.Lock(ctx, cmd.App, cmd.Env, requester, cmd.Reason, cmd.For)
+		inChannel = true
+	case bot.CommandUnlock:
+		msg, err = s.Deployments.Unlock(ctx, cmd.App, cmd.Env, requester)
+		inChannel = true
+	case bot.CommandCancel:
+		msg, err = s.Deployments.Cancel(ctx, cmd.ID, requester)
+		inChannel = true
+	case bot.CommandApps:
+		msg = s.Deployments.Apps()
+	default:
 		ephemeral(w, cmd.Reply)
 		return
 	}
-	d, err := s.Deployments.Accept(r.Context(), bot.Request{
-		App: cmd.App, Env: cmd.Env, Ref: cmd.Ref,
-		Requester: bot.SlackRequester(user), Source: bot.SourceSlack,
-		SlackChannel: form.Get("channel_id"), SlackResponseURL: form.Get("response_url"),
-	})
 	if err != nil {
 		if bot.ErrorCode(err) == bot.EINTERNAL {
-			s.logger().Error("accept slack deploy", "err", err, "user", user)
-			ephemeral(w, "Something went wrong inside deploybot; nothing was deployed. Please try again.")
+			s.logger().Error("slack command", "kind", cmd.Kind, "err", err, "user", user)
+			ephemeral(w, "Something went wrong inside deploybot; nothing was changed. Please try again.")
 			return
 		}
-		ephemeral(w, bot.ErrorMessage(err)+"\n"+bot.SlackUsage)
+		text := bot.ErrorMessage(err)
+		if bot.ErrorCode(err) == bot.ENOTFOUND || bot.ErrorCode(err) == bot.EINVALID {
+			text += "\n" + bot.SlackUsage
+		}
+		ephemeral(w, text)
 		return
 	}
-	s.Deployments.Start(d)
-	ephemeral(w, fmt.Sprintf("Deployment #%d accepted: %s %s to %s. I'll post progress in the channel.", d.ID, d.App, d.Ref, d.Env))
+	reply(w, msg, inChannel)
+}
+
+func shortSHA(sha string) string {
+	if len(sha) > 7 {
+		return sha[:7]
+	}
+	return sha
 }

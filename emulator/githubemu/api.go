@@ -60,6 +60,7 @@ func (e *Emulator) routes() {
 	e.mux.HandleFunc("GET "+Prefix+"/repos/{owner}/{repo}/deployments/{id}", e.withRepo(e.getDeployment))
 	e.mux.HandleFunc("POST "+Prefix+"/repos/{owner}/{repo}/deployments/{id}/statuses", e.withRepo(e.createDeploymentStatus))
 	e.mux.HandleFunc("GET "+Prefix+"/repos/{owner}/{repo}/deployments/{id}/statuses", e.withRepo(e.listDeploymentStatuses))
+	e.issueRoutes()
 	e.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { e.write(w, r, notFound()) })
 }
 
@@ -67,6 +68,7 @@ func (e *Emulator) routes() {
 func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	e.mu.Lock()
 	e.calls = append(e.calls, Call{Method: r.Method, Path: strings.TrimPrefix(r.URL.Path, Prefix), At: time.Now()})
+	e.origin = htmlBase(r)
 	e.mu.Unlock()
 	e.mux.ServeHTTP(w, r)
 }
@@ -172,7 +174,7 @@ func (e *Emulator) getRepoInstallation(r *http.Request) response {
 		"target_type":          "Organization",
 		"repository_selection": "selected",
 		"access_tokens_url":    fmt.Sprintf("%s/app/installations/%d/access_tokens", base, rp.installationID),
-		"permissions":          map[string]string{"contents": "read", "deployments": "write", "statuses": "read", "checks": "read"},
+		"permissions":          installationPermissions,
 	})
 }
 
@@ -188,7 +190,7 @@ func (e *Emulator) createAccessToken(r *http.Request) response {
 		"token":                token,
 		"expires_at":           expires.Format(time.RFC3339),
 		"repository_selection": "selected",
-		"permissions":          map[string]string{"contents": "read", "deployments": "write", "statuses": "read", "checks": "read"},
+		"permissions":          installationPermissions,
 	})
 }
 
@@ -710,8 +712,12 @@ func deploymentStatusJSON(r *http.Request, rp *repo, d *deployment, st Deploymen
 	}
 }
 
-func repoJSON(r *http.Request, rp *repo) map[string]any {
-	base := apiBase(r)
+func repoJSON(r *http.Request, rp *repo) map[string]any { return repoJSONAt(htmlBase(r), rp) }
+
+// repoJSONAt is repoJSON for an emulator seen at origin (scheme://host),
+// for payloads built outside a request.
+func repoJSONAt(origin string, rp *repo) map[string]any {
+	base := origin + Prefix
 	owner, name, _ := strings.Cut(rp.fullName, "/")
 	return map[string]any{
 		"id":              rp.id,
@@ -720,7 +726,7 @@ func repoJSON(r *http.Request, rp *repo) map[string]any {
 		"full_name":       rp.fullName,
 		"private":         true,
 		"owner":           userJSON(base, owner, "Organization"),
-		"html_url":        htmlBase(r) + "/" + rp.fullName,
+		"html_url":        origin + "/" + rp.fullName,
 		"url":             base + "/repos/" + rp.fullName,
 		"deployments_url": base + "/repos/" + rp.fullName + "/deployments",
 		"default_branch":  "main",
@@ -778,4 +784,12 @@ func randomString(n int) string {
 		b[i] = alphabet[int(b[i])%len(alphabet)]
 	}
 	return string(b)
+}
+
+// installationPermissions are what deploybot's App asks for: reading CI,
+// writing deployments, replying on pull requests and reading org teams
+// for github-team allow entries.
+var installationPermissions = map[string]string{
+	"metadata": "read", "contents": "read", "deployments": "write", "statuses": "read", "checks": "read",
+	"pull_requests": "read", "issues": "write", "members": "read",
 }

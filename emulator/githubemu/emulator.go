@@ -1,7 +1,8 @@
 // Package githubemu is an in-memory emulator of the part of the GitHub REST
 // API that deploybot uses: App authentication (JWT and installation tokens),
 // commits, combined statuses, check runs, deployments and deployment
-// statuses, plus outgoing signed webhooks.
+// statuses, pull requests, issue comments and their reactions, collaborator
+// permissions and team memberships, plus outgoing signed webhooks.
 //
 // An *Emulator is an http.Handler. It serves the API under Prefix, like
 // GitHub Enterprise does, so that client code which builds absolute URLs
@@ -57,6 +58,11 @@ type Emulator struct {
 	hookURL     string
 	hookSecret  string
 	deliveries  []Delivery
+	users       map[string]string          // lower-cased login → login: GitHub logins ignore case
+	teams       map[string]map[string]bool // lower-cased "org/slug" → lower-cased member logins
+	// origin (scheme://host) of the latest request, for the URLs in
+	// webhooks that no request caused (UserComment).
+	origin string
 }
 
 // New returns an emulator for the GitHub App appID whose JWTs verify with
@@ -72,6 +78,9 @@ func New(appID int64, key *rsa.PublicKey) *Emulator {
 		nextID:      1000,
 		repos:       map[string]*repo{},
 		credentials: map[string]credential{},
+		users:       map[string]string{},
+		teams:       map[string]map[string]bool{},
+		origin:      "http://githubemu.invalid",
 	}
 	e.routes()
 	return e
@@ -142,6 +151,9 @@ type repo struct {
 	statuses       []*commitStatus    // oldest first
 	checkRuns      []*checkRun        // oldest first
 	deployments    []*deployment      // oldest first
+	issues         map[int]*issue     // issues and pull requests, by number
+	comments       map[int64]*issueComment
+	permissions    map[string]string // lower-cased login → role
 }
 
 type commit struct {
@@ -198,6 +210,9 @@ func (e *Emulator) AddRepo(fullName string, installationID int64) {
 		installationID: installationID,
 		commits:        map[string]*commit{},
 		refs:           map[string]string{},
+		issues:         map[int]*issue{},
+		comments:       map[int64]*issueComment{},
+		permissions:    map[string]string{},
 	}
 }
 
@@ -207,6 +222,7 @@ func (e *Emulator) AddToken(token, login string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.credentials[token] = credential{login: login}
+	e.addUser(login)
 }
 
 // AddCommit adds the commit sha (40 hex digits) to repo; each of refs, a

@@ -44,6 +44,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 	}
 	s := &DB{sqldb.New(db, sqldb.Dialect{
 		Numbered:          true,
+		ForUpdate:         " FOR UPDATE",
 		IsUniqueViolation: isUniqueViolation,
 		LockMigrations:    fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", migrationLock),
 	})}

@@ -4,6 +4,7 @@ package storetest
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/deploybot/deploybot/bot"
 	"github.com/google/go-cmp/cmp"
@@ -17,6 +18,157 @@ func Run(t *testing.T, open func(t *testing.T) bot.Store) {
 	t.Run("GitHubIDUnique", func(t *testing.T) { testGitHubIDUnique(t, open(t)) })
 	t.Run("NotFound", func(t *testing.T) { testNotFound(t, open(t)) })
 	t.Run("RecordDelivery", func(t *testing.T) { testRecordDelivery(t, open(t)) })
+	t.Run("EndedStaysEnded", func(t *testing.T) { testEndedStaysEnded(t, open(t)) })
+	t.Run("ListDeployments", func(t *testing.T) { testListDeployments(t, open(t)) })
+	t.Run("Locks", func(t *testing.T) { testLocks(t, open(t)) })
+	t.Run("TransitionDeployment", func(t *testing.T) { testTransition(t, open(t)) })
+}
+
+func testTransition(t *testing.T, s bot.Store) {
+	ctx := context.Background()
+	d := newDeployment()
+	d.State = bot.StateWaitingForCI
+	if err := s.CreateDeployment(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	cancellable := []bot.State{bot.StateQueued, bot.StateWaitingForCI}
+	got, err := s.TransitionDeployment(ctx, d.ID, cancellable, bot.StateCancelled, "cancelled by slack:U1")
+	if err != nil || got.State != bot.StateCancelled || got.Reason != "cancelled by slack:U1" || got.App != d.App {
+		t.Fatalf("TransitionDeployment = %+v, %v", got, err)
+	}
+	got, err = s.TransitionDeployment(ctx, d.ID, cancellable, bot.StateCancelled, "again")
+	if bot.ErrorCode(err) != bot.ECONFLICT || got == nil || got.Reason != "cancelled by slack:U1" {
+		t.Errorf("second transition = %+v, %v; want the stored deployment and %s", got, err, bot.ECONFLICT)
+	}
+	if _, err := s.TransitionDeployment(ctx, d.ID+999, cancellable, bot.StateCancelled, ""); bot.ErrorCode(err) != bot.ENOTFOUND {
+		t.Errorf("missing id: %v, want %s", err, bot.ENOTFOUND)
+	}
+}
+
+func testEndedStaysEnded(t *testing.T, s bot.Store) {
+	ctx := context.Background()
+	d := newDeployment()
+	if err := s.CreateDeployment(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	d.State = bot.StateCancelled
+	if err := s.UpdateDeployment(ctx, d); err != nil {
+		t.Fatalf("cancel: %v", err)
+	}
+	d.SlackTS = "1.2"
+	if err := s.UpdateDeployment(ctx, d); err != nil {
+		t.Errorf("an ended deployment must still take writes that keep its state: %v", err)
+	}
+	d.State = bot.StateDeploying
+	if err := s.UpdateDeployment(ctx, d); bot.ErrorCode(err) != bot.ECONFLICT {
+		t.Errorf("moving a cancelled deployment on: %v, want %s", err, bot.ECONFLICT)
+	}
+	got, err := s.Deployment(ctx, d.ID)
+	if err != nil || got.State != bot.StateCancelled {
+		t.Errorf("stored state %v (%v), want cancelled", got.State, err)
+	}
+}
+
+func testListDeployments(t *testing.T, s bot.Store) {
+	ctx := context.Background()
+	var ids []int64
+	for _, c := range []struct {
+		app, env string
+		state    bot.State
+	}{
+		{"web", "dev", bot.StateSucceeded}, {"web", "prod", bot.StateSucceeded}, {"web", "dev", bot.StateFailed},
+		{"api", "dev", bot.StateSucceeded}, {"web", "dev", bot.StateSucceeded}, {"web", "dev", bot.StateQueued},
+	} {
+		d := newDeployment()
+		d.App, d.Env, d.State = c.app, c.env, c.state
+		if err := s.CreateDeployment(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, d.ID)
+	}
+	idsOf := func(ds []*bot.Deployment) []int64 {
+		var out []int64
+		for _, d := range ds {
+			out = append(out, d.ID)
+		}
+		return out
+	}
+	tests := []struct {
+		name string
+		f    bot.DeploymentFilter
+		want []int64
+	}{
+		{"all", bot.DeploymentFilter{}, []int64{ids[5], ids[4], ids[3], ids[2], ids[1], ids[0]}},
+		{"app and env", bot.DeploymentFilter{App: "web", Env: "dev"}, []int64{ids[5], ids[4], ids[2], ids[0]}},
+		{"succeeded web dev, last two", bot.DeploymentFilter{App: "web", Env: "dev", States: []bot.State{bot.StateSucceeded}, Limit: 2}, []int64{ids[4], ids[0]}},
+		{"two states", bot.DeploymentFilter{States: []bot.State{bot.StateFailed, bot.StateQueued}}, []int64{ids[5], ids[2]}},
+		{"no match", bot.DeploymentFilter{App: "nope"}, nil},
+	}
+	for _, tt := range tests {
+		got, err := s.ListDeployments(ctx, tt.f)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if diff := cmp.Diff(idsOf(got), tt.want); diff != "" {
+			t.Errorf("%s (-got +want):\n%s", tt.name, diff)
+		}
+	}
+}
+
+func testLocks(t *testing.T, s bot.Store) {
+	ctx := context.Background()
+	now := time.Date(2026, 11, 23, 12, 0, 0, 123456789, time.UTC)
+	if _, err := s.EnvLock(ctx, "web", "prod", now); bot.ErrorCode(err) != bot.ENOTFOUND {
+		t.Fatalf("EnvLock before any lock: %v", err)
+	}
+	alice := &bot.EnvLock{App: "web", Env: "prod", Owner: "slack:UALICE", Reason: "release freeze", ExpiresAt: now.Add(2 * time.Hour)}
+	if _, err := s.Lock(ctx, alice, now); err != nil {
+		t.Fatalf("Lock: %v", err)
+	}
+	got, err := s.EnvLock(ctx, "web", "prod", now.Add(time.Hour))
+	if err != nil {
+		t.Fatalf("EnvLock: %v", err)
+	}
+	if got.Owner != "slack:UALICE" || got.Reason != "release freeze" || !got.ExpiresAt.Equal(now.Add(2*time.Hour).Truncate(time.Microsecond)) {
+		t.Errorf("lock read back as %+v", got)
+	}
+	if _, err := s.EnvLock(ctx, "web", "dev", now); bot.ErrorCode(err) != bot.ENOTFOUND {
+		t.Errorf("another env is locked too: %v", err)
+	}
+
+	bob := &bot.EnvLock{App: "web", Env: "prod", Owner: "github:bob", Reason: "mine"}
+	held, err := s.Lock(ctx, bob, now.Add(time.Hour))
+	if bot.ErrorCode(err) != bot.ECONFLICT || held == nil || held.Owner != "slack:UALICE" {
+		t.Errorf("Lock over another's lock = %+v, %v; want alice's lock and %s", held, err, bot.ECONFLICT)
+	}
+	renewed := &bot.EnvLock{App: "web", Env: "prod", Owner: "slack:UALICE", Reason: "longer freeze"}
+	if _, err := s.Lock(ctx, renewed, now.Add(time.Hour)); err != nil {
+		t.Errorf("owner renewing: %v", err)
+	}
+	if got, _ := s.EnvLock(ctx, "web", "prod", now.Add(100*time.Hour)); got == nil || got.Reason != "longer freeze" || !got.ExpiresAt.IsZero() {
+		t.Errorf("renewed lock without expiry = %+v", got)
+	}
+
+	// An expired lock releases itself: it reads as absent and anyone may lock.
+	short := &bot.EnvLock{App: "api", Env: "prod", Owner: "slack:UALICE", ExpiresAt: now.Add(time.Minute)}
+	if _, err := s.Lock(ctx, short, now); err != nil {
+		t.Fatal(err)
+	}
+	later := now.Add(time.Minute)
+	if _, err := s.EnvLock(ctx, "api", "prod", later); bot.ErrorCode(err) != bot.ENOTFOUND {
+		t.Errorf("expired lock still held: %v", err)
+	}
+	if _, err := s.Lock(ctx, &bot.EnvLock{App: "api", Env: "prod", Owner: "github:bob"}, later); err != nil {
+		t.Errorf("locking over an expired lock: %v", err)
+	}
+
+	removed, err := s.Unlock(ctx, "web", "prod", now)
+	if err != nil || removed.Owner != "slack:UALICE" {
+		t.Errorf("Unlock = %+v, %v", removed, err)
+	}
+	if _, err := s.Unlock(ctx, "web", "prod", now); bot.ErrorCode(err) != bot.ENOTFOUND {
+		t.Errorf("second Unlock: %v, want %s", err, bot.ENOTFOUND)
+	}
 }
 
 func newDeployment() *bot.Deployment {

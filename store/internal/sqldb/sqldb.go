@@ -23,6 +23,9 @@ type Dialect struct {
 	Numbered bool
 	// IsUniqueViolation recognises the driver's unique-constraint error.
 	IsUniqueViolation func(error) bool
+	// ForUpdate is appended to a SELECT whose rows the transaction will
+	// change (" FOR UPDATE"); SQLite's immediate transactions need none.
+	ForUpdate string
 	// LockMigrations, if set, runs first in the migration transaction so
 	// that replicas starting together migrate one at a time.
 	LockMigrations string
@@ -140,10 +143,10 @@ func (s *DB) UpdateDeployment(ctx context.Context, d *bot.Deployment) error {
 	now := s.timestamp()
 	res, err := s.sql.ExecContext(ctx, s.q(`UPDATE deployments SET ref = ?, sha = ?, image = ?, state = ?, reason = ?,
 		github_deployment_id = ?, installation_id = ?, slack_channel = ?, slack_ts = ?, slack_response_url = ?,
-		environment_url = ?, updated_at = ? WHERE id = ?`),
+		environment_url = ?, updated_at = ? WHERE id = ? AND (state NOT IN `+terminalStates+` OR state = ?)`),
 		d.Ref, d.SHA, d.Image, string(d.State), d.Reason,
 		nullID(d.GitHubDeploymentID), d.InstallationID, d.SlackChannel, d.SlackTS, d.SlackResponseURL,
-		d.EnvironmentURL, now, d.ID)
+		d.EnvironmentURL, now, d.ID, string(d.State))
 	if err != nil {
 		return s.translate(err, d)
 	}
@@ -152,10 +155,98 @@ func (s *DB) UpdateDeployment(ctx context.Context, d *bot.Deployment) error {
 		return err
 	}
 	if n == 0 {
-		return bot.Errorf(bot.ENOTFOUND, "deployment #%d not found", d.ID)
+		stored, err := s.Deployment(ctx, d.ID)
+		if err != nil {
+			return err
+		}
+		return bot.Errorf(bot.ECONFLICT, "deployment #%d has already ended %s", d.ID, stored.State)
 	}
 	d.UpdatedAt = now
 	return nil
+}
+
+func (s *DB) TransitionDeployment(ctx context.Context, id int64, from []bot.State, to bot.State, reason string) (*bot.Deployment, error) {
+	args := []any{string(to), reason, s.timestamp(), id}
+	for _, st := range from {
+		args = append(args, string(st))
+	}
+	marks := strings.TrimSuffix(strings.Repeat("?, ", len(from)), ", ")
+	res, err := s.sql.ExecContext(ctx, s.q(`UPDATE deployments SET state = ?, reason = ?, updated_at = ? WHERE id = ? AND state IN (`+marks+`)`), args...)
+	if err != nil {
+		return nil, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return nil, err
+	}
+	d, err := s.Deployment(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		return d, bot.Errorf(bot.ECONFLICT, "deployment #%d is %s", id, d.State)
+	}
+	return d, nil
+}
+
+// terminalStates are the states a deployment never leaves.
+var terminalStates = func() string {
+	var quoted []string
+	for _, st := range []bot.State{bot.StateSucceeded, bot.StateFailed, bot.StateCancelled, bot.StateRolledBack} {
+		if !st.Terminal() {
+			panic("not terminal: " + st)
+		}
+		quoted = append(quoted, "'"+string(st)+"'")
+	}
+	return "(" + strings.Join(quoted, ", ") + ")"
+}()
+
+func (s *DB) ListDeployments(ctx context.Context, f bot.DeploymentFilter) ([]*bot.Deployment, error) {
+	var (
+		where []string
+		args  []any
+	)
+	if f.App != "" {
+		where, args = append(where, "app = ?"), append(args, f.App)
+	}
+	if f.Env != "" {
+		where, args = append(where, "env = ?"), append(args, f.Env)
+	}
+	if len(f.States) > 0 {
+		marks := strings.TrimSuffix(strings.Repeat("?, ", len(f.States)), ", ")
+		where = append(where, "state IN ("+marks+")")
+		for _, st := range f.States {
+			args = append(args, string(st))
+		}
+	}
+	query := `SELECT ` + deploymentColumns + ` FROM deployments`
+	if len(where) > 0 {
+		query += " WHERE " + strings.Join(where, " AND ")
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 50
+	}
+	query += " ORDER BY id DESC LIMIT ?"
+	args = append(args, limit)
+	return s.queryDeployments(ctx, query, args...)
+}
+
+func (s *DB) queryDeployments(ctx context.Context, query string, args ...any) ([]*bot.Deployment, error) {
+	rows, err := s.sql.QueryContext(ctx, s.q(query), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ds []*bot.Deployment
+	for rows.Next() {
+		d, err := scanDeployment(rows)
+		if err != nil {
+			return nil, err
+		}
+		ds = append(ds, d)
+	}
+	return ds, rows.Err()
 }
 
 func (s *DB) Deployment(ctx context.Context, id int64) (*bot.Deployment, error) {
@@ -176,20 +267,7 @@ func (s *DB) DeploymentByGitHubID(ctx context.Context, githubID int64) (*bot.Dep
 
 // Deployments returns the most recent deployments, newest first.
 func (s *DB) Deployments(ctx context.Context, limit int) ([]*bot.Deployment, error) {
-	rows, err := s.sql.QueryContext(ctx, s.q(`SELECT `+deploymentColumns+` FROM deployments ORDER BY id DESC LIMIT ?`), limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var ds []*bot.Deployment
-	for rows.Next() {
-		d, err := scanDeployment(rows)
-		if err != nil {
-			return nil, err
-		}
-		ds = append(ds, d)
-	}
-	return ds, rows.Err()
+	return s.ListDeployments(ctx, bot.DeploymentFilter{Limit: limit})
 }
 
 func (s *DB) RecordDelivery(ctx context.Context, deliveryID, event string) (bool, error) {

@@ -1,0 +1,274 @@
+package bot
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// The operations behind the Slack subcommands other than deploy. Each
+// returns a Message for the person who asked, or an *Error whose message
+// is fit to show them.
+
+// checkLock refuses requester when someone else holds app/env's lock.
+func (s *Service) checkLock(ctx context.Context, app, env, requester string) error {
+	l, err := s.Store.EnvLock(ctx, app, env, s.now())
+	if IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read lock of %s %s: %w", app, env, err)
+	}
+	if l.Owner == requester {
+		return nil
+	}
+	return Errorf(EFORBIDDEN, "%s", describeLock(l, "is locked"))
+}
+
+func describeLock(l *EnvLock, verb string) string {
+	text := fmt.Sprintf("%s %s %s by %s", l.App, l.Env, verb, requesterMention(l.Owner))
+	if !l.ExpiresAt.IsZero() {
+		text += " until " + l.ExpiresAt.UTC().Format("2006-01-02 15:04 UTC")
+	}
+	if l.Reason != "" {
+		text += ": " + l.Reason
+	}
+	return text
+}
+
+// authorizeEnv resolves app/env and checks requester against its allow list.
+func (s *Service) authorizeEnv(app, env, requester string) (*App, *Environment, error) {
+	a, e, err := s.Config.Lookup(app, env)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := e.Authorize(requester); err != nil {
+		s.logger().Warn("command refused", "app", app, "env", env, "requester", requester)
+		return nil, nil, err
+	}
+	return a, e, nil
+}
+
+// Lock holds app/env for requester, for d (0: until unlocked).
+func (s *Service) Lock(ctx context.Context, app, env, requester, reason string, d time.Duration) (Message, error) {
+	if _, _, err := s.authorizeEnv(app, env, requester); err != nil {
+		return Message{}, err
+	}
+	l := &EnvLock{App: app, Env: env, Owner: requester, Reason: reason}
+	if d > 0 {
+		l.ExpiresAt = s.now().Add(d)
+	}
+	held, err := s.Store.Lock(ctx, l, s.now())
+	if ErrorCode(err) == ECONFLICT && held != nil {
+		return Message{}, Errorf(ECONFLICT, "%s", describeLock(held, "is already locked"))
+	}
+	if err != nil {
+		return Message{}, err
+	}
+	s.logger().Info("environment locked", "app", app, "env", env, "owner", requester, "expires", l.ExpiresAt)
+	return Message{Text: ":lock: " + describeLock(l, "locked") + ". Others are refused until it is unlocked."}, nil
+}
+
+// Unlock lifts app/env's lock. Anyone allowed to deploy there may lift it,
+// so a lock forgotten by someone away is no outage; the reply names whose
+// lock it was.
+func (s *Service) Unlock(ctx context.Context, app, env, requester string) (Message, error) {
+	if _, _, err := s.authorizeEnv(app, env, requester); err != nil {
+		return Message{}, err
+	}
+	l, err := s.Store.Unlock(ctx, app, env, s.now())
+	if err != nil {
+		return Message{}, err
+	}
+	s.logger().Info("environment unlocked", "app", app, "env", env, "by", requester, "owner", l.Owner)
+	text := fmt.Sprintf(":unlock: %s %s unlocked by %s", app, env, requesterMention(requester))
+	if l.Owner != requester {
+		text += fmt.Sprintf(" (it was locked by %s)", requesterMention(l.Owner))
+	}
+	return Message{Text: text}, nil
+}
+
+// cancellable are the states in which nothing has been changed in AWS yet.
+var cancellable = []State{StateReceived, StateQueued, StateWaitingForCI}
+
+// Cancel ends a deployment that has not reached AWS yet and reports it.
+func (s *Service) Cancel(ctx context.Context, id int64, requester string) (Message, error) {
+	d, err := s.Store.Deployment(ctx, id)
+	if err != nil {
+		return Message{}, err
+	}
+	if _, _, err := s.authorizeEnv(d.App, d.Env, requester); err != nil {
+		return Message{}, err
+	}
+	d, err = s.Store.TransitionDeployment(ctx, id, cancellable, StateCancelled, "cancelled by "+requester)
+	if ErrorCode(err) == ECONFLICT {
+		return Message{}, Errorf(ECONFLICT, "deployment #%d is %s; only queued or CI-waiting deployments can be cancelled", id, d.State)
+	}
+	if err != nil {
+		return Message{}, err
+	}
+	s.mu.Lock()
+	stop := s.stops[id]
+	s.mu.Unlock()
+	if stop != nil {
+		stop(errEnded)
+	}
+	r := &run{s: s, d: d, log: s.logger().With("deployment", d.ID, "app", d.App, "env", d.Env)}
+	r.log.Info("deployment cancelled", "by", requester)
+	if d.GitHubDeploymentID != 0 {
+		r.setStatus(ctx, "error", "Cancelled by "+requester)
+	}
+	r.updateChat(ctx, "Cancelled by "+requesterMention(requester))
+	return Message{Text: fmt.Sprintf(":no_entry_sign: Deployment #%d (%s to %s) cancelled.", id, d.App, d.Env)}, nil
+}
+
+// Rollback deploys again the newest successful sha of app/env that is not
+// the one running now (the last successful deployment).
+func (s *Service) Rollback(ctx context.Context, req Request) (*Deployment, error) {
+	if _, _, err := s.authorizeEnv(req.App, req.Env, req.Requester); err != nil {
+		return nil, err
+	}
+	done, err := s.Store.ListDeployments(ctx, DeploymentFilter{App: req.App, Env: req.Env, States: []State{StateSucceeded}, Limit: 50})
+	if err != nil {
+		return nil, fmt.Errorf("read history of %s %s: %w", req.App, req.Env, err)
+	}
+	if len(done) == 0 {
+		return nil, Errorf(ENOTFOUND, "%s %s has no successful deployment to roll back from", req.App, req.Env)
+	}
+	running := done[0].SHA
+	for _, d := range done[1:] {
+		if d.SHA != running {
+			req.Ref, req.SHA = d.SHA, d.SHA
+			return s.Accept(ctx, req)
+		}
+	}
+	return nil, Errorf(ENOTFOUND, "%s %s has only ever run %s; there is no earlier version to roll back to", req.App, req.Env, shortSHA(running))
+}
+
+func shortSHA(sha string) string {
+	if len(sha) > 7 {
+		return sha[:7]
+	}
+	return sha
+}
+
+// Status says what runs in each environment of app (or in env), what is in
+// flight and which locks hold.
+func (s *Service) Status(ctx context.Context, app, env string) (Message, error) {
+	if err := s.lookupAppEnv(app, env); err != nil {
+		return Message{}, err
+	}
+	envs := s.Config.Apps[app].EnvNames()
+	if env != "" {
+		envs = []string{env}
+	}
+	var fields []Field
+	for _, e := range envs {
+		value, err := s.envStatus(ctx, app, e)
+		if err != nil {
+			return Message{}, err
+		}
+		fields = append(fields, Field{Label: e, Value: value})
+	}
+	text := fmt.Sprintf("*%s*: %s", app, strings.Join(fieldLines(fields), "\n"))
+	return Message{Text: text, Fields: fields}, nil
+}
+
+func (s *Service) envStatus(ctx context.Context, app, env string) (string, error) {
+	var lines []string
+	done, err := s.Store.ListDeployments(ctx, DeploymentFilter{App: app, Env: env, States: []State{StateSucceeded}, Limit: 1})
+	if err != nil {
+		return "", err
+	}
+	if len(done) == 0 {
+		lines = append(lines, "nothing deployed by deploybot yet")
+	} else {
+		d := done[0]
+		lines = append(lines, fmt.Sprintf("runs `%s` (#%d, %s, %s)", d.ShortSHA(), d.ID, requesterMention(d.Requester), d.UpdatedAt.UTC().Format("2006-01-02 15:04 UTC")))
+	}
+	inFlight, err := s.Store.ListDeployments(ctx, DeploymentFilter{App: app, Env: env, States: activeStates, Limit: 10})
+	if err != nil {
+		return "", err
+	}
+	for _, d := range inFlight {
+		lines = append(lines, fmt.Sprintf("#%d %s %s", d.ID, orDash(d.ShortSHA(), d.Ref), d.State))
+	}
+	if l, err := s.Store.EnvLock(ctx, app, env, s.now()); err == nil {
+		lines = append(lines, ":lock: "+describeLock(l, "locked"))
+	} else if !IsNotFound(err) {
+		return "", err
+	}
+	return strings.Join(lines, "\n"), nil
+}
+
+// activeStates are the states of a deployment still in flight.
+var activeStates = []State{StateReceived, StateQueued, StateWaitingForCI, StateVerifyingImage, StateDeploying, StateVerifyingHealth, StateRollingBack}
+
+func orDash(sha, ref string) string {
+	if sha != "" {
+		return sha
+	}
+	return ref
+}
+
+func fieldLines(fields []Field) []string {
+	var out []string
+	for _, f := range fields {
+		out = append(out, fmt.Sprintf("%s — %s", f.Label, strings.ReplaceAll(f.Value, "\n", "; ")))
+	}
+	return out
+}
+
+// History lists app's (or app/env's) last deployments with outcome, who
+// asked and how long they took.
+func (s *Service) History(ctx context.Context, app, env string) (Message, error) {
+	if err := s.lookupAppEnv(app, env); err != nil {
+		return Message{}, err
+	}
+	ds, err := s.Store.ListDeployments(ctx, DeploymentFilter{App: app, Env: env, Limit: 10})
+	if err != nil {
+		return Message{}, err
+	}
+	if len(ds) == 0 {
+		return Message{Text: fmt.Sprintf("No deployments of %s yet.", strings.TrimSpace(app+" "+env))}, nil
+	}
+	lines := []string{fmt.Sprintf("Last deployments of *%s*:", strings.TrimSpace(app+" "+env))}
+	for _, d := range ds {
+		line := fmt.Sprintf("%s #%d `%s` → %s, %s by %s, %s", stateEmoji(d.State), d.ID, orDash(d.ShortSHA(), d.Ref), d.Env, d.State,
+			requesterMention(d.Requester), d.CreatedAt.UTC().Format("2006-01-02 15:04 UTC"))
+		if d.State.Terminal() {
+			line += fmt.Sprintf(" (%s)", d.UpdatedAt.Sub(d.CreatedAt).Round(time.Second))
+		}
+		if d.Reason != "" {
+			line += " — " + d.Reason
+		}
+		lines = append(lines, line)
+	}
+	return Message{Text: strings.Join(lines, "\n")}, nil
+}
+
+// lookupAppEnv checks that app, and env unless empty, are configured.
+func (s *Service) lookupAppEnv(app, env string) error {
+	if env == "" {
+		if _, ok := s.Config.Apps[app]; ok {
+			return nil
+		}
+	}
+	_, _, err := s.Config.Lookup(app, env)
+	return err
+}
+
+// Apps lists the apps and environments this bot knows.
+func (s *Service) Apps() Message {
+	var fields []Field
+	for _, name := range s.Config.AppNames() {
+		a := s.Config.Apps[name]
+		var envs []string
+		for _, e := range a.EnvNames() {
+			envs = append(envs, fmt.Sprintf("%s (%s)", e, a.Environments[e].TargetKind()))
+		}
+		fields = append(fields, Field{Label: name, Value: a.Repo + ": " + strings.Join(envs, ", ")})
+	}
+	return Message{Text: "Apps I deploy:\n" + strings.Join(fieldLines(fields), "\n"), Fields: fields}
+}

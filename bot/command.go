@@ -2,58 +2,359 @@ package bot
 
 import (
 	"fmt"
+	"regexp"
+	"strconv"
 	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // CommandKind is what a Slack `/deploy …` line asks for.
 type CommandKind string
 
 const (
-	CommandDeploy CommandKind = "deploy"
-	CommandHelp   CommandKind = "help"
+	CommandDeploy   CommandKind = "deploy"
+	CommandStatus   CommandKind = "status"
+	CommandHistory  CommandKind = "history"
+	CommandLock     CommandKind = "lock"
+	CommandUnlock   CommandKind = "unlock"
+	CommandRollback CommandKind = "rollback"
+	CommandCancel   CommandKind = "cancel"
+	CommandApps     CommandKind = "apps"
+	// CommandHelp is `/deploy help` and every line that could not be read;
+	// its Reply is the whole answer.
+	CommandHelp CommandKind = "help"
 )
 
-// Command is a parsed Slack command. When Reply is set the line needs no
-// action, only that answer (help, or what was wrong with it).
+// Command is a parsed Slack command. Kind CommandHelp carries a Reply (the
+// usage, or what was wrong followed by the usage) and nothing else; every
+// other kind has an empty Reply and the fields its form names:
+//
+//	CommandDeploy    App, Ref, Env
+//	CommandStatus    App, Env (Env may be empty)
+//	CommandHistory   App, Env (Env may be empty)
+//	CommandLock      App, Env, For (0: until unlocked), Reason (may be empty)
+//	CommandUnlock    App, Env
+//	CommandRollback  App, Env
+//	CommandCancel    ID
+//	CommandApps      —
+//
+// App and Env match [A-Za-z0-9][A-Za-z0-9._-]*; Ref is a git-ref-like word.
+// None of them contains white space. Reason is plain text (Slack's &amp;,
+// &lt;, &gt; already decoded): escape it again before it goes back into a
+// Slack message.
 type Command struct {
-	Kind  CommandKind
-	App   string
-	Ref   string
-	Env   string
-	Reply string
+	Kind   CommandKind
+	App    string
+	Ref    string
+	Env    string
+	Reason string
+	For    time.Duration
+	ID     int64
+	Reply  string
 }
 
 // SlackUsage is the help text, shown for `help` and after every mistake.
+// It is Slack mrkdwn, so `<` and `>` are written as &lt; and &gt;.
 const SlackUsage = "Usage:\n" +
-	"• `/deploy <app> <ref> <env>` — deploy a sha, short sha, branch or tag (`/deploy <app> <ref> to <env>` works too)\n" +
+	"• `/deploy &lt;app&gt; &lt;ref&gt; &lt;env&gt;` — deploy a sha, short sha, branch or tag (`/deploy &lt;app&gt; &lt;ref&gt; to &lt;env&gt;` works too)\n" +
+	"• `/deploy status &lt;app&gt; [&lt;env&gt;]` — what runs where, what is in flight\n" +
+	"• `/deploy history &lt;app&gt; [&lt;env&gt;]` — recent deployments, their outcome and who asked\n" +
+	"• `/deploy lock &lt;app&gt; &lt;env&gt; [&lt;duration&gt;] [&lt;reason&gt;]` — block others from deploying to env, e.g. `/deploy lock web prod 2h release freeze` (duration like 30m, 2h, 1d)\n" +
+	"• `/deploy unlock &lt;app&gt; &lt;env&gt;` — lift a lock\n" +
+	"• `/deploy rollback &lt;app&gt; &lt;env&gt;` — redeploy the previous successful sha\n" +
+	"• `/deploy cancel &lt;id&gt;` — cancel a queued or CI-waiting deployment, e.g. `/deploy cancel 42`\n" +
+	"• `/deploy apps` — the apps and environments I know\n" +
 	"• `/deploy help` — this text"
 
-// reserved words are subcommands of DESIGN.md's grammar; an app may not be
-// called one of them, and those not built yet get an honest answer.
-var laterSubcommands = map[string]bool{
-	"status": true, "history": true, "lock": true, "unlock": true,
-	"rollback": true, "cancel": true, "apps": true,
+// subcommands are the reserved first words; an app called one of them can
+// only be deployed through another trigger.
+var subcommands = []CommandKind{
+	CommandStatus, CommandHistory, CommandLock, CommandUnlock,
+	CommandRollback, CommandCancel, CommandApps, CommandHelp,
 }
 
-// ParseSlackCommand parses the text after `/deploy`. It never fails: bad
-// input becomes a Command with a Reply that says what was wrong.
+// MaxLockDuration is the longest `/deploy lock … <duration>` accepted.
+const MaxLockDuration = 365 * 24 * time.Hour
+
+// ParseSlackCommand parses the text after `/deploy`. It never fails and
+// never panics: bad input becomes a CommandHelp with a Reply that says what
+// was wrong, followed by SlackUsage.
+//
+// The text is normalized first: Slack link markup `<url|label>` becomes its
+// label (`<url>` its url, `<@U1|bob>` becomes @bob), &amp; &lt; &gt; are
+// decoded, zero-width characters are dropped, and any Unicode space
+// (including the non-breaking spaces some Slack clients send) separates
+// words. Subcommand words and `to` are matched case-insensitively (ASCII
+// only); app, ref and env keep their case.
 func ParseSlackCommand(text string) Command {
-	words := strings.Fields(text)
+	words := strings.Fields(normalizeSlackText(text))
 	if len(words) == 0 {
-		return Command{Kind: CommandHelp, Reply: "Tell me what to deploy.\n" + SlackUsage}
+		return slackHelp("Tell me what to deploy.")
 	}
-	first := strings.ToLower(words[0])
-	switch {
-	case first == "help":
+	kind := subcommand(words[0])
+	args := words[1:]
+	switch kind {
+	case CommandHelp:
+		// `/deploy help lock` and the like: the usage is the answer anyway.
 		return Command{Kind: CommandHelp, Reply: SlackUsage}
-	case laterSubcommands[first]:
-		return Command{Kind: CommandHelp, Reply: fmt.Sprintf("`/deploy %s` is not available yet.\n%s", first, SlackUsage)}
+	case CommandApps:
+		if len(args) > 0 {
+			return slackHelp("`/deploy apps` takes nothing after it; I did not expect %s.", slackCode(strings.Join(args, " ")))
+		}
+		return Command{Kind: CommandApps}
+	case CommandStatus, CommandHistory:
+		if len(args) == 0 {
+			return slackHelp("`/deploy %s` needs an app (and optionally an environment), e.g. `/deploy %s web prod`.", kind, kind)
+		}
+		if len(args) > 2 {
+			return slackHelp("`/deploy %s` takes an app and optionally an environment; I did not expect %s.", kind, slackCode(strings.Join(args[2:], " ")))
+		}
+		c := Command{Kind: kind, App: args[0]}
+		if len(args) == 2 {
+			c.Env = args[1]
+		}
+		return checkNames(c)
+	case CommandUnlock, CommandRollback:
+		if len(args) < 2 {
+			return slackHelp("`/deploy %s` needs an app and an environment, e.g. `/deploy %s web prod`.", kind, kind)
+		}
+		if len(args) > 2 {
+			return slackHelp("`/deploy %s` takes an app and an environment only; I did not expect %s.", kind, slackCode(strings.Join(args[2:], " ")))
+		}
+		return checkNames(Command{Kind: kind, App: args[0], Env: args[1]})
+	case CommandLock:
+		return parseLock(args)
+	case CommandCancel:
+		return parseCancel(args)
+	}
+	return parseDeploy(words)
+}
+
+func parseDeploy(words []string) Command {
+	line := slackCode(strings.Join(words, " "))
+	switch {
+	case len(words) < 3:
+		return slackHelp("I could not read %s: a deploy needs an app, a ref and an environment (`/deploy &lt;app&gt; &lt;ref&gt; &lt;env&gt;`), and %s is not a command I know.", line, slackCode(words[0]))
+	case len(words) == 3 && isWord(words[1], "to"):
+		return slackHelp("I could not read %s: a deploy needs a ref before `to` (`/deploy &lt;app&gt; &lt;ref&gt; to &lt;env&gt;`).", line)
+	case len(words) == 3 && isWord(words[2], "to"):
+		return slackHelp("I could not read %s: a deploy needs an environment (`/deploy &lt;app&gt; &lt;ref&gt; &lt;env&gt;`).", line)
+	case len(words) == 3:
+		return checkNames(Command{Kind: CommandDeploy, App: words[0], Ref: words[1], Env: words[2]})
+	case len(words) == 4 && isWord(words[2], "to") && !isWord(words[1], "to") && !isWord(words[3], "to"):
+		return checkNames(Command{Kind: CommandDeploy, App: words[0], Ref: words[1], Env: words[3]})
+	}
+	return slackHelp("I could not read %s: a deploy is `/deploy &lt;app&gt; &lt;ref&gt; &lt;env&gt;` or `/deploy &lt;app&gt; &lt;ref&gt; to &lt;env&gt;`, with nothing else on the line.", line)
+}
+
+// parseLock reads `<app> <env> [[for] <duration>] [reason…]`. The word after
+// env is a duration only if it is shaped like one (2h, 30m, 1d, 1h30m,
+// 1.5h); anything else starts the reason.
+func parseLock(args []string) Command {
+	if len(args) < 2 {
+		return slackHelp("`/deploy lock` needs an app and an environment, e.g. `/deploy lock web prod 2h release freeze`.")
+	}
+	c := Command{Kind: CommandLock, App: args[0], Env: args[1]}
+	rest := args[2:]
+	if len(rest) >= 2 && isWord(rest[0], "for") && lockDurationRE.MatchString(rest[1]) {
+		rest = rest[1:]
+	}
+	if len(rest) > 0 && lockDurationRE.MatchString(rest[0]) {
+		d, ok := parseLockDuration(rest[0])
+		if !ok {
+			return slackHelp("%s is not a lock duration I accept: use e.g. 30m, 2h or 1d, more than 0 and at most 365d.", slackCode(rest[0]))
+		}
+		c.For = d
+		rest = rest[1:]
+	}
+	c.Reason = strings.Join(rest, " ")
+	return checkNames(c)
+}
+
+func parseCancel(args []string) Command {
+	if len(args) == 0 {
+		return slackHelp("`/deploy cancel` needs a deployment id, e.g. `/deploy cancel 42`.")
+	}
+	if len(args) > 1 {
+		return slackHelp("`/deploy cancel` takes one deployment id; I did not expect %s.", slackCode(strings.Join(args[1:], " ")))
+	}
+	s := strings.TrimPrefix(args[0], "#")
+	id, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || id <= 0 || s[0] == '+' {
+		return slackHelp("%s is not a deployment id: write a number such as `42` or `#42`.", slackCode(args[0]))
+	}
+	return Command{Kind: CommandCancel, ID: id}
+}
+
+// checkNames returns c, or a help reply naming its first invalid field.
+func checkNames(c Command) Command {
+	if !validName(c.App) {
+		return slackHelp("%s is not an app name: names are letters, digits, `.`, `_` and `-`, starting with a letter or digit.", slackCode(c.App))
+	}
+	if c.Kind == CommandDeploy && !validRef(c.Ref) {
+		return slackHelp("%s is not a ref I can deploy: give a sha, a short sha, a branch or a tag.", slackCode(c.Ref))
+	}
+	if (c.Env != "" || needsEnv(c.Kind)) && !validName(c.Env) {
+		return slackHelp("%s is not an environment name: names are letters, digits, `.`, `_` and `-`, starting with a letter or digit.", slackCode(c.Env))
+	}
+	return c
+}
+
+func needsEnv(k CommandKind) bool {
+	switch k {
+	case CommandDeploy, CommandLock, CommandUnlock, CommandRollback:
+		return true
+	}
+	return false
+}
+
+func slackHelp(format string, args ...any) Command {
+	return Command{Kind: CommandHelp, Reply: fmt.Sprintf(format, args...) + "\n" + SlackUsage}
+}
+
+func subcommand(w string) CommandKind {
+	for _, k := range subcommands {
+		if isWord(w, string(k)) {
+			return k
+		}
+	}
+	return ""
+}
+
+// isWord reports whether w is kw (lower-case ASCII) in any ASCII case.
+// Unlike strings.EqualFold it does not fold the Kelvin sign into k.
+func isWord(w, kw string) bool {
+	if len(w) != len(kw) {
+		return false
+	}
+	for i := 0; i < len(w); i++ {
+		b := w[i]
+		if 'A' <= b && b <= 'Z' {
+			b += 'a' - 'A'
+		}
+		if b != kw[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// validName reports whether s is a well-formed app or environment name as
+// the command grammars accept it: [A-Za-z0-9][A-Za-z0-9._-]*, at most 100
+// bytes.
+func validName(s string) bool {
+	if s == "" || len(s) > 100 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		b := s[i]
+		alnum := 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9'
+		if !alnum && (i == 0 || b != '.' && b != '_' && b != '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// validRef accepts what could name a commit: a hex sha or a branch or tag
+// name, following git's check-ref-format where it matters (no leading `-`,
+// no `..`, no `//`, no trailing `/`, `.` or `.lock`), restricted to
+// letters, digits and ._/-+@=, so it is safe to echo anywhere.
+func validRef(s string) bool {
+	if s == "" || len(s) > 255 {
+		return false
+	}
+	for _, r := range s {
+		if !unicode.IsLetter(r) && !unicode.IsDigit(r) && !strings.ContainsRune("._/-+@=,", r) {
+			return false
+		}
 	}
 	switch {
-	case len(words) == 3:
-		return Command{Kind: CommandDeploy, App: words[0], Ref: words[1], Env: words[2]}
-	case len(words) == 4 && strings.EqualFold(words[2], "to"):
-		return Command{Kind: CommandDeploy, App: words[0], Ref: words[1], Env: words[3]}
+	case strings.HasPrefix(s, "-"), strings.HasPrefix(s, "/"), strings.HasPrefix(s, "."),
+		strings.HasSuffix(s, "/"), strings.HasSuffix(s, "."), strings.HasSuffix(s, ".lock"),
+		strings.Contains(s, ".."), strings.Contains(s, "//"), strings.Contains(s, "/."):
+		return false
 	}
-	return Command{Kind: CommandHelp, Reply: fmt.Sprintf("I could not read `%s`.\n%s", strings.Join(words, " "), SlackUsage)}
+	return true
+}
+
+var (
+	lockDurationRE   = regexp.MustCompile(`^(?:[0-9]+(?:\.[0-9]+)?[wdhmsWDHMS])+$`)
+	lockDurationPart = regexp.MustCompile(`([0-9]+(?:\.[0-9]+)?)([wdhmsWDHMS])`)
+)
+
+// parseLockDuration reads a word matching lockDurationRE; units are w, d,
+// h, m and s in either case.
+func parseLockDuration(s string) (time.Duration, bool) {
+	units := map[byte]float64{'w': 7 * 86400, 'd': 86400, 'h': 3600, 'm': 60, 's': 1}
+	var secs float64
+	for _, m := range lockDurationPart.FindAllStringSubmatch(s, -1) {
+		n, err := strconv.ParseFloat(m[1], 64)
+		if err != nil {
+			return 0, false
+		}
+		secs += n * units[m[2][0]|0x20]
+	}
+	if !(secs >= 1 && secs <= MaxLockDuration.Seconds()) {
+		return 0, false
+	}
+	return time.Duration(secs * float64(time.Second)).Round(time.Second), true
+}
+
+var (
+	// slackLinkRE is Slack's markup for links, mentions and channels:
+	// <url>, <url|label>, <@U123|name>, <#C123|name>, <!here>.
+	slackLinkRE   = regexp.MustCompile(`<([^<>|]*)(?:\|([^<>]*))?>`)
+	slackUnescape = strings.NewReplacer("&amp;", "&", "&lt;", "<", "&gt;", ">")
+	slackEscape   = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
+	zeroWidth     = strings.NewReplacer("\u200b", "", "\u200c", "", "\u200d", "", "\u2060", "", "\ufeff", "")
+)
+
+// normalizeSlackText turns what Slack sends into what the person typed.
+// Invalid UTF-8 becomes U+FFFD (which no name or ref accepts).
+// Markup is resolved before entities are decoded, so a typed `&lt;x&gt;`
+// stays the text <x>.
+func normalizeSlackText(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = slackLinkRE.ReplaceAllStringFunc(s, func(m string) string {
+		target, label, ok := strings.Cut(m[1:len(m)-1], "|")
+		switch {
+		case !ok || label == "":
+			return target
+		case strings.HasPrefix(target, "@") && !strings.HasPrefix(label, "@"):
+			return "@" + label
+		case strings.HasPrefix(target, "#") && !strings.HasPrefix(label, "#"):
+			return "#" + label
+		}
+		return label
+	})
+	return zeroWidth.Replace(slackUnescape.Replace(s))
+}
+
+// slackCode quotes user text for a Slack mrkdwn reply: valid UTF-8, no
+// control characters or backticks, at most 80 characters, &<> escaped (so a
+// typed <!channel> cannot ping anyone), inside a code span.
+func slackCode(s string) string {
+	return "`" + slackEscape.Replace(quotable(s)) + "`"
+}
+
+// quotable makes user text safe to quote inside a code span.
+func quotable(s string) string {
+	const max = 80
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = strings.Map(func(r rune) rune {
+		switch {
+		case r == '`':
+			return '\''
+		case unicode.IsControl(r):
+			return '?'
+		}
+		return r
+	}, s)
+	if utf8.RuneCountInString(s) > max {
+		s = string([]rune(s)[:max]) + "…"
+	}
+	return s
 }

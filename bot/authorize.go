@@ -7,9 +7,10 @@ import (
 
 // Authorize decides whether requester ("slack:U123" or "github:login") may
 // deploy to env. An env without `allow` is open to anyone who can reach a
-// trigger. github-team entries need a team lookup the pipeline does not
-// make yet, so they never match on their own: the check fails closed.
-func (e *Environment) Authorize(requester string) error {
+// trigger. github-team entries match only through inTeam, which may be nil
+// (then they never match: the check fails closed, as it does when the
+// lookup fails).
+func (e *Environment) Authorize(requester string, inTeam func(org, team, login string) (bool, error)) error {
 	if len(e.Allow) == 0 {
 		return nil
 	}
@@ -18,7 +19,19 @@ func (e *Environment) Authorize(requester string) error {
 			return nil
 		}
 	}
-	return Errorf(EFORBIDDEN, "%s may not deploy %s to %s; allowed: %s", requester, e.App, e.Name, strings.Join(e.Allow, ", "))
+	if login, ok := strings.CutPrefix(requester, "github:"); ok && inTeam != nil {
+		for _, who := range e.Allow {
+			team, ok := strings.CutPrefix(who, "github-team:")
+			if !ok {
+				continue
+			}
+			org, slug, _ := strings.Cut(team, "/")
+			if member, err := inTeam(org, slug, login); err == nil && member {
+				return nil
+			}
+		}
+	}
+	return Errorf(EFORBIDDEN, "%s may not deploy %s to %s; allowed: %s", requesterMention(requester), e.App, e.Name, strings.Join(e.Allow, ", "))
 }
 
 // SlackRequester names a Slack user as the requester of a deployment.

@@ -38,20 +38,36 @@ func TestEvaluateCI(t *testing.T) {
 
 func TestAuthorize(t *testing.T) {
 	open := &Environment{Name: "dev", App: "web"}
-	if err := open.Authorize("slack:U1"); err != nil {
+	if err := open.Authorize("slack:U1", nil); err != nil {
 		t.Errorf("env without allow refused: %v", err)
 	}
 	prod := &Environment{Name: "prod", App: "web", Allow: []string{"slack:U024BE7LH", "github:octocat", "github-team:org/sre"}}
 	for _, who := range []string{"slack:U024BE7LH", "github:Octocat"} {
-		if err := prod.Authorize(who); err != nil {
+		if err := prod.Authorize(who, nil); err != nil {
 			t.Errorf("%s refused: %v", who, err)
 		}
 	}
-	err := prod.Authorize("slack:U999")
+	err := prod.Authorize("slack:U999", nil)
 	if ErrorCode(err) != EFORBIDDEN {
 		t.Fatalf("stranger: %v, want forbidden", err)
 	}
-	if want := "slack:U999 may not deploy web to prod; allowed: slack:U024BE7LH, github:octocat, github-team:org/sre"; ErrorMessage(err) != want {
+	if want := "<@U999> may not deploy web to prod; allowed: slack:U024BE7LH, github:octocat, github-team:org/sre"; ErrorMessage(err) != want {
 		t.Errorf("message = %q, want %q", ErrorMessage(err), want)
+	}
+	inTeam := func(org, team, login string) (bool, error) {
+		return org == "org" && team == "sre" && login == "carol", nil
+	}
+	if err := prod.Authorize("github:carol", inTeam); err != nil {
+		t.Errorf("team member refused: %v", err)
+	}
+	if err := prod.Authorize("github:dave", inTeam); ErrorCode(err) != EFORBIDDEN {
+		t.Errorf("non-member: %v, want forbidden", err)
+	}
+	if err := prod.Authorize("slack:carol", inTeam); ErrorCode(err) != EFORBIDDEN {
+		t.Errorf("a Slack user matched a GitHub team: %v", err)
+	}
+	failing := func(string, string, string) (bool, error) { return true, Errorf(EINTERNAL, "down") }
+	if err := prod.Authorize("github:carol", failing); ErrorCode(err) != EFORBIDDEN {
+		t.Errorf("a failed team lookup let carol in: %v", err)
 	}
 }

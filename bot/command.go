@@ -191,13 +191,13 @@ func parseCancel(args []string) Command {
 // checkNames returns c, or a help reply naming its first invalid field.
 func checkNames(c Command) Command {
 	if !validName(c.App) {
-		return slackHelp("%s is not an app name: names are letters, digits, `.`, `_` and `-`, starting with a letter or digit.", slackCode(c.App))
+		return slackHelp("%s is not an app name: %s", slackCode(c.App), nameRule)
 	}
 	if c.Kind == CommandDeploy && !validRef(c.Ref) {
 		return slackHelp("%s is not a ref I can deploy: give a sha, a short sha, a branch or a tag.", slackCode(c.Ref))
 	}
 	if (c.Env != "" || needsEnv(c.Kind)) && !validName(c.Env) {
-		return slackHelp("%s is not an environment name: names are letters, digits, `.`, `_` and `-`, starting with a letter or digit.", slackCode(c.Env))
+		return slackHelp("%s is not an environment name: %s", slackCode(c.Env), nameRule)
 	}
 	return c
 }
@@ -240,6 +240,9 @@ func isWord(w, kw string) bool {
 	}
 	return true
 }
+
+// nameRule explains validName to a person.
+const nameRule = "names are up to 100 letters, digits, `.`, `_` and `-`, starting with a letter or digit."
 
 // validName reports whether s is a well-formed app or environment name as
 // the command grammars accept it: [A-Za-z0-9][A-Za-z0-9._-]*, at most 100

@@ -39,12 +39,14 @@ func TestParseSlackCommand(t *testing.T) {
 		{"deploy from", "takumi-server cf7edb2 from dev", help("I could not read `takumi-server cf7edb2 from dev`: a deploy is `/deploy &lt;app&gt; &lt;ref&gt; &lt;env&gt;` or `/deploy &lt;app&gt; &lt;ref&gt; to &lt;env&gt;`, with nothing else on the line.")},
 		{"deploy extra words", "web main to dev now", help("I could not read `web main to dev now`: a deploy is `/deploy &lt;app&gt; &lt;ref&gt; &lt;env&gt;` or `/deploy &lt;app&gt; &lt;ref&gt; to &lt;env&gt;`, with nothing else on the line.")},
 		{"deploy to to", "web to to dev", help("I could not read `web to to dev`: a deploy is `/deploy &lt;app&gt; &lt;ref&gt; &lt;env&gt;` or `/deploy &lt;app&gt; &lt;ref&gt; to &lt;env&gt;`, with nothing else on the line.")},
-		{"deploy bad app", "wéb main dev", help("`wéb` is not an app name: names are letters, digits, `.`, `_` and `-`, starting with a letter or digit.")},
-		{"deploy bad env", "web main -dev", help("`-dev` is not an environment name: names are letters, digits, `.`, `_` and `-`, starting with a letter or digit.")},
+		{"deploy env of 100", "web main " + strings.Repeat("e", 100), deploy("web", "main", strings.Repeat("e", 100))},
+		{"deploy env too long", "web main " + strings.Repeat("e", 101), help("`" + strings.Repeat("e", 80) + "…` is not an environment name: names are up to 100 letters, digits, `.`, `_` and `-`, starting with a letter or digit.")},
+		{"deploy bad app", "wéb main dev", help("`wéb` is not an app name: names are up to 100 letters, digits, `.`, `_` and `-`, starting with a letter or digit.")},
+		{"deploy bad env", "web main -dev", help("`-dev` is not an environment name: names are up to 100 letters, digits, `.`, `_` and `-`, starting with a letter or digit.")},
 		{"deploy ref option", "web --force dev", help("`--force` is not a ref I can deploy: give a sha, a short sha, a branch or a tag.")},
 		{"deploy ref dotdot", "web main..dev prod", help("`main..dev` is not a ref I can deploy: give a sha, a short sha, a branch or a tag.")},
 		{"deploy mention escaped back", "web &lt;!channel&gt; dev", help("`&lt;!channel&gt;` is not a ref I can deploy: give a sha, a short sha, a branch or a tag.")},
-		{"deploy user mention", "<@U024BE7LH|bob> main dev", help("`@bob` is not an app name: names are letters, digits, `.`, `_` and `-`, starting with a letter or digit.")},
+		{"deploy user mention", "<@U024BE7LH|bob> main dev", help("`@bob` is not an app name: names are up to 100 letters, digits, `.`, `_` and `-`, starting with a letter or digit.")},
 		{"deploy backtick", "web `main` dev", help("`'main'` is not a ref I can deploy: give a sha, a short sha, a branch or a tag.")},
 
 		// help and empty
@@ -59,7 +61,7 @@ func TestParseSlackCommand(t *testing.T) {
 		{"status env", "Status Web Prod", Command{Kind: CommandStatus, App: "Web", Env: "Prod"}},
 		{"status no app", "status", help("`/deploy status` needs an app (and optionally an environment), e.g. `/deploy status web prod`.")},
 		{"status extra", "status web prod now", help("`/deploy status` takes an app and optionally an environment; I did not expect `now`.")},
-		{"status bad env", "status web pr*d", help("`pr*d` is not an environment name: names are letters, digits, `.`, `_` and `-`, starting with a letter or digit.")},
+		{"status bad env", "status web pr*d", help("`pr*d` is not an environment name: names are up to 100 letters, digits, `.`, `_` and `-`, starting with a letter or digit.")},
 		{"history", "history web", Command{Kind: CommandHistory, App: "web"}},
 		{"history env", "HISTORY web dev", Command{Kind: CommandHistory, App: "web", Env: "dev"}},
 		{"history no app", "history", help("`/deploy history` needs an app (and optionally an environment), e.g. `/deploy history web prod`.")},
@@ -110,10 +112,10 @@ func TestParseSlackCommand(t *testing.T) {
 		{"apps extra", "apps web", help("`/deploy apps` takes nothing after it; I did not expect `web`.")},
 
 		// subcommands match ASCII case only: the Kelvin sign is not a k.
-		{"kelvin", "loc\u212a web prod", help("`loc\u212a` is not an app name: names are letters, digits, `.`, `_` and `-`, starting with a letter or digit.")},
+		{"kelvin", "loc\u212a web prod", help("`loc\u212a` is not an app name: names are up to 100 letters, digits, `.`, `_` and `-`, starting with a letter or digit.")},
 		{"long echo is clipped", strings.Repeat("x", 100) + " y", help("I could not read `" + strings.Repeat("x", 80) + "…`: a deploy needs an app, a ref and an environment (`/deploy &lt;app&gt; &lt;ref&gt; &lt;env&gt;`), and `" + strings.Repeat("x", 80) + "…` is not a command I know.")},
 		{"control characters", "a\x00b", help("I could not read `a?b`: a deploy needs an app, a ref and an environment (`/deploy &lt;app&gt; &lt;ref&gt; &lt;env&gt;`), and `a?b` is not a command I know.")},
-		{"invalid utf-8", "\xff main dev", help("`\uFFFD` is not an app name: names are letters, digits, `.`, `_` and `-`, starting with a letter or digit.")},
+		{"invalid utf-8", "\xff main dev", help("`\uFFFD` is not an app name: names are up to 100 letters, digits, `.`, `_` and `-`, starting with a letter or digit.")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -34,8 +34,8 @@ type CommentCommand struct {
 const CommentUsage = "To deploy this pull request's head commit, write `deploy to <env>` or `deploy <app> to <env>` as the first line of a comment."
 
 // commentDeployRE is the whole grammar, matched against the first line
-// with its indentation and line ending removed.
-var commentDeployRE = regexp.MustCompile(`^(?i:[/.]?deploy)(?:[ \t]+([A-Za-z0-9][A-Za-z0-9._-]*))?[ \t]+(?i:to)[ \t]+([A-Za-z0-9][A-Za-z0-9._-]*)[ \t]*$`)
+// with its indentation and line ending removed. Names are validName's.
+var commentDeployRE = regexp.MustCompile(`^(?i:[/.]?deploy)(?:[ \t]+([A-Za-z0-9][A-Za-z0-9._-]{0,99}))?[ \t]+(?i:to)[ \t]+([A-Za-z0-9][A-Za-z0-9._-]{0,99})[ \t]*$`)
 
 // ParseComment reads a pull-request comment body. It is a pure function
 // and never panics. The rules:
@@ -113,11 +113,11 @@ func commentMistake(line string) CommentCommand {
 	case to == 0:
 		return reply("I could not read %s as a deploy request.", mdCode(strings.TrimSpace(line)))
 	case to == 2 && !validName(words[1]):
-		return reply("%s is not an app name: names are letters, digits, `.`, `_` and `-`, starting with a letter or digit.", mdCode(words[1]))
+		return reply("%s is not an app name: %s", mdCode(words[1]), nameRule)
 	case len(words) == to+1:
 		return reply("Deploy to which environment?")
 	case !validName(words[to+1]):
-		return reply("%s is not an environment name: names are letters, digits, `.`, `_` and `-`, starting with a letter or digit.", mdCode(words[to+1]))
+		return reply("%s is not an environment name: %s", mdCode(words[to+1]), nameRule)
 	case len(words) > to+2:
 		return reply("I deploy to one environment at a time and read nothing after it; I did not expect %s. Nothing was deployed.", mdCode(strings.Join(words[to+2:], " ")))
 	}

@@ -1,6 +1,7 @@
 package bot
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -13,7 +14,7 @@ func TestParseComment(t *testing.T) {
 		return CommentCommand{Kind: CommentReply, Reply: msg + "\n\n" + CommentUsage}
 	}
 	badEnv := func(env string) CommentCommand {
-		return reply("`" + env + "` is not an environment name: names are letters, digits, `.`, `_` and `-`, starting with a letter or digit.")
+		return reply("`" + env + "` is not an environment name: names are up to 100 letters, digits, `.`, `_` and `-`, starting with a letter or digit.")
 	}
 	tests := []struct {
 		name string
@@ -75,10 +76,12 @@ func TestParseComment(t *testing.T) {
 		{"extra words", "deploy to dev please", reply("I deploy to one environment at a time and read nothing after it; I did not expect `please`. Nothing was deployed.")},
 		{"two envs", "deploy web to dev and prod", reply("I deploy to one environment at a time and read nothing after it; I did not expect `and prod`. Nothing was deployed.")},
 		{"unicode env", "deploy to dév", badEnv("dév")},
+		{"env of 100", "deploy to " + strings.Repeat("e", 100), deploy("", strings.Repeat("e", 100))},
+		{"env too long", "deploy to " + strings.Repeat("e", 101), badEnv(strings.Repeat("e", 80) + "…")},
 		{"env punctuation", "deploy to dev,", badEnv("dev,")},
 		{"env starts with dot", "deploy to .dev", badEnv(".dev")},
 		{"env in backticks", "deploy to `dev`", badEnv("'dev'")},
-		{"bad app", "deploy w@b to dev", reply("`w@b` is not an app name: names are letters, digits, `.`, `_` and `-`, starting with a letter or digit.")},
+		{"bad app", "deploy w@b to dev", reply("`w@b` is not an app name: names are up to 100 letters, digits, `.`, `_` and `-`, starting with a letter or digit.")},
 		{"slash bare", "/deploy", reply("I could not read `/deploy` as a deploy request.")},
 		{"slash slack syntax", "/deploy web cf7edb2 dev", reply("I could not read `/deploy web cf7edb2 dev` as a deploy request.")},
 		{"slash space", "/ deploy to dev", reply("I could not read `/ deploy to dev` as a deploy request.")},

@@ -61,6 +61,9 @@ type Deployment struct {
 	SlackTS          string // the message updated in place
 	SlackResponseURL string // ephemeral replies to the requester
 
+	PRNumber    int   // the pull request a PR-comment deploy came from
+	PRCommentID int64 // deploybot's comment there, edited as it goes
+
 	EnvironmentURL string
 
 	CreatedAt time.Time

@@ -32,18 +32,36 @@ func describeLock(l *EnvLock, verb string) string {
 		text += " until " + l.ExpiresAt.UTC().Format("2006-01-02 15:04 UTC")
 	}
 	if l.Reason != "" {
-		text += ": " + l.Reason
+		// The reason is the owner's own words: escaped, so that a
+		// <!channel> in it pings nobody.
+		text += ": " + slackEscape.Replace(l.Reason)
 	}
 	return text
 }
 
+// authorize checks requester against env's allow list, asking GitHub
+// about github-team entries through the app's repository installation.
+func (s *Service) authorize(ctx context.Context, app *App, env *Environment, requester string) error {
+	var inTeam func(org, team, login string) (bool, error)
+	if s.PullRequests != nil {
+		inTeam = func(org, team, login string) (bool, error) {
+			member, err := s.PullRequests.TeamMember(ctx, Repo{FullName: app.Repo}, org, team, login)
+			if err != nil {
+				s.logger().Warn("team lookup failed; treating as not a member", "org", org, "team", team, "login", login, "err", err)
+			}
+			return member, err
+		}
+	}
+	return env.Authorize(requester, inTeam)
+}
+
 // authorizeEnv resolves app/env and checks requester against its allow list.
-func (s *Service) authorizeEnv(app, env, requester string) (*App, *Environment, error) {
+func (s *Service) authorizeEnv(ctx context.Context, app, env, requester string) (*App, *Environment, error) {
 	a, e, err := s.Config.Lookup(app, env)
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := e.Authorize(requester); err != nil {
+	if err := s.authorize(ctx, a, e, requester); err != nil {
 		s.logger().Warn("command refused", "app", app, "env", env, "requester", requester)
 		return nil, nil, err
 	}
@@ -52,7 +70,7 @@ func (s *Service) authorizeEnv(app, env, requester string) (*App, *Environment, 
 
 // Lock holds app/env for requester, for d (0: until unlocked).
 func (s *Service) Lock(ctx context.Context, app, env, requester, reason string, d time.Duration) (Message, error) {
-	if _, _, err := s.authorizeEnv(app, env, requester); err != nil {
+	if _, _, err := s.authorizeEnv(ctx, app, env, requester); err != nil {
 		return Message{}, err
 	}
 	l := &EnvLock{App: app, Env: env, Owner: requester, Reason: reason}
@@ -74,7 +92,7 @@ func (s *Service) Lock(ctx context.Context, app, env, requester, reason string, 
 // so a lock forgotten by someone away is no outage; the reply names whose
 // lock it was.
 func (s *Service) Unlock(ctx context.Context, app, env, requester string) (Message, error) {
-	if _, _, err := s.authorizeEnv(app, env, requester); err != nil {
+	if _, _, err := s.authorizeEnv(ctx, app, env, requester); err != nil {
 		return Message{}, err
 	}
 	l, err := s.Store.Unlock(ctx, app, env, s.now())
@@ -98,7 +116,7 @@ func (s *Service) Cancel(ctx context.Context, id int64, requester string) (Messa
 	if err != nil {
 		return Message{}, err
 	}
-	if _, _, err := s.authorizeEnv(d.App, d.Env, requester); err != nil {
+	if _, _, err := s.authorizeEnv(ctx, d.App, d.Env, requester); err != nil {
 		return Message{}, err
 	}
 	d, err = s.Store.TransitionDeployment(ctx, id, cancellable, StateCancelled, "cancelled by "+requester)
@@ -119,14 +137,14 @@ func (s *Service) Cancel(ctx context.Context, id int64, requester string) (Messa
 	if d.GitHubDeploymentID != 0 {
 		r.setStatus(ctx, "error", "Cancelled by "+requester)
 	}
-	r.updateChat(ctx, "Cancelled by "+requesterMention(requester))
+	r.announce(ctx, "Cancelled by "+requesterMention(requester))
 	return Message{Text: fmt.Sprintf(":no_entry_sign: Deployment #%d (%s to %s) cancelled.", id, d.App, d.Env)}, nil
 }
 
 // Rollback deploys again the newest successful sha of app/env that is not
 // the one running now (the last successful deployment).
 func (s *Service) Rollback(ctx context.Context, req Request) (*Deployment, error) {
-	if _, _, err := s.authorizeEnv(req.App, req.Env, req.Requester); err != nil {
+	if _, _, err := s.authorizeEnv(ctx, req.App, req.Env, req.Requester); err != nil {
 		return nil, err
 	}
 	done, err := s.Store.ListDeployments(ctx, DeploymentFilter{App: req.App, Env: req.Env, States: []State{StateSucceeded}, Limit: 50})

@@ -35,15 +35,18 @@ var DefaultCIPoll = Backoff{Initial: 10 * time.Second, Max: time.Minute}
 // Service accepts deployment requests and runs the pipeline of DESIGN.md
 // for each, reporting to GitHub and Slack as it goes.
 type Service struct {
-	Config    *Config
-	Store     Store
-	GitHub    GitHub
-	Chat      Chat // nil: no Slack reporting
-	Images    Images
-	Deployers map[string]Deployer // by Environment.TargetKind
-	Logger    *slog.Logger
-	CIPoll    Backoff
-	Now       func() time.Time
+	Config *Config
+	Store  Store
+	GitHub GitHub
+	Chat   Chat // nil: no Slack reporting
+	// PullRequests serves the PR-comment trigger and github-team allow
+	// entries; nil turns both off.
+	PullRequests PullRequests
+	Images       Images
+	Deployers    map[string]Deployer // by Environment.TargetKind
+	Logger       *slog.Logger
+	CIPoll       Backoff
+	Now          func() time.Time
 	// Finished, when set, is called after a started pipeline has stopped
 	// and reported; the sandbox and the tests wait on it.
 	Finished func(d *Deployment)
@@ -79,6 +82,8 @@ type Request struct {
 
 	SlackChannel     string // where the command was typed
 	SlackResponseURL string
+
+	PRNumber int // the pull request a comment asked from
 }
 
 // Accept checks req against the config and the env's allow list and stores
@@ -91,7 +96,7 @@ func (s *Service) Accept(ctx context.Context, req Request) (*Deployment, error) 
 	}
 	// Whoever runs `deploybot deploy` holds the AWS credentials and the
 	// GitHub token already; the allow list guards the shared triggers.
-	if err := env.Authorize(req.Requester); err != nil && req.Source != SourceCLI {
+	if err := s.authorize(ctx, app, env, req.Requester); err != nil && req.Source != SourceCLI {
 		s.logger().Warn("deploy refused", "app", req.App, "env", req.Env, "requester", req.Requester, "source", req.Source)
 		return nil, err
 	}
@@ -105,6 +110,7 @@ func (s *Service) Accept(ctx context.Context, req Request) (*Deployment, error) 
 		Requester: req.Requester, Source: req.Source, State: StateReceived,
 		InstallationID: req.InstallationID, GitHubDeploymentID: req.GitHubDeploymentID,
 		SlackChannel: req.SlackChannel, SlackResponseURL: req.SlackResponseURL,
+		PRNumber: req.PRNumber,
 	}
 	if err := s.Store.CreateDeployment(ctx, d); err != nil {
 		return nil, fmt.Errorf("store deployment of %s to %s: %w", req.App, req.Env, err)
@@ -276,7 +282,7 @@ func (r *run) pipeline(ctx context.Context) error {
 	rollout, err := deployer.Deploy(ctx, d, env, d.Image, func(line string) {
 		r.log.Info("rollout progress", "detail", line)
 		r.progress(line)
-		r.updateChat(ctx, "Deploying: "+line)
+		r.announce(ctx, "Deploying: "+line)
 	})
 	if err != nil {
 		return err
@@ -293,7 +299,7 @@ func (r *run) pipeline(ctx context.Context) error {
 		desc += " (" + rollout.Detail + ")"
 	}
 	r.setStatus(ctx, "success", desc)
-	r.updateChat(ctx, "Succeeded: "+desc)
+	r.announce(ctx, "Succeeded: "+desc)
 	r.progress("Succeeded: " + desc)
 	r.log.Info("deployment succeeded", "image", d.Image)
 	return nil
@@ -311,7 +317,7 @@ func (r *run) enter(ctx context.Context, state State, githubState, text string) 
 	if githubState != "" {
 		r.setStatus(ctx, githubState, text)
 	}
-	r.updateChat(ctx, text)
+	r.announce(ctx, text)
 	return nil
 }
 
@@ -352,7 +358,7 @@ func (r *run) fail(ctx context.Context, err error) {
 		}
 		r.setStatus(ctx, state, d.Reason)
 	}
-	r.updateChat(ctx, "Failed: "+d.Reason)
+	r.announce(ctx, "Failed: "+d.Reason)
 	r.progress("Failed: " + d.Reason)
 	if d.SlackTS == "" && d.SlackResponseURL != "" && r.s.Chat != nil {
 		// Nothing was posted to the channel (the ref did not resolve), so
@@ -379,6 +385,12 @@ func (r *run) logURL() string {
 		return ""
 	}
 	return fmt.Sprintf("%s/deployments/%d", strings.TrimSuffix(r.s.Config.PublicURL, "/"), r.d.ID)
+}
+
+// announce tells Slack and, for PR-comment deploys, the pull request.
+func (r *run) announce(ctx context.Context, status string) {
+	r.updateChat(ctx, status)
+	r.updatePR(ctx, status)
 }
 
 // updateChat posts the deployment's Slack message the first time and edits

@@ -47,6 +47,8 @@ func (s *Server) githubWebhook(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"msg": "pong"})
 	case "deployment":
 		s.deploymentEvent(w, r, delivery, body)
+	case "issue_comment":
+		s.issueCommentEvent(w, r, delivery, body)
 	default:
 		// Not parsed at all: floods of check_run or push events must cost
 		// next to nothing, and some real payloads do not even parse.
@@ -156,4 +158,54 @@ func decodeDeploymentPayload(raw json.RawMessage) bot.DeploymentPayload {
 		_ = json.Unmarshal([]byte(s), &p)
 	}
 	return p
+}
+
+// issueCommentEvent runs the PR-comment trigger for new comments on pull
+// requests. Edits never deploy (an edit must not re-run an old request),
+// nor do comments on plain issues or by bots, deploybot's own included.
+func (s *Server) issueCommentEvent(w http.ResponseWriter, r *http.Request, delivery string, body []byte) {
+	ctx := r.Context()
+	var ev github.IssueCommentEvent
+	if err := json.Unmarshal(body, &ev); err != nil || ev.Comment == nil || ev.Issue == nil || ev.Repo == nil {
+		http.Error(w, "not an issue_comment event", http.StatusBadRequest)
+		return
+	}
+	author := ev.GetComment().GetUser()
+	switch {
+	case ev.GetAction() != "created":
+		writeJSON(w, http.StatusAccepted, map[string]string{"msg": "ignored: comment " + ev.GetAction()})
+		return
+	case !ev.GetIssue().IsPullRequest():
+		writeJSON(w, http.StatusAccepted, map[string]string{"msg": "ignored: not a pull request"})
+		return
+	case author.GetType() == "Bot" || strings.HasSuffix(author.GetLogin(), "[bot]"):
+		writeJSON(w, http.StatusAccepted, map[string]string{"msg": "ignored: comment by a bot"})
+		return
+	}
+	first, err := s.Store.RecordDelivery(ctx, delivery, "issue_comment")
+	if err != nil {
+		s.logger().Error("record delivery", "err", err, "delivery", delivery)
+		http.Error(w, "could not record delivery", http.StatusInternalServerError)
+		return
+	}
+	if !first {
+		writeJSON(w, http.StatusOK, map[string]string{"msg": "delivery already handled"})
+		return
+	}
+	d, err := s.Deployments.HandleComment(ctx, bot.Comment{
+		Repo:   bot.Repo{FullName: ev.GetRepo().GetFullName(), InstallationID: ev.GetInstallation().GetID()},
+		Number: ev.GetIssue().GetNumber(), CommentID: ev.GetComment().GetID(),
+		Author: author.GetLogin(), Body: ev.GetComment().GetBody(),
+	})
+	if err != nil {
+		s.logger().Error("pull request comment", "err", err, "delivery", delivery)
+		http.Error(w, "could not handle the comment", http.StatusInternalServerError)
+		return
+	}
+	if d == nil {
+		writeJSON(w, http.StatusAccepted, map[string]string{"msg": "no deployment"})
+		return
+	}
+	s.Deployments.Start(d)
+	writeJSON(w, http.StatusAccepted, map[string]any{"msg": "deployment accepted", "deployment": d.ID})
 }

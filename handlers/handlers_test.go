@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -76,7 +77,7 @@ func newTestServer(t *testing.T, now time.Time) (*httptest.Server, *recorder) {
 			"dev": {Name: "dev", App: "web"},
 		}}},
 	}
-	rec := &recorder{Service: &bot.Service{Config: cfg, Store: db, Now: func() time.Time { return now }}}
+	rec := &recorder{Service: &bot.Service{Config: cfg, Store: db, Now: func() time.Time { return now }, Logger: slog.New(slog.DiscardHandler)}}
 	s := &Server{Config: cfg, Deployments: rec, Store: db, Now: func() time.Time { return now }}
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
@@ -426,6 +427,8 @@ func TestSlackSubcommandReplies(t *testing.T) {
 		{"cancel 99", "deployment #99 not found"},
 		{"rollback web dev", "web dev has no successful deployment to roll back from"},
 		{"unlock web dev", "web dev is not locked"},
+		// Slack sends a typed < as &lt;; it must go back out escaped.
+		{"lock web dev &lt;!channel&gt; &amp; co", "web dev locked by <@U1>: &lt;!channel&gt; &amp; co"},
 	}
 	for _, tt := range tests {
 		out := slackSay(t, srv, now, "U1", tt.text)

@@ -28,6 +28,7 @@ type Deployments interface {
 	Status(ctx context.Context, app, env string) (bot.Message, error)
 	History(ctx context.Context, app, env string) (bot.Message, error)
 	Apps() bot.Message
+	HandleComment(ctx context.Context, c bot.Comment) (*bot.Deployment, error)
 }
 
 // Server holds what every handler shares.

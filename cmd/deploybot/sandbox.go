@@ -37,6 +37,9 @@ const (
 	sandboxInstall   = 4242
 	sandboxAppID     = 1001
 	sandboxUser      = "U024BE7LH"
+	sandboxStranger  = "U0STRANGER" // a Slack user not allowed on prod
+	sandboxWriter    = "octocat"    // GitHub login with write access
+	sandboxReader    = "hubot"      // GitHub login with read access
 	sandboxCluster   = "dev"
 	sandboxService   = "takumi-api"
 	sandboxContainer = "api"
@@ -92,13 +95,17 @@ func newSandbox(ctx context.Context, listen string, logs io.Writer) (_ *sandbox,
 	s.aws = awsemu.New()
 	awsSrv := s.serve(s.aws)
 	s.aws.SetRolloutPolls(3)
-	s.aws.AddService(sandboxCluster, sandboxService, awsemu.TaskDef{
-		Family: sandboxService, CPU: "256", Memory: "512",
-		Containers: []awsemu.Container{
-			{Name: sandboxContainer, Image: sandboxImage + ":git_0000000", Memory: 512, Environment: map[string]string{"PORT": "8080"}},
-			{Name: "log-router", Image: "public.ecr.aws/aws-observability/aws-for-fluent-bit:stable", Memory: 64},
-		},
-	})
+	for _, cluster := range []string{sandboxCluster, "prod"} {
+		s.aws.AddService(cluster, sandboxService, awsemu.TaskDef{
+			Family: sandboxService + "-" + cluster, CPU: "256", Memory: "512",
+			Containers: []awsemu.Container{
+				{Name: sandboxContainer, Image: sandboxImage + ":git_0000000", Memory: 512, Environment: map[string]string{"PORT": "8080"}},
+				{Name: "log-router", Image: "public.ecr.aws/aws-observability/aws-for-fluent-bit:stable", Memory: 64},
+			},
+		})
+	}
+	s.github.SetPermission(sandboxRepo, sandboxWriter, "write")
+	s.github.SetPermission(sandboxRepo, sandboxReader, "read")
 
 	s.cfg, err = parseConfig([]byte(sandboxConfig), func(name string) string {
 		return map[string]string{
@@ -157,6 +164,10 @@ apps:
       dev:
         ecs: {cluster: dev, service: takumi-api, container: api}
         timeout: 1m
+      prod:
+        ecs: {cluster: prod, service: takumi-api, container: api}
+        timeout: 1m
+        allow: ["slack:U024BE7LH", "github:octocat"]
 `
 
 func (s *sandbox) serve(h http.Handler) *httptest.Server {

@@ -156,11 +156,12 @@ func wire(ctx context.Context, cfg *bot.Config, store storeDB, logger *slog.Logg
 		ecsOpts = append(ecsOpts, ecs.WithPollInterval(opt.ecsPoll[0], opt.ecsPoll[1]))
 	}
 	service := &bot.Service{
-		Config: cfg,
-		Store:  store,
-		GitHub: gh,
-		Chat:   chat,
-		Images: ecr.New(awsConfigs),
+		Config:       cfg,
+		Store:        store,
+		GitHub:       gh,
+		PullRequests: gh,
+		Chat:         chat,
+		Images:       ecr.New(awsConfigs),
 		Deployers: map[string]bot.Deployer{
 			bot.TargetECS: ecs.New(awsConfigs, ecsOpts...),
 		},

@@ -1,9 +1,11 @@
-// Package awsemu is a local stand-in for the parts of AWS ECR and ECS that
-// deploybot uses. It speaks the real awsJson1.1 wire protocol, so the real
+// Package awsemu is a local stand-in for the parts of AWS that deploybot
+// uses: ECR and ECS (awsJson1.1), Elastic Beanstalk and STS (awsQuery) and
+// S3 (REST-XML, path-style). It speaks the real wire protocols, so the real
 // aws-sdk-go-v2 clients talk to it through their endpoint setting
 // (BaseEndpoint or AWS_ENDPOINT_URL), and AWS error shapes come back as the
-// SDK's typed errors. State lives in memory; the seeding and read helpers
-// (PutImage, AddService, Service, ...) are for tests and the sandbox.
+// SDK's typed errors. All services share one handler, one state and one
+// call log. State lives in memory; the seeding and read helpers (PutImage,
+// AddService, AddEBEnvironment, Object, ...) are for tests and the sandbox.
 package awsemu
 
 import (
@@ -30,10 +32,13 @@ const (
 
 // Call is one request the emulator accepted.
 type Call struct {
-	Service string // "ecr" or "ecs"
-	Op      string // e.g. "DescribeServices"
-	Body    []byte
+	Service string // "ecr", "ecs", "s3", "elasticbeanstalk" or "sts"
+	Op      string // e.g. "DescribeServices", "PutObject", "AssumeRole"
+	Body    []byte // the JSON or form body; for S3, the object written
 	At      time.Time
+	// AccessKeyID signed the request, so a test can prove which
+	// credentials (base or an assumed role's) a client used.
+	AccessKeyID string
 }
 
 // Server is the emulator; it is an http.Handler. The zero value is not
@@ -51,9 +56,22 @@ type Server struct {
 	rolloutPolls int
 	failing      map[string]bool // "cluster/service" whose rollouts fail
 	nextID       int64
+
+	buckets map[string]map[string]*object // bucket → key → object
+
+	ebApps    map[string]*ebApp
+	ebEnvs    []*ebEnv // in creation order; terminated ones stay
+	ebEvents  []ebEvent
+	ebPolls   int
+	ebFailing map[string]bool // environment names whose updates fail
+	ebIDs     int
+
+	deniedRoles map[string]bool
+	sessions    map[string]*session // by access key id
 }
 
-// New returns an emulator with no repositories, clusters or services.
+// New returns an emulator with no repositories, clusters, services,
+// buckets or Elastic Beanstalk applications.
 func New() *Server {
 	return &Server{
 		now:          time.Now,
@@ -64,6 +82,12 @@ func New() *Server {
 		rolloutPolls: 3,
 		failing:      map[string]bool{},
 		nextID:       4012769856413286400,
+		buckets:      map[string]map[string]*object{},
+		ebApps:       map[string]*ebApp{},
+		ebPolls:      3,
+		ebFailing:    map[string]bool{},
+		deniedRoles:  map[string]bool{},
+		sessions:     map[string]*session{},
 	}
 }
 
@@ -82,14 +106,68 @@ func clientError(code, format string, args ...any) *apiError {
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	auth := r.Header.Get("Authorization")
+	scope := credentialScope(auth)
+	switch {
+	case r.Header.Get("X-Amz-Target") != "":
+		s.serveJSON(w, r, auth)
+	case scope.service == "s3" || scope.service == "" && !isForm(r):
+		s.serveS3(w, r, scope)
+	default:
+		s.serveQuery(w, r, scope)
+	}
+}
+
+// scope is what the SigV4 Authorization header says about the signer.
+type scope struct {
+	accessKeyID string
+	service     string // the credential scope's service, e.g. "s3", "sts"
+}
+
+// credentialScope parses "AWS4-HMAC-SHA256 Credential=AKID/20250101/
+// us-east-1/sts/aws4_request, SignedHeaders=…, Signature=…". Only the
+// presence of a signature is checked, not its value: the point is to catch
+// a client built without credentials and to see which credentials it used,
+// not to re-implement signature verification.
+func credentialScope(auth string) scope {
+	rest, ok := strings.CutPrefix(auth, "AWS4-HMAC-SHA256 ")
+	if !ok {
+		return scope{}
+	}
+	for part := range strings.SplitSeq(rest, ",") {
+		cred, ok := strings.CutPrefix(strings.TrimSpace(part), "Credential=")
+		if !ok {
+			continue
+		}
+		fields := strings.Split(cred, "/")
+		if len(fields) != 5 || fields[0] == "" {
+			return scope{}
+		}
+		return scope{accessKeyID: fields[0], service: fields[3]}
+	}
+	return scope{}
+}
+
+func isForm(r *http.Request) bool {
+	return r.Method == http.MethodPost && strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded")
+}
+
+// checkSession refuses a temporary access key the emulator issued when the
+// request does not carry its session token, as AWS does.
+func (s *Server) checkSession(r *http.Request, accessKeyID string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sess, ok := s.sessions[accessKeyID]
+	return !ok || r.Header.Get("X-Amz-Security-Token") == sess.token
+}
+
+func (s *Server) serveJSON(w http.ResponseWriter, r *http.Request, auth string) {
 	if r.Method != http.MethodPost || r.URL.Path != "/" {
 		writeError(w, &apiError{status: http.StatusNotFound, code: "UnknownOperationException", message: "only POST / is served"})
 		return
 	}
-	// Only the presence of a SigV4 header is checked: the point is to catch
-	// a client that was built without credentials, not to re-implement
-	// signature verification.
-	if !strings.HasPrefix(r.Header.Get("Authorization"), "AWS4-HMAC-SHA256 ") {
+	sc := credentialScope(auth)
+	if !strings.HasPrefix(auth, "AWS4-HMAC-SHA256 ") || !s.checkSession(r, sc.accessKeyID) {
 		writeError(w, &apiError{status: http.StatusForbidden, code: "UnrecognizedClientException", message: "The security token included in the request is invalid."})
 		return
 	}
@@ -116,7 +194,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	b, err := s.serve(svc, op, body, handle)
+	b, err := s.serve(Call{Service: svc, Op: op, Body: body, AccessKeyID: sc.accessKeyID}, func() ([]byte, error) {
+		out, err := handle(op, body)
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(out)
+	})
 	if err != nil {
 		ae, ok := err.(*apiError)
 		if !ok {
@@ -129,17 +213,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Write(b)
 }
 
-// serve runs one operation and encodes its result under the lock, so the
-// response never shares maps or slices with state a later call changes.
-func (s *Server) serve(svc, op string, body []byte, handle func(string, []byte) (any, error)) ([]byte, error) {
+// serve logs call and runs one operation, encoding its result under the
+// lock, so the response never shares maps or slices with state a later call
+// changes.
+func (s *Server) serve(call Call, run func() ([]byte, error)) ([]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.calls = append(s.calls, Call{Service: svc, Op: op, Body: body, At: s.now()})
-	out, err := handle(op, body)
-	if err != nil {
-		return nil, err
-	}
-	return json.Marshal(out)
+	call.At = s.now()
+	s.calls = append(s.calls, call)
+	return run()
 }
 
 func writeError(w http.ResponseWriter, e *apiError) {

@@ -222,6 +222,7 @@ func testUpdate(t *testing.T, s bot.Store) {
 	d.GitHubDeploymentID = 42
 	d.InstallationID = 7
 	d.SlackTS = "1700000000.000100"
+	d.PRNumber, d.PRCommentID = 12, 4001
 	d.EnvironmentURL = "https://dev.example.com"
 	if err := s.UpdateDeployment(ctx, d); err != nil {
 		t.Fatalf("UpdateDeployment: %v", err)

@@ -122,16 +122,17 @@ func (s *DB) migrateFile(ctx context.Context, migrations fs.FS, name string) err
 
 const deploymentColumns = `id, app, env, repo, ref, sha, image, requester, source, state, reason,
 	github_deployment_id, installation_id, slack_channel, slack_ts, slack_response_url,
-	environment_url, created_at, updated_at`
+	pr_number, pr_comment_id, environment_url, created_at, updated_at`
 
 func (s *DB) CreateDeployment(ctx context.Context, d *bot.Deployment) error {
 	now := s.timestamp()
 	err := s.sql.QueryRowContext(ctx, s.q(`INSERT INTO deployments (app, env, repo, ref, sha, image, requester, source, state, reason,
-		github_deployment_id, installation_id, slack_channel, slack_ts, slack_response_url, environment_url, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+		github_deployment_id, installation_id, slack_channel, slack_ts, slack_response_url, pr_number, pr_comment_id,
+		environment_url, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
 		d.App, d.Env, d.Repo, d.Ref, d.SHA, d.Image, d.Requester, string(d.Source), string(d.State), d.Reason,
-		nullID(d.GitHubDeploymentID), d.InstallationID, d.SlackChannel, d.SlackTS, d.SlackResponseURL, d.EnvironmentURL,
-		now, now).Scan(&d.ID)
+		nullID(d.GitHubDeploymentID), d.InstallationID, d.SlackChannel, d.SlackTS, d.SlackResponseURL, d.PRNumber, d.PRCommentID,
+		d.EnvironmentURL, now, now).Scan(&d.ID)
 	if err != nil {
 		return s.translate(err, d)
 	}
@@ -143,10 +144,11 @@ func (s *DB) UpdateDeployment(ctx context.Context, d *bot.Deployment) error {
 	now := s.timestamp()
 	res, err := s.sql.ExecContext(ctx, s.q(`UPDATE deployments SET ref = ?, sha = ?, image = ?, state = ?, reason = ?,
 		github_deployment_id = ?, installation_id = ?, slack_channel = ?, slack_ts = ?, slack_response_url = ?,
-		environment_url = ?, updated_at = ? WHERE id = ? AND (state NOT IN `+terminalStates+` OR state = ?)`),
+		pr_number = ?, pr_comment_id = ?, environment_url = ?, updated_at = ?
+		WHERE id = ? AND (state NOT IN `+terminalStates+` OR state = ?)`),
 		d.Ref, d.SHA, d.Image, string(d.State), d.Reason,
 		nullID(d.GitHubDeploymentID), d.InstallationID, d.SlackChannel, d.SlackTS, d.SlackResponseURL,
-		d.EnvironmentURL, now, d.ID, string(d.State))
+		d.PRNumber, d.PRCommentID, d.EnvironmentURL, now, d.ID, string(d.State))
 	if err != nil {
 		return s.translate(err, d)
 	}
@@ -290,7 +292,7 @@ func scanDeployment(row scanner) (*bot.Deployment, error) {
 	)
 	err := row.Scan(&d.ID, &d.App, &d.Env, &d.Repo, &d.Ref, &d.SHA, &d.Image, &d.Requester, &source, &state, &d.Reason,
 		&githubID, &d.InstallationID, &d.SlackChannel, &d.SlackTS, &d.SlackResponseURL,
-		&d.EnvironmentURL, &d.CreatedAt, &d.UpdatedAt)
+		&d.PRNumber, &d.PRCommentID, &d.EnvironmentURL, &d.CreatedAt, &d.UpdatedAt)
 	if err != nil {
 		return nil, err
 	}

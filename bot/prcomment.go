@@ -1,0 +1,155 @@
+package bot
+
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
+// Comment is a new comment on a pull request, as the webhook tells it.
+type Comment struct {
+	Repo      Repo
+	Number    int   // the pull request
+	CommentID int64 // the comment itself
+	Author    string
+	Body      string
+}
+
+// HandleComment runs the PR-comment trigger. It returns the accepted
+// deployment (not started yet), or nil when the comment was not for the
+// bot or was answered with a refusal on the pull request.
+func (s *Service) HandleComment(ctx context.Context, c Comment) (*Deployment, error) {
+	cmd := ParseComment(c.Body)
+	if cmd.Kind == CommentIgnore || s.PullRequests == nil {
+		return nil, nil
+	}
+	log := s.logger().With("repo", c.Repo.FullName, "pr", c.Number, "comment", c.CommentID, "author", c.Author)
+	// The eyes say "seen" at once, before any check that may take a while.
+	if err := s.PullRequests.React(ctx, c.Repo, c.CommentID, "eyes"); err != nil {
+		log.Warn("react to comment", "err", err)
+	}
+	if cmd.Kind == CommentReply {
+		return nil, s.replyOnPR(ctx, c, cmd.Reply)
+	}
+
+	app, err := s.appForComment(c.Repo.FullName, cmd.App)
+	if err != nil {
+		return nil, s.replyOnPR(ctx, c, ErrorMessage(err))
+	}
+	perm, err := s.PullRequests.Permission(ctx, c.Repo, c.Author)
+	if err != nil {
+		return nil, fmt.Errorf("permission of %s on %s: %w", c.Author, c.Repo.FullName, err)
+	}
+	switch perm {
+	case PermissionAdmin, PermissionMaintain, PermissionWrite:
+	default:
+		log.Warn("deploy refused: no write permission", "permission", perm, "env", cmd.Env)
+		return nil, s.replyOnPR(ctx, c, fmt.Sprintf("only people with write access to %s can deploy from a comment (your permission: %s).", c.Repo.FullName, perm))
+	}
+	// Checked before reading the head so that a refusal costs one call less;
+	// Accept checks again, with the allow list and the lock.
+	if _, _, err := s.Config.Lookup(app, cmd.Env); err != nil {
+		return nil, s.replyOnPR(ctx, c, ErrorMessage(err))
+	}
+	head, err := s.PullRequests.PullRequestHead(ctx, c.Repo, c.Number)
+	if err != nil {
+		return nil, fmt.Errorf("head of pull request #%d: %w", c.Number, err)
+	}
+	d, err := s.Accept(ctx, Request{
+		App: app, Env: cmd.Env, Ref: fmt.Sprintf("PR #%d", c.Number), SHA: head,
+		Requester: GitHubRequester(c.Author), Source: SourcePRComment,
+		InstallationID: c.Repo.InstallationID, PRNumber: c.Number,
+	})
+	if err != nil {
+		if ErrorCode(err) == EINTERNAL {
+			return nil, err
+		}
+		return nil, s.replyOnPR(ctx, c, ErrorMessage(err))
+	}
+	return d, nil
+}
+
+// appForComment picks the app named in the comment, or the only app of
+// the repository.
+func (s *Service) appForComment(repo, named string) (string, error) {
+	apps := s.Config.AppsForRepo(repo)
+	names := make([]string, len(apps))
+	for i, a := range apps {
+		names[i] = a.Name
+	}
+	switch {
+	case len(apps) == 0:
+		return "", Errorf(ENOTFOUND, "deploybot has no app for %s", repo)
+	case named != "":
+		for _, n := range names {
+			if n == named {
+				return n, nil
+			}
+		}
+		return "", Errorf(ENOTFOUND, "%s has no app %q; its apps: %s", repo, named, strings.Join(names, ", "))
+	case len(apps) > 1:
+		return "", Errorf(EINVALID, "%s deploys several apps (%s); say which: `deploy <app> to <env>`", repo, strings.Join(names, ", "))
+	}
+	return names[0], nil
+}
+
+// replyOnPR answers the comment's author on the pull request.
+func (s *Service) replyOnPR(ctx context.Context, c Comment, text string) error {
+	body := fmt.Sprintf("@%s %s", c.Author, text)
+	if _, err := s.PullRequests.Comment(ctx, c.Repo, c.Number, body); err != nil {
+		return fmt.Errorf("reply on %s#%d: %w", c.Repo.FullName, c.Number, err)
+	}
+	return nil
+}
+
+// updatePR posts the deployment's comment on its pull request the first
+// time and edits it afterwards, as the Slack message is.
+func (r *run) updatePR(ctx context.Context, status string) {
+	d := r.d
+	if d.PRNumber == 0 || r.s.PullRequests == nil {
+		return
+	}
+	repo := Repo{FullName: d.Repo, InstallationID: d.InstallationID}
+	body := r.prBody(status)
+	if d.PRCommentID != 0 {
+		if err := r.s.PullRequests.EditComment(ctx, repo, d.PRCommentID, body); err != nil {
+			r.log.Warn("edit PR comment", "err", err)
+		}
+		return
+	}
+	id, err := r.s.PullRequests.Comment(ctx, repo, d.PRNumber, body)
+	if err != nil {
+		r.log.Warn("PR comment", "err", err)
+		return
+	}
+	d.PRCommentID = id
+	if err := r.save(ctx); err != nil {
+		r.log.Warn("store PR comment id", "err", err)
+	}
+}
+
+func (r *run) prBody(status string) string {
+	d := r.d
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s **Deployment #%d**: `%s` %s to `%s` — %s\n\n", prEmoji(d.State), d.ID, d.App, orDash(d.ShortSHA(), d.Ref), d.Env, status)
+	fmt.Fprintf(&b, "Requested by %s · stage `%s`", d.Requester, d.State)
+	if d.EnvironmentURL != "" {
+		fmt.Fprintf(&b, " · [environment](%s)", d.EnvironmentURL)
+	}
+	if u := r.logURL(); u != "" {
+		fmt.Fprintf(&b, " · [details](%s)", u)
+	}
+	return b.String()
+}
+
+func prEmoji(s State) string {
+	switch s {
+	case StateSucceeded:
+		return "✅"
+	case StateFailed:
+		return "❌"
+	case StateCancelled:
+		return "🚫"
+	}
+	return "⏳"
+}

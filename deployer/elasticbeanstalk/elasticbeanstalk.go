@@ -1,0 +1,566 @@
+// Package elasticbeanstalk deploys to AWS Elastic Beanstalk Docker
+// environments: a Dockerrun.aws.json in S3, CreateApplicationVersion,
+// UpdateEnvironment, then a wait until the environment really runs that
+// version and is healthy.
+package elasticbeanstalk
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
+	"github.com/aws/aws-sdk-go-v2/service/elasticbeanstalk"
+	"github.com/aws/aws-sdk-go-v2/service/elasticbeanstalk/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/deploybot/deploybot/bot"
+	"github.com/deploybot/deploybot/deployer/awsenv"
+)
+
+// Deployer implements bot.Deployer for environments with an
+// elasticbeanstalk target.
+type Deployer struct {
+	configs     awsenv.Source
+	pollInitial time.Duration
+	pollMax     time.Duration
+	now         func() time.Time
+}
+
+var _ bot.Deployer = (*Deployer)(nil)
+
+// Option configures a Deployer.
+type Option func(*Deployer)
+
+// WithPollInterval sets how long to wait between DescribeEnvironments
+// polls: initial at first, doubling up to maxInterval. The default is 10s
+// up to 30s.
+func WithPollInterval(initial, maxInterval time.Duration) Option {
+	return func(d *Deployer) {
+		// A zero interval would never back off and hammer the API.
+		initial = max(initial, time.Millisecond)
+		d.pollInitial, d.pollMax = initial, max(initial, maxInterval)
+	}
+}
+
+// New returns a Deployer whose S3 and Elastic Beanstalk clients use the
+// configuration configs gives each environment.
+func New(configs awsenv.Source, opts ...Option) *Deployer {
+	d := &Deployer{configs: configs, pollInitial: 10 * time.Second, pollMax: 30 * time.Second, now: time.Now}
+	for _, o := range opts {
+		o(d)
+	}
+	return d
+}
+
+var errTimeout = errors.New("Elastic Beanstalk deploy timeout")
+
+// clockSkew widens the DescribeEvents window: the start time is read from
+// deploybot's clock but compared with EB's. Older events of other
+// operations that fall into the margin carry another RequestId and are
+// ignored.
+const clockSkew = 5 * time.Second
+
+// maxLabel is EB's limit on VersionLabel.
+const maxLabel = 100
+
+// run is one Deploy call: its clients, and what it learnt so far, which
+// the timeout message reports.
+type run struct {
+	dp       *Deployer
+	eb       *elasticbeanstalk.Client
+	s3       *s3.Client
+	d        *bot.Deployment
+	env      *bot.Environment
+	t        *bot.EBTarget
+	image    string
+	progress func(string)
+
+	ebEnv     types.EnvironmentDescription // the live environment, from the pre-flight
+	dockerrun []byte
+	updated   bool // UpdateEnvironment was accepted
+	watch     watch
+}
+
+// Deploy writes a Dockerrun.aws.json running image, makes it an application
+// version, points the environment at it and waits until EB reports the
+// environment Ready, on that version, healthy, with no ERROR event since
+// the update began. The whole of it is bounded by env.Timeout.
+func (dp *Deployer) Deploy(ctx context.Context, d *bot.Deployment, env *bot.Environment, image string, progress func(string)) (bot.Rollout, error) {
+	if env.ElasticBeanstalk == nil {
+		return bot.Rollout{}, bot.Errorf(bot.EINVALID, "environment %s has no elasticbeanstalk target", env.Name)
+	}
+	if d.SHA == "" {
+		return bot.Rollout{}, bot.Errorf(bot.EINVALID, "deployment %d has no resolved commit sha", d.ID)
+	}
+	if progress == nil {
+		progress = func(string) {}
+	}
+	timeout := time.Duration(env.Timeout)
+	if timeout <= 0 {
+		timeout = bot.DefaultDeployTimeout
+	}
+	ctx, cancel := context.WithTimeoutCause(ctx, timeout, errTimeout)
+	defer cancel()
+
+	cfg := dp.configs.For(env)
+	r := &run{
+		dp: dp, eb: elasticbeanstalk.NewFromConfig(cfg), s3: s3.NewFromConfig(cfg),
+		d: d, env: env, t: env.ElasticBeanstalk, image: image, progress: progress,
+	}
+	rollout, err := r.deploy(ctx)
+	if err != nil {
+		return bot.Rollout{}, r.explain(ctx, timeout, err)
+	}
+	return rollout, nil
+}
+
+func (r *run) deploy(ctx context.Context) (bot.Rollout, error) {
+	if err := r.preflight(ctx); err != nil {
+		return bot.Rollout{}, err
+	}
+	doc := r.dockerrun
+	if r.t.Dockerrun != bot.DockerrunV2 {
+		var err error
+		if doc, err = singleContainer(r.t, r.image); err != nil {
+			return bot.Rollout{}, err
+		}
+	}
+
+	key := ObjectKey(r.t, r.d)
+	_, err := r.s3.PutObject(ctx, &s3.PutObjectInput{
+		Bucket:      aws.String(r.t.Bucket),
+		Key:         aws.String(key),
+		Body:        bytes.NewReader(doc),
+		ContentType: aws.String("application/json"),
+	})
+	if err != nil {
+		return bot.Rollout{}, fmt.Errorf("S3 PutObject s3://%s/%s: %w", r.t.Bucket, key, err)
+	}
+	r.progress(fmt.Sprintf("wrote s3://%s/%s", r.t.Bucket, key))
+
+	label, err := r.createVersion(ctx, key)
+	if err != nil {
+		return bot.Rollout{}, err
+	}
+
+	start := r.dp.now()
+	up, err := r.eb.UpdateEnvironment(ctx, &elasticbeanstalk.UpdateEnvironmentInput{
+		ApplicationName: aws.String(r.t.Application),
+		EnvironmentId:   r.ebEnv.EnvironmentId,
+		VersionLabel:    aws.String(label),
+	})
+	if err != nil {
+		if code, msg := apiError(err); code == "InvalidParameterValue" {
+			// Another update began since the pre-flight, or the version
+			// vanished: EB's message says which, and names only our things.
+			return bot.Rollout{}, bot.Errorf(bot.ECONFLICT, "Elastic Beanstalk refused to update environment %s to version %s: %s", r.t.Environment, label, msg)
+		}
+		return bot.Rollout{}, fmt.Errorf("Elastic Beanstalk UpdateEnvironment %s: %w", r.t.Environment, err)
+	}
+	r.updated = true
+	r.watch = watch{label: label, environment: r.t.Environment, since: start.Add(-clockSkew)}
+	r.watch.requestID, _ = awsmiddleware.GetRequestIDMetadata(up.ResultMetadata)
+	r.progress(fmt.Sprintf("updating environment %s to version %s", r.t.Environment, label))
+
+	final, err := r.wait(ctx)
+	if err != nil {
+		return bot.Rollout{}, err
+	}
+	return bot.Rollout{EnvironmentURL: environmentURL(final), Detail: "version " + label}, nil
+}
+
+// preflight checks, before anything is written, what the `dpl` tool checks:
+// that the application, the environment and the bucket exist, and for a v2
+// Dockerrun that the current version's file can be read and has the
+// container. It leaves the environment and the v2 Dockerrun in r.
+func (r *run) preflight(ctx context.Context) error {
+	t := r.t
+	apps, err := r.eb.DescribeApplications(ctx, &elasticbeanstalk.DescribeApplicationsInput{ApplicationNames: []string{t.Application}})
+	if err != nil {
+		return fmt.Errorf("Elastic Beanstalk DescribeApplications %s: %w", t.Application, err)
+	}
+	if len(apps.Applications) == 0 {
+		return bot.Errorf(bot.ENOTFOUND, "pre-flight: Elastic Beanstalk application %q not found", t.Application)
+	}
+
+	envs, err := r.eb.DescribeEnvironments(ctx, &elasticbeanstalk.DescribeEnvironmentsInput{
+		ApplicationName:  aws.String(t.Application),
+		EnvironmentNames: []string{t.Environment},
+	})
+	if err != nil {
+		return fmt.Errorf("Elastic Beanstalk DescribeEnvironments %s: %w", t.Environment, err)
+	}
+	// Recently terminated environments are listed too, possibly next to a
+	// live one of the same name.
+	terminated := false
+	found := false
+	for _, e := range envs.Environments {
+		if aws.ToString(e.EnvironmentName) != t.Environment {
+			continue
+		}
+		if e.Status == types.EnvironmentStatusTerminated || e.Status == types.EnvironmentStatusTerminating {
+			terminated = true
+			continue
+		}
+		r.ebEnv, found = e, true
+	}
+	switch {
+	case !found && terminated:
+		return bot.Errorf(bot.ENOTFOUND, "pre-flight: Elastic Beanstalk environment %q in application %q is terminated", t.Environment, t.Application)
+	case !found:
+		return bot.Errorf(bot.ENOTFOUND, "pre-flight: Elastic Beanstalk environment %q not found in application %q", t.Environment, t.Application)
+	case r.ebEnv.Status != types.EnvironmentStatusReady:
+		return bot.Errorf(bot.ECONFLICT, "pre-flight: Elastic Beanstalk environment %q is %s, not Ready; another operation is in progress", t.Environment, r.ebEnv.Status)
+	}
+
+	if _, err := r.s3.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(t.Bucket)}); err != nil {
+		switch code, _ := apiError(err); code {
+		case "NotFound", "NoSuchBucket":
+			return bot.Errorf(bot.ENOTFOUND, "pre-flight: S3 bucket %q not found", t.Bucket)
+		case "Forbidden", "AccessDenied":
+			return bot.Errorf(bot.EFORBIDDEN, "pre-flight: S3 bucket %q exists but deploybot may not use it (HeadBucket was refused)", t.Bucket)
+		}
+		return fmt.Errorf("S3 HeadBucket %s: %w", t.Bucket, err)
+	}
+	if a := t.Authentication; a != nil {
+		// Only absence is an error: EB's instances read this object with
+		// their own role, which may see more than deploybot does.
+		_, err := r.s3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(a.Bucket), Key: aws.String(a.Key)})
+		if code, _ := apiError(err); code == "NotFound" || code == "NoSuchBucket" || code == "NoSuchKey" {
+			return bot.Errorf(bot.EINVALID, "pre-flight: registry credentials s3://%s/%s not found", a.Bucket, a.Key)
+		}
+	}
+
+	if t.Dockerrun == bot.DockerrunV2 {
+		current, err := r.currentDockerrun(ctx)
+		if err != nil {
+			return err
+		}
+		r.dockerrun, err = multiContainer(current, aws.ToString(r.ebEnv.VersionLabel), t.Container, r.image)
+		if err != nil {
+			var e *bot.Error
+			if errors.As(err, &e) {
+				e.Message = "pre-flight: " + e.Message
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// currentDockerrun reads the Dockerrun.aws.json of the version the
+// environment runs: DescribeApplicationVersions gives its source bundle.
+func (r *run) currentDockerrun(ctx context.Context) ([]byte, error) {
+	label := aws.ToString(r.ebEnv.VersionLabel)
+	if label == "" {
+		return nil, bot.Errorf(bot.EINVALID, "pre-flight: Elastic Beanstalk environment %q runs no application version to take the v2 Dockerrun.aws.json from", r.t.Environment)
+	}
+	out, err := r.eb.DescribeApplicationVersions(ctx, &elasticbeanstalk.DescribeApplicationVersionsInput{
+		ApplicationName: aws.String(r.t.Application),
+		VersionLabels:   []string{label},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("Elastic Beanstalk DescribeApplicationVersions %s: %w", label, err)
+	}
+	if len(out.ApplicationVersions) == 0 || out.ApplicationVersions[0].SourceBundle == nil {
+		return nil, bot.Errorf(bot.EINVALID, "pre-flight: the current version %q of environment %q has no source bundle in S3", label, r.t.Environment)
+	}
+	sb := out.ApplicationVersions[0].SourceBundle
+	bucket, key := aws.ToString(sb.S3Bucket), aws.ToString(sb.S3Key)
+	obj, err := r.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	if err != nil {
+		var noKey *s3types.NoSuchKey
+		if code, _ := apiError(err); errors.As(err, &noKey) || code == "NoSuchBucket" || code == "AccessDenied" {
+			return nil, bot.Errorf(bot.EINVALID, "pre-flight: cannot read the Dockerrun.aws.json of current version %q at s3://%s/%s (%s)", label, bucket, key, code)
+		}
+		return nil, fmt.Errorf("S3 GetObject s3://%s/%s: %w", bucket, key, err)
+	}
+	defer obj.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(obj.Body, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("S3 GetObject s3://%s/%s: %w", bucket, key, err)
+	}
+	if _, err := zip.NewReader(bytes.NewReader(body), int64(len(body))); err == nil {
+		// Rewriting only the Dockerrun would drop the archive's other files
+		// (.ebextensions, .platform hooks) from the new version.
+		return nil, bot.Errorf(bot.EINVALID, "pre-flight: the source bundle of current version %q (s3://%s/%s) is a zip archive; dockerrun: v2 needs a bare Dockerrun.aws.json", label, bucket, key)
+	}
+	return body, nil
+}
+
+// ObjectKey is where the Dockerrun.aws.json of deployment d is written:
+// <key_prefix><app>/<sha>/deployment-<id>/Dockerrun.aws.json.
+func ObjectKey(t *bot.EBTarget, d *bot.Deployment) string {
+	return fmt.Sprintf("%s%s/%s/deployment-%d/Dockerrun.aws.json", t.KeyPrefix, d.App, d.SHA, d.ID)
+}
+
+// VersionLabel is the application version label of deployment d, such as
+// git_cf7edb2-deploybot-42: the commit and the deployment it came from, so
+// the EB console leads back to both. It is far below EB's 100-character
+// limit whatever the app is called.
+func VersionLabel(d *bot.Deployment) string {
+	short := d.SHA
+	if len(short) > 7 {
+		short = short[:7]
+	}
+	return fmt.Sprintf("git_%s-deploybot-%d", short, d.ID)
+}
+
+// createVersion makes the application version of key and returns its label.
+func (r *run) createVersion(ctx context.Context, key string) (string, error) {
+	label := VersionLabel(r.d)
+	description := fmt.Sprintf("deploybot deployment %d: %s at %s", r.d.ID, r.d.App, r.d.SHA)
+	if len(description) > 200 {
+		description = description[:200]
+	}
+	create := func(label string) error {
+		_, err := r.eb.CreateApplicationVersion(ctx, &elasticbeanstalk.CreateApplicationVersionInput{
+			ApplicationName: aws.String(r.t.Application),
+			VersionLabel:    aws.String(label),
+			Description:     aws.String(description),
+			SourceBundle:    &types.S3Location{S3Bucket: aws.String(r.t.Bucket), S3Key: aws.String(key)},
+		})
+		return err
+	}
+	err := create(label)
+	if code, _ := apiError(err); code == "InvalidParameterValue" {
+		// EB says so when the label exists. If it is ours (a resumed
+		// deployment that got this far before), use it; if something else
+		// took it (a reused deployment id), make ours unique rather than
+		// fail a deploy nobody can retry.
+		existing, verr := r.version(ctx, label)
+		if verr != nil {
+			return "", verr
+		}
+		if existing != nil && existing.SourceBundle != nil &&
+			aws.ToString(existing.SourceBundle.S3Bucket) == r.t.Bucket && aws.ToString(existing.SourceBundle.S3Key) == key {
+			r.progress("version " + label + " already exists for this deployment, using it")
+			return label, nil
+		}
+		if existing != nil {
+			label += "-" + strconv.FormatInt(r.dp.now().Unix(), 36)
+			err = create(label)
+		}
+	}
+	if err != nil {
+		return "", fmt.Errorf("Elastic Beanstalk CreateApplicationVersion %s: %w", label, err)
+	}
+	r.progress("created version " + label)
+	return label, nil
+}
+
+func (r *run) version(ctx context.Context, label string) (*types.ApplicationVersionDescription, error) {
+	out, err := r.eb.DescribeApplicationVersions(ctx, &elasticbeanstalk.DescribeApplicationVersionsInput{
+		ApplicationName: aws.String(r.t.Application),
+		VersionLabels:   []string{label},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("Elastic Beanstalk DescribeApplicationVersions %s: %w", label, err)
+	}
+	for i := range out.ApplicationVersions {
+		if aws.ToString(out.ApplicationVersions[i].VersionLabel) == label {
+			return &out.ApplicationVersions[i], nil
+		}
+	}
+	return nil, nil
+}
+
+// wait polls DescribeEnvironments and DescribeEvents until the update ends.
+//
+// The SDK's EnvironmentUpdatedWaiter is not used: it only waits for Status
+// Ready, which a failed deployment also reaches, on the old version.
+func (r *run) wait(ctx context.Context) (types.EnvironmentDescription, error) {
+	interval := r.dp.pollInitial
+	for {
+		out, err := r.eb.DescribeEnvironments(ctx, &elasticbeanstalk.DescribeEnvironmentsInput{
+			ApplicationName: aws.String(r.t.Application),
+			EnvironmentIds:  []string{aws.ToString(r.ebEnv.EnvironmentId)},
+		})
+		if err != nil {
+			return types.EnvironmentDescription{}, fmt.Errorf("Elastic Beanstalk DescribeEnvironments %s: %w", r.t.Environment, err)
+		}
+		if len(out.Environments) == 0 {
+			return types.EnvironmentDescription{}, bot.Errorf(bot.ECONFLICT, "Elastic Beanstalk environment %s disappeared during the deploy of version %s", r.t.Environment, r.watch.label)
+		}
+		env := out.Environments[0]
+		// Events are read after the environment, so an ERROR that led to
+		// the state just seen is already among them.
+		events, err := r.eb.DescribeEvents(ctx, &elasticbeanstalk.DescribeEventsInput{
+			ApplicationName: aws.String(r.t.Application),
+			EnvironmentId:   r.ebEnv.EnvironmentId,
+			StartTime:       aws.Time(r.watch.since),
+			Severity:        types.EventSeverityError,
+		})
+		if err != nil {
+			return types.EnvironmentDescription{}, fmt.Errorf("Elastic Beanstalk DescribeEvents %s: %w", r.t.Environment, err)
+		}
+		r.watch.observe(events.Events)
+		done, line, err := r.watch.assess(env)
+		if err != nil || done {
+			return env, err
+		}
+		if line != r.watch.last {
+			r.watch.last = line
+			r.progress(line)
+		}
+		timer := time.NewTimer(interval)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return types.EnvironmentDescription{}, context.Cause(ctx)
+		case <-timer.C:
+		}
+		interval = min(interval*2, r.dp.pollMax)
+	}
+}
+
+// watch is what the wait knows about our update.
+type watch struct {
+	label       string // our version label
+	environment string
+	requestID   string    // of UpdateEnvironment; EB tags the update's events with it
+	since       time.Time // DescribeEvents StartTime
+	errors      []string  // ERROR and FATAL events of our update, oldest first
+	seen        map[string]bool
+	last        string // last progress line
+}
+
+// observe notes the ERROR events of our update among events (newest first,
+// as EB returns them). Events of another request are left out; events
+// with no request id (health transitions) count, as they concern the
+// environment as it is now.
+func (w *watch) observe(events []types.EventDescription) {
+	if w.seen == nil {
+		w.seen = map[string]bool{}
+	}
+	for i := len(events) - 1; i >= 0; i-- {
+		e := events[i]
+		if e.Severity != types.EventSeverityError && e.Severity != types.EventSeverityFatal {
+			continue
+		}
+		if rid := aws.ToString(e.RequestId); rid != "" && w.requestID != "" && rid != w.requestID {
+			continue
+		}
+		msg := aws.ToString(e.Message)
+		id := aws.ToTime(e.EventDate).String() + "\x00" + msg
+		if w.seen[id] {
+			continue
+		}
+		w.seen[id] = true
+		w.errors = append(w.errors, msg)
+	}
+}
+
+// assess decides from one DescribeEnvironments result whether the update
+// is done (nil error), failed (a *bot.Error) or still going (a progress
+// line). A failure is ECONFLICT: EB refused the new version, and why is
+// for the person who deployed, which EINTERNAL would hide.
+func (w *watch) assess(env types.EnvironmentDescription) (done bool, line string, err error) {
+	running := aws.ToString(env.VersionLabel)
+	switch env.Status {
+	case types.EnvironmentStatusTerminating, types.EnvironmentStatusTerminated:
+		return false, "", bot.Errorf(bot.ECONFLICT, "Elastic Beanstalk environment %s was terminated during the deploy of version %s", w.environment, w.label)
+	case types.EnvironmentStatusReady:
+		if running != w.label {
+			// What dashboards show as a successful deploy: Ready, often
+			// Green, and on the version that ran before.
+			msg := fmt.Sprintf("Elastic Beanstalk deploy of version %s to %s failed and was rolled back by Elastic Beanstalk: the environment runs version %s", w.label, w.environment, orDefault(running, "(none)"))
+			if len(w.errors) > 0 {
+				msg += "; first error: " + w.firstError()
+			}
+			return false, "", bot.Errorf(bot.ECONFLICT, "%s", msg)
+		}
+		if len(w.errors) > 0 {
+			return false, "", bot.Errorf(bot.ECONFLICT, "Elastic Beanstalk reported an error while deploying version %s to %s: %s", w.label, w.environment, w.firstError())
+		}
+		if env.Health == types.EnvironmentHealthGreen && (env.HealthStatus == "" || env.HealthStatus == types.EnvironmentHealthStatusOk) {
+			return true, "", nil
+		}
+	}
+	line = fmt.Sprintf("environment %s, health %s", orDefault(string(env.Status), "(no status)"), orDefault(string(env.Health), "(none)"))
+	if env.HealthStatus != "" {
+		line += " (" + string(env.HealthStatus) + ")"
+	}
+	if len(w.errors) > 0 {
+		line += ", error reported: " + w.firstError()
+	}
+	return false, line, nil
+}
+
+func (w *watch) firstError() string {
+	s := strconv.Quote(w.errors[0])
+	if n := len(w.errors) - 1; n > 0 {
+		s += fmt.Sprintf(" (and %d more ERROR events)", n)
+	}
+	return s
+}
+
+// explain turns what ended a failed deploy into the error Deploy returns:
+// the user-safe timeout, a refused role, or err itself.
+func (r *run) explain(ctx context.Context, timeout time.Duration, err error) error {
+	if errors.Is(context.Cause(ctx), errTimeout) {
+		// ECONFLICT, not EINTERNAL: the pipeline hides internal messages,
+		// and this one is for the person who deployed.
+		detail := "it ran out of time before the environment was updated"
+		if r.updated {
+			detail = fmt.Sprintf("last seen: %s; Elastic Beanstalk may still be deploying version %s", orDefault(r.watch.last, "no environment state"), r.watch.label)
+			if len(r.watch.errors) > 0 && !strings.Contains(r.watch.last, "error reported") {
+				detail += "; first error: " + r.watch.firstError()
+			}
+		}
+		return bot.Errorf(bot.ECONFLICT, "Elastic Beanstalk deploy to %s did not finish within %s; %s", r.t.Environment, timeout, detail)
+	}
+	if code, msg, ok := assumeRoleFailure(err); ok {
+		return bot.Errorf(bot.EFORBIDDEN, "cannot assume role %s for environment %s: AssumeRole failed: %s: %s", r.env.RoleARN, r.env.Name, code, msg)
+	}
+	return err
+}
+
+// assumeRoleFailure finds the STS AssumeRole error under the error of the
+// call that needed its credentials.
+func assumeRoleFailure(err error) (code, msg string, ok bool) {
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		var op *smithy.OperationError
+		if oe, isOp := e.(*smithy.OperationError); isOp {
+			op = oe
+		}
+		if op != nil && op.ServiceID == "STS" && op.OperationName == "AssumeRole" {
+			code, msg = apiError(op)
+			return orDefault(code, "error"), orDefault(msg, op.Err.Error()), true
+		}
+	}
+	return "", "", false
+}
+
+// apiError returns the AWS error code and message in err's chain.
+func apiError(err error) (code, msg string) {
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.ErrorCode(), apiErr.ErrorMessage()
+	}
+	return "", ""
+}
+
+func environmentURL(env types.EnvironmentDescription) string {
+	host := aws.ToString(env.CNAME)
+	if host == "" {
+		host = aws.ToString(env.EndpointURL)
+	}
+	if host == "" {
+		return ""
+	}
+	if strings.HasPrefix(host, "http://") || strings.HasPrefix(host, "https://") {
+		return host
+	}
+	return "http://" + host
+}

@@ -131,7 +131,11 @@ func (s *Server) slackCommand(w http.ResponseWriter, r *http.Request) {
 			if cmd.Kind == bot.CommandRollback {
 				verb = fmt.Sprintf("accepted: rolling back to %s", shortSHA(d.SHA))
 			}
-			msg = bot.Message{Text: fmt.Sprintf("Deployment #%d %s: %s %s to %s. I'll post progress in the channel.", d.ID, verb, d.App, d.Ref, d.Env)}
+			ref := d.Ref
+			if ref == d.SHA {
+				ref = shortSHA(ref)
+			}
+			msg = bot.Message{Text: fmt.Sprintf("Deployment #%d %s: %s %s to %s. I'll post progress in the channel.", d.ID, verb, d.App, ref, d.Env)}
 		}
 	case bot.CommandStatus:
 		msg, err = s.Deployments.Status(ctx, cmd.App, cmd.Env)

@@ -43,6 +43,8 @@ const (
 	sandboxCluster   = "dev"
 	sandboxService   = "takumi-api"
 	sandboxContainer = "api"
+	sandboxEBEnv     = "takumi-srv-stg"
+	sandboxBucket    = "eb-bucket"
 
 	sandboxSigningSecret = "sandbox-slack-signing-secret"
 	sandboxWebhookSecret = "sandbox-github-webhook-secret"
@@ -104,6 +106,8 @@ func newSandbox(ctx context.Context, listen string, logs io.Writer) (_ *sandbox,
 			},
 		})
 	}
+	s.aws.AddBucket(sandboxBucket)
+	s.aws.AddEBEnvironment(sandboxApp, sandboxEBEnv, sandboxEBEnv+".us-east-1.elasticbeanstalk.com", "initial")
 	s.github.SetPermission(sandboxRepo, sandboxWriter, "write")
 	s.github.SetPermission(sandboxRepo, sandboxReader, "read")
 
@@ -126,7 +130,7 @@ func newSandbox(ctx context.Context, listen string, logs io.Writer) (_ *sandbox,
 			awsconfig.WithRetryer(func() aws.Retryer { return aws.NopRetryer{} }),
 		},
 		ciPoll:   bot.Backoff{Initial: 20 * time.Millisecond, Max: 200 * time.Millisecond},
-		ecsPoll:  [2]time.Duration{20 * time.Millisecond, 200 * time.Millisecond},
+		awsPoll:  [2]time.Duration{20 * time.Millisecond, 200 * time.Millisecond},
 		finished: func(d *bot.Deployment) { close(s.done(d.ID)) },
 	})
 	if err != nil {
@@ -163,6 +167,9 @@ apps:
     environments:
       dev:
         ecs: {cluster: dev, service: takumi-api, container: api}
+        timeout: 1m
+      staging:
+        elasticbeanstalk: {application: takumi-server, environment: takumi-srv-stg, bucket: eb-bucket, ports: [8080]}
         timeout: 1m
       prod:
         ecs: {cluster: prod, service: takumi-api, container: api}
@@ -330,13 +337,14 @@ func runSandbox(ctx context.Context, out io.Writer, once bool, listen string) er
 // playScenario runs the sandbox's story and returns what went wrong.
 func playScenario(ctx context.Context, sb *sandbox, out io.Writer) []string {
 	var failures []string
-	expect := func(ok bool, format string, args ...any) {
+	expect := func(ok bool, format string, args ...any) bool {
 		mark := "ok  "
 		if !ok {
 			mark = "FAIL"
 			failures = append(failures, fmt.Sprintf(format, args...))
 		}
 		fmt.Fprintf(out, "  [%s] %s\n", mark, fmt.Sprintf(format, args...))
+		return ok
 	}
 
 	good := sb.commit("sandbox good commit", "main", "success", true)
@@ -365,12 +373,62 @@ func playScenario(ctx context.Context, sb *sandbox, out io.Writer) []string {
 		history := sb.slackHistory(d)
 		expect(len(history) > 0 && strings.Contains(history[len(history)-1], sandboxCheck), "Slack names the failing check %s", sandboxCheck)
 	}
+
+	second := sb.commit("sandbox pull request head", "feature/pr-12", "success", true)
+	sb.github.AddPullRequest(sandboxRepo, 12, second, "feature/pr-12", sandboxWriter)
+	fmt.Fprintf(out, "\n3. @%s comments \"deploy to dev\" on pull request #12 (head %s)\n", sandboxWriter, second[:7])
+	commentID, err := sb.github.UserComment(sandboxRepo, 12, sandboxWriter, "deploy to dev")
+	expect(err == nil, "GitHub delivered the issue_comment webhook (%v)", err)
+	if latest, err := sb.latest(ctx); err == nil && latest.PRNumber == 12 {
+		d, err := sb.wait(ctx, latest.ID)
+		if expect(err == nil && d.State == bot.StateSucceeded && d.SHA == second, "deployment #%d of the PR head ended %s %s", latest.ID, d.State, d.Reason); err == nil {
+			expect(strings.Join(sb.github.Reactions(sandboxRepo, commentID), ",") == "eyes", "the comment got :eyes:")
+			for _, c := range sb.github.Comments(sandboxRepo, 12) {
+				if c.ID != commentID {
+					fmt.Fprintf(out, "       PR comment (edited %d times): %s\n", c.Edits, firstLineOf(c.Body))
+				}
+			}
+		}
+	} else {
+		expect(false, "the comment started no deployment")
+	}
+
+	fmt.Fprintf(out, "\n4. /deploy rollback %s dev  (back from %s to %s)\n", sandboxApp, second[:7], good[:7])
+	d, ok = playSlackDeploy(ctx, sb, out, expect, "rollback "+sandboxApp+" dev")
+	if ok {
+		td, _ := sb.aws.Service(sandboxCluster, sandboxService)
+		expect(d.State == bot.StateSucceeded && d.SHA == good, "rollback #%d ended %s on %s", d.ID, d.State, d.ShortSHA())
+		expect(sb.aws.TaskDefinitionImage(td, sandboxContainer) == d.Image, "ECS runs %s again", good[:7])
+	}
+
+	fmt.Fprintf(out, "\n5. /deploy %s %s staging  (Elastic Beanstalk)\n", sandboxApp, second[:7])
+	d, ok = playSlackDeploy(ctx, sb, out, expect, fmt.Sprintf("%s %s staging", sandboxApp, second[:7]))
+	if ok {
+		ebEnv, _ := sb.aws.EBEnvironment(sandboxEBEnv)
+		expect(d.State == bot.StateSucceeded && ebEnv.Status == "Ready" && strings.Contains(ebEnv.VersionLabel, second[:7]), "deployment #%d ended %s; %s is %s on version %s", d.ID, d.State, sandboxEBEnv, ebEnv.Status, ebEnv.VersionLabel)
+	}
+
+	third := sb.commit("sandbox commit that crashes on EB", "feature/crash", "success", true)
+	sb.aws.FailEBUpdates(sandboxEBEnv, true)
+	fmt.Fprintf(out, "\n6. /deploy %s %s staging  (the new version fails on the instances)\n", sandboxApp, third[:7])
+	d, ok = playSlackDeploy(ctx, sb, out, expect, fmt.Sprintf("%s %s staging", sandboxApp, third[:7]))
+	if ok {
+		states := sb.githubStatuses(d)
+		expect(d.State == bot.StateFailed && strings.Contains(d.Reason, "rolled back by Elastic Beanstalk"), "deployment #%d ended %s: %s", d.ID, d.State, d.Reason)
+		expect(len(states) > 0 && states[len(states)-1] == "failure", "GitHub deployment %d statuses: %s", d.GitHubDeploymentID, strings.Join(states, " → "))
+	}
+	sb.aws.FailEBUpdates(sandboxEBEnv, false)
 	return failures
+}
+
+func firstLineOf(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
 }
 
 // playSlackDeploy sends one signed command, waits for its deployment and
 // prints what Slack showed along the way.
-func playSlackDeploy(ctx context.Context, sb *sandbox, out io.Writer, expect func(bool, string, ...any), text string) (*bot.Deployment, bool) {
+func playSlackDeploy(ctx context.Context, sb *sandbox, out io.Writer, expect func(bool, string, ...any) bool, text string) (*bot.Deployment, bool) {
 	code, reply, err := sb.slash(ctx, sandboxUser, text)
 	if err != nil {
 		expect(false, "slash command: %v", err)

@@ -19,6 +19,7 @@ import (
 	"github.com/deploybot/deploybot/deployer/awsenv"
 	"github.com/deploybot/deploybot/deployer/ecr"
 	"github.com/deploybot/deploybot/deployer/ecs"
+	"github.com/deploybot/deploybot/deployer/elasticbeanstalk"
 	"github.com/deploybot/deploybot/ghclient"
 	"github.com/deploybot/deploybot/handlers"
 	"github.com/deploybot/deploybot/slackclient"
@@ -32,7 +33,7 @@ type options struct {
 	logger     *slog.Logger
 	awsOptions []func(*awsconfig.LoadOptions) error
 	ciPoll     bot.Backoff
-	ecsPoll    [2]time.Duration // initial, max
+	awsPoll    [2]time.Duration // initial, max interval of rollout polls
 	now        func() time.Time
 	finished   func(*bot.Deployment)
 	progress   func(*bot.Deployment, string)
@@ -151,9 +152,13 @@ func wire(ctx context.Context, cfg *bot.Config, store storeDB, logger *slog.Logg
 		return nil, fmt.Errorf("aws config: %w", err)
 	}
 	awsConfigs := awsenv.NewRoles(awsCfg)
-	var ecsOpts []ecs.Option
-	if opt.ecsPoll[0] > 0 {
-		ecsOpts = append(ecsOpts, ecs.WithPollInterval(opt.ecsPoll[0], opt.ecsPoll[1]))
+	var (
+		ecsOpts []ecs.Option
+		ebOpts  []elasticbeanstalk.Option
+	)
+	if opt.awsPoll[0] > 0 {
+		ecsOpts = append(ecsOpts, ecs.WithPollInterval(opt.awsPoll[0], opt.awsPoll[1]))
+		ebOpts = append(ebOpts, elasticbeanstalk.WithPollInterval(opt.awsPoll[0], opt.awsPoll[1]))
 	}
 	service := &bot.Service{
 		Config:       cfg,
@@ -163,7 +168,8 @@ func wire(ctx context.Context, cfg *bot.Config, store storeDB, logger *slog.Logg
 		Chat:         chat,
 		Images:       ecr.New(awsConfigs),
 		Deployers: map[string]bot.Deployer{
-			bot.TargetECS: ecs.New(awsConfigs, ecsOpts...),
+			bot.TargetECS:              ecs.New(awsConfigs, ecsOpts...),
+			bot.TargetElasticBeanstalk: elasticbeanstalk.New(awsConfigs, ebOpts...),
 		},
 		Logger: logger,
 		CIPoll: opt.ciPoll,

@@ -211,13 +211,15 @@ func TestDeployTimeout(t *testing.T) {
 	f := setup(t)
 	f.emu.SetRolloutPolls(1 << 30) // never finishes
 	env := prodEnv()
-	env.Timeout = bot.Duration(30 * time.Millisecond)
+	// Long enough for the rollout to start on a loaded machine; the poll
+	// interval is milliseconds, so the wait is what runs out.
+	env.Timeout = bot.Duration(time.Second)
 
 	_, _, err := f.deploy(t, env)
 	if bot.ErrorCode(err) != bot.ECONFLICT {
 		t.Fatalf("got %v, want code %s", err, bot.ECONFLICT)
 	}
-	if msg := bot.ErrorMessage(err); !strings.Contains(msg, "did not finish within 30ms") || !strings.Contains(msg, "tasks running") {
+	if msg := bot.ErrorMessage(err); !strings.Contains(msg, "did not finish within 1s") || !strings.Contains(msg, "tasks running") {
 		t.Errorf("message %q should give the timeout and the last state", msg)
 	}
 }

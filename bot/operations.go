@@ -164,6 +164,27 @@ func (s *Service) Rollback(ctx context.Context, req Request) (*Deployment, error
 	return nil, Errorf(ENOTFOUND, "%s %s has only ever run %s; there is no earlier version to roll back to", req.App, req.Env, shortSHA(running))
 }
 
+// RollbackFrom is the Roll back button: a rollback of the app and
+// environment of deployment id, asked for by req.Requester.
+func (s *Service) RollbackFrom(ctx context.Context, id int64, req Request) (*Deployment, error) {
+	from, err := s.Store.Deployment(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	req.App, req.Env = from.App, from.Env
+	return s.Rollback(ctx, req)
+}
+
+// Respond answers the person behind a Slack response_url privately.
+func (s *Service) Respond(ctx context.Context, responseURL string, msg Message) {
+	if s.Chat == nil || responseURL == "" {
+		return
+	}
+	if err := s.Chat.Respond(ctx, responseURL, msg); err != nil {
+		s.logger().Warn("slack respond", "err", err)
+	}
+}
+
 func shortSHA(sha string) string {
 	if len(sha) > 7 {
 		return sha[:7]

@@ -125,9 +125,23 @@ type GitHub interface {
 
 // Message is what deploybot says in Slack about one deployment.
 type Message struct {
-	Text   string // plain-text fallback, and the whole message when Fields is empty
-	Fields []Field
+	Text    string // plain-text fallback, and the whole message when Fields is empty
+	Fields  []Field
+	Actions []Action // buttons under the message
 }
+
+// Action is a button; a click comes back to POST /slack/interactions with
+// its ID and Value.
+type Action struct {
+	ID    string // what the click asks for, e.g. ActionRollback
+	Label string
+	Value string // e.g. the deployment id
+	Style string // "", "primary" or "danger"
+}
+
+// ActionRollback redeploys the version before the one deployment Value
+// (an id) ran, in that deployment's app and environment.
+const ActionRollback = "rollback"
 
 // Field is one labelled value of a Message.
 type Field struct {

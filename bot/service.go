@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -453,7 +454,11 @@ func (r *run) message(status string) Message {
 	if u := r.logURL(); u != "" {
 		fields = append(fields, Field{Label: "Details", Value: u})
 	}
-	return Message{Text: text, Fields: fields}
+	msg := Message{Text: text, Fields: fields}
+	if d.State == StateSucceeded || d.State == StateFailed {
+		msg.Actions = []Action{{ID: ActionRollback, Label: "Roll back", Value: strconv.FormatInt(d.ID, 10), Style: "danger"}}
+	}
+	return msg
 }
 
 func deploymentLabel(d *Deployment) string { return fmt.Sprintf("Deployment #%d", d.ID) }

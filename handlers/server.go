@@ -29,6 +29,8 @@ type Deployments interface {
 	History(ctx context.Context, app, env string) (bot.Message, error)
 	Apps() bot.Message
 	HandleComment(ctx context.Context, c bot.Comment) (*bot.Deployment, error)
+	RollbackFrom(ctx context.Context, id int64, req bot.Request) (*bot.Deployment, error)
+	Respond(ctx context.Context, responseURL string, msg bot.Message)
 }
 
 // Server holds what every handler shares.
@@ -48,6 +50,7 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /webhooks/github", s.githubWebhook)
 	mux.HandleFunc("POST /slack/commands", s.slackCommand)
+	mux.HandleFunc("POST /slack/interactions", s.slackInteraction)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -82,28 +83,39 @@ func firstLine(s string) string {
 	return line
 }
 
-// slackCommand answers `/deploy …` within Slack's 3 seconds: a deploy is
-// stored and started in the background before the reply.
-func (s *Server) slackCommand(w http.ResponseWriter, r *http.Request) {
+// readSlackForm reads a signed Slack request and returns its form; it
+// answers the request itself and returns false when it is refused.
+func (s *Server) readSlackForm(w http.ResponseWriter, r *http.Request) (url.Values, bool) {
 	body, ok := readBody(w, r, maxSlackBody)
 	if !ok {
-		return
+		return nil, false
 	}
 	if s.Config.Slack.SigningSecret == "" {
 		// Without a secret anyone could sign; refuse rather than trust.
 		http.Error(w, "Slack is not configured on this deploybot (slack.signing_secret)", http.StatusServiceUnavailable)
-		return
+		return nil, false
 	}
 	if err := verifySlack(s.Config.Slack.SigningSecret, r.Header, body, s.now()); err != nil {
-		s.logger().Warn("slack request refused", "reason", err.Error(), "remote", r.RemoteAddr)
+		s.logger().Warn("slack request refused", "reason", err.Error(), "remote", r.RemoteAddr, "path", r.URL.Path)
 		http.Error(w, "invalid Slack signature", http.StatusUnauthorized)
-		return
+		return nil, false
 	}
 	form, err := url.ParseQuery(string(body))
 	if err != nil {
 		http.Error(w, "malformed form body", http.StatusBadRequest)
+		return nil, false
+	}
+	return form, true
+}
+
+// slackCommand answers `/deploy …` within Slack's 3 seconds: a deploy is
+// stored and started in the background before the reply.
+func (s *Server) slackCommand(w http.ResponseWriter, r *http.Request) {
+	form, ok := s.readSlackForm(w, r)
+	if !ok {
 		return
 	}
+	var err error
 	ctx := r.Context()
 	user := form.Get("user_id")
 	requester := bot.SlackRequester(user)
@@ -177,4 +189,63 @@ func shortSHA(sha string) string {
 		return sha[:7]
 	}
 	return sha
+}
+
+// interaction is the part of Slack's block_actions payload deploybot reads.
+type interaction struct {
+	Type string `json:"type"`
+	User struct {
+		ID string `json:"id"`
+	} `json:"user"`
+	Channel struct {
+		ID string `json:"id"`
+	} `json:"channel"`
+	ResponseURL string `json:"response_url"`
+	Actions     []struct {
+		ActionID string `json:"action_id"`
+		Value    string `json:"value"`
+	} `json:"actions"`
+}
+
+// slackInteraction takes button clicks. Slack ignores the body of the
+// answer to a block action, so the outcome goes to the clicker through
+// the response_url, ephemeral.
+func (s *Server) slackInteraction(w http.ResponseWriter, r *http.Request) {
+	form, ok := s.readSlackForm(w, r)
+	if !ok {
+		return
+	}
+	var in interaction
+	if err := json.Unmarshal([]byte(form.Get("payload")), &in); err != nil || in.Type != "block_actions" || len(in.Actions) == 0 {
+		http.Error(w, "not a block_actions payload", http.StatusBadRequest)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+	ctx := r.Context()
+	action := in.Actions[0]
+	if action.ActionID != bot.ActionRollback {
+		s.Deployments.Respond(ctx, in.ResponseURL, bot.Message{Text: fmt.Sprintf("I do not know the action %q.", action.ActionID)})
+		return
+	}
+	id, err := strconv.ParseInt(action.Value, 10, 64)
+	if err != nil {
+		s.Deployments.Respond(ctx, in.ResponseURL, bot.Message{Text: "That button does not name a deployment."})
+		return
+	}
+	d, err := s.Deployments.RollbackFrom(ctx, id, bot.Request{
+		Requester: bot.SlackRequester(in.User.ID), Source: bot.SourceSlack,
+		SlackChannel: in.Channel.ID, SlackResponseURL: in.ResponseURL,
+	})
+	var text string
+	switch {
+	case err == nil:
+		s.Deployments.Start(d)
+		text = fmt.Sprintf("Deployment #%d accepted: rolling %s %s back to %s.", d.ID, d.App, d.Env, shortSHA(d.SHA))
+	case bot.ErrorCode(err) == bot.EINTERNAL:
+		s.logger().Error("rollback button", "err", err, "user", in.User.ID)
+		text = "Something went wrong inside deploybot; nothing was changed. Please try again."
+	default:
+		text = bot.ErrorMessage(err)
+	}
+	s.Deployments.Respond(ctx, in.ResponseURL, bot.Message{Text: text})
 }

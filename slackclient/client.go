@@ -151,7 +151,7 @@ const (
 // the text alone says it all. Text and values are mrkdwn as the bot wrote
 // them, so it can include links.
 func blocks(msg bot.Message) []slack.Block {
-	if len(msg.Fields) == 0 {
+	if len(msg.Fields) == 0 && len(msg.Actions) == 0 {
 		return nil
 	}
 	var out []slack.Block
@@ -164,6 +164,15 @@ func blocks(msg bot.Message) []slack.Block {
 			fields = append(fields, mrkdwn(truncate("*"+f.Label+"*\n"+f.Value, maxFieldText)))
 		}
 		out = append(out, slack.NewSectionBlock(nil, fields, nil))
+	}
+	if len(msg.Actions) > 0 {
+		var buttons []slack.BlockElement
+		for _, a := range msg.Actions {
+			b := slack.NewButtonBlockElement(a.ID, a.Value, slack.NewTextBlockObject(slack.PlainTextType, a.Label, false, false))
+			b.Style = slack.Style(a.Style)
+			buttons = append(buttons, b)
+		}
+		out = append(out, slack.NewActionBlock("deploybot_actions", buttons...))
 	}
 	return out
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -316,5 +317,64 @@ func TestGitHubAPIDeployment(t *testing.T) {
 	states := sb.github.Statuses(sandboxRepo, gd.ID)
 	if len(states) == 0 || states[len(states)-1].State != "success" {
 		t.Errorf("statuses on the API-created deployment: %+v", states)
+	}
+}
+
+// The Roll back button under a deployment's Slack message redeploys the
+// version before it.
+func TestRollbackButton(t *testing.T) {
+	sb := newTestSandbox(t)
+	first := sb.commit("button first", "main", "success", true)
+	second := sb.commit("button second", "next", "success", true)
+	slashDeploy(t, sb, "takumi-server "+first[:7]+" dev")
+	d := slashDeploy(t, sb, "takumi-server "+second[:7]+" dev")
+
+	m, ok := sb.slack.Message(d.SlackChannel, d.SlackTS)
+	if !ok || !strings.Contains(string(m.Blocks), `"action_id":"rollback"`) || !strings.Contains(string(m.Blocks), fmt.Sprintf(`"value":"%d"`, d.ID)) {
+		t.Fatalf("message of #%d has no Roll back button: %s", d.ID, m.Blocks)
+	}
+
+	responseURL := sb.slack.NewResponseURL()
+	payload, _ := json.Marshal(map[string]any{
+		"type": "block_actions", "user": map[string]any{"id": sandboxUser}, "channel": map[string]any{"id": d.SlackChannel},
+		"response_url": responseURL, "actions": []map[string]any{{"action_id": "rollback", "value": fmt.Sprint(d.ID)}},
+	})
+	body := []byte(url.Values{"payload": {string(payload)}}.Encode())
+	req, _ := http.NewRequest("POST", sb.bot.URL+"/slack/interactions", bytes.NewReader(body))
+	now := time.Now()
+	req.Header.Set("X-Slack-Request-Timestamp", fmt.Sprint(now.Unix()))
+	req.Header.Set("X-Slack-Signature", slackemu.Sign(sandboxSigningSecret, now, body))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("interaction: HTTP %d", resp.StatusCode)
+	}
+	replies := sb.slack.Responses(responseURL)
+	if len(replies) != 1 || !strings.Contains(replies[0].Text, "rolling takumi-server dev back to "+first[:7]) || !replies[0].Ephemeral() {
+		t.Fatalf("response_url got %+v", replies)
+	}
+	rb, err := sb.latest(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb, err = sb.wait(context.Background(), rb.ID)
+	if err != nil || rb.State != bot.StateSucceeded || rb.SHA != first {
+		t.Errorf("rollback deployment %+v, %v", rb, err)
+	}
+
+	// A forged click is refused like a forged command.
+	req, _ = http.NewRequest("POST", sb.bot.URL+"/slack/interactions", bytes.NewReader(body))
+	req.Header.Set("X-Slack-Request-Timestamp", fmt.Sprint(now.Unix()))
+	req.Header.Set("X-Slack-Signature", slackemu.Sign("wrong", now, body))
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("forged interaction: HTTP %d", resp.StatusCode)
 	}
 }

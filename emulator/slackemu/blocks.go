@@ -21,9 +21,18 @@ type textObject struct {
 }
 
 type block struct {
-	Type   string        `json:"type"`
-	Text   *textObject   `json:"text"`
-	Fields []*textObject `json:"fields"`
+	Type     string         `json:"type"`
+	Text     *textObject    `json:"text"`
+	Fields   []*textObject  `json:"fields"`
+	Elements []blockElement `json:"elements"`
+}
+
+// blockElement is an interactive element of an actions block.
+type blockElement struct {
+	Type     string      `json:"type"`
+	ActionID string      `json:"action_id"`
+	Text     *textObject `json:"text"`
+	Value    string      `json:"value"`
 }
 
 // checkBlocks validates a blocks argument and returns it compacted, or nil
@@ -58,6 +67,16 @@ func validBlock(b block) bool {
 	switch b.Type {
 	case "":
 		return false
+	case "actions":
+		// Slack allows up to 25 elements; each button needs an action_id.
+		if len(b.Elements) == 0 || len(b.Elements) > 25 {
+			return false
+		}
+		for _, e := range b.Elements {
+			if e.Type == "button" && (e.ActionID == "" || e.Text == nil || !validText(e.Text, 75)) {
+				return false
+			}
+		}
 	case "section":
 		if b.Text == nil && len(b.Fields) == 0 {
 			return false

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -123,5 +124,26 @@ func TestParseConfigErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The example config shipped at the root must stay valid, and `deploybot
+// check` must say so.
+func TestExampleConfigChecks(t *testing.T) {
+	env := map[string]string{
+		"GITHUB_APP_ID": "12345", "GITHUB_APP_PRIVATE_KEY": "-----BEGIN RSA PRIVATE KEY-----\nx\n-----END RSA PRIVATE KEY-----",
+		"GITHUB_WEBHOOK_SECRET": "w", "SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s",
+	}
+	var out, errOut strings.Builder
+	err := run(context.Background(), []string{"check", "--config", "../../deploybot.example.yaml"}, &out, &errOut, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatalf("check: %v", err)
+	}
+	if !strings.Contains(out.String(), "is valid") || !strings.Contains(out.String(), "takumi-server → dev (elasticbeanstalk), prod (ecs)") {
+		t.Errorf("check printed %q", out.String())
+	}
+	err = run(context.Background(), []string{"check", "--config", "../../deploybot.example.yaml"}, &out, &errOut, func(string) string { return "" })
+	if err == nil || !strings.Contains(err.Error(), "GITHUB_APP_ID is not set") {
+		t.Errorf("check without the environment: %v", err)
 	}
 }

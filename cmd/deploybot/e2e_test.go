@@ -378,3 +378,47 @@ func TestRollbackButton(t *testing.T) {
 		t.Errorf("forged interaction: HTTP %d", resp.StatusCode)
 	}
 }
+
+// A deployment waiting for CI can be cancelled: it ends cancelled, GitHub
+// gets an error status, and nothing reaches AWS.
+func TestCancelWhileWaitingForCI(t *testing.T) {
+	sb := newTestSandbox(t)
+	sb.commit("slow ci", "main", "pending", true)
+	ctx := context.Background()
+	code, reply, err := sb.slash(ctx, sandboxUser, "takumi-server main dev")
+	if err != nil || code != http.StatusOK || !strings.Contains(reply, "accepted") {
+		t.Fatalf("deploy: %d %q %v", code, reply, err)
+	}
+	d, err := sb.latest(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for d.State != bot.StateWaitingForCI {
+		time.Sleep(10 * time.Millisecond)
+		if d, err = sb.bot.store.Deployment(ctx, d.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, reply, err = sb.slash(ctx, sandboxUser, fmt.Sprintf("cancel #%d", d.ID))
+	if err != nil || !strings.Contains(reply, fmt.Sprintf("Deployment #%d (takumi-server to dev) cancelled", d.ID)) {
+		t.Fatalf("cancel reply %q, %v", reply, err)
+	}
+	d, err = sb.wait(ctx, d.ID)
+	if err != nil || d.State != bot.StateCancelled || !strings.Contains(d.Reason, "cancelled by slack:"+sandboxUser) {
+		t.Fatalf("after cancel: %+v, %v", d, err)
+	}
+	st := sb.github.Statuses(sandboxRepo, d.GitHubDeploymentID)
+	if last := st[len(st)-1]; last.State != "error" || !strings.Contains(last.Description, "Cancelled") {
+		t.Errorf("final GitHub status %+v, want error saying cancelled", last)
+	}
+	if m, _ := sb.slack.Message(d.SlackChannel, d.SlackTS); !strings.Contains(m.Text, "Cancelled by") {
+		t.Errorf("Slack message %q", m.Text)
+	}
+	if n := len(sb.aws.Calls()); n != 0 {
+		t.Errorf("%d AWS calls for a cancelled deployment", n)
+	}
+	_, reply, _ = sb.slash(ctx, sandboxUser, fmt.Sprintf("cancel %d", d.ID))
+	if !strings.Contains(reply, "is cancelled; only queued or CI-waiting deployments can be cancelled") {
+		t.Errorf("second cancel reply %q", reply)
+	}
+}

@@ -17,7 +17,26 @@ type Config struct {
 	GitHub    GitHubConfig    `yaml:"github"`
 	Slack     SlackConfig     `yaml:"slack"`
 	AWS       AWSConfig       `yaml:"aws"`
+	Timing    TimingConfig    `yaml:"timing"`
 	Apps      map[string]*App `yaml:"apps"`
+}
+
+// TimingConfig tunes the polls and leases; the defaults suit production,
+// and tests and the sandbox shorten them. Every poll backs off from its
+// first interval.
+type TimingConfig struct {
+	// Lease is how long a replica holds a deployment without renewing;
+	// a crashed replica's deployments are resumed that long after.
+	Lease Duration `yaml:"lease"`
+	// QueuePoll is how often queued deployments and unclaimed work are
+	// looked at when no event here wakes them.
+	QueuePoll Duration `yaml:"queue_poll"`
+	// CIPoll is the first interval between reads of a pending CI result
+	// (webhooks wake the wait sooner); it backs off to 6 times as much.
+	CIPoll Duration `yaml:"ci_poll"`
+	// RolloutPoll is the first interval between reads of a rollout's
+	// progress; it backs off to 6 times as much.
+	RolloutPoll Duration `yaml:"rollout_poll"`
 }
 
 type GitHubConfig struct {
@@ -208,6 +227,9 @@ func (c *Config) Validate() []*ConfigError {
 	}
 	if c.AWS.Region == "" {
 		bad("aws.region", "required")
+	}
+	if c.Timing.Lease != 0 && time.Duration(c.Timing.Lease) < time.Second {
+		bad("timing.lease", "must be at least 1s")
 	}
 
 	if len(c.Apps) == 0 {

@@ -66,6 +66,21 @@ type Deployment struct {
 
 	EnvironmentURL string
 
+	// RolloutRef is the deployer's checkpoint: what it changed in AWS (a
+	// task definition ARN, an application version label).
+	RolloutRef string
+	// RollbackOf is the deployment whose failure this one rolls back
+	// (auto_rollback), 0 for any other.
+	RollbackOf int64
+	// Attempts counts the times a process took this deployment on; more
+	// than one means it is being resumed.
+	Attempts int
+	// LeaseOwner is the replica running the deployment, set by
+	// ClaimDeployments. UpdateDeployment with it set writes only while that
+	// owner still holds the lease, so a replica that lost its lease cannot
+	// overwrite the one that took over.
+	LeaseOwner string
+
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }

@@ -126,12 +126,8 @@ func (s *Service) Cancel(ctx context.Context, id int64, requester string) (Messa
 	if err != nil {
 		return Message{}, err
 	}
-	s.mu.Lock()
-	stop := s.stops[id]
-	s.mu.Unlock()
-	if stop != nil {
-		stop(errEnded)
-	}
+	s.init()
+	s.stopRun(id, errEnded)
 	r := &run{s: s, d: d, log: s.logger().With("deployment", d.ID, "app", d.App, "env", d.Env)}
 	r.log.Info("deployment cancelled", "by", requester)
 	if d.GitHubDeploymentID != 0 {

@@ -35,6 +35,35 @@ type Store interface {
 	Unlock(ctx context.Context, app, env string, now time.Time) (*EnvLock, error)
 	// EnvLock returns the unexpired lock of app/env; ENOTFOUND if none.
 	EnvLock(ctx context.Context, app, env string, now time.Time) (*EnvLock, error)
+
+	// ClaimDeployments leases to owner, until expires, up to limit
+	// unfinished deployments whose lease is free, expired (before now) or
+	// owner's already, oldest first; it increments their Attempts, sets
+	// their LeaseOwner and returns them. Replicas claiming at once never
+	// get the same deployment.
+	ClaimDeployments(ctx context.Context, owner string, now, expires time.Time, limit int) ([]*Deployment, error)
+	// ClaimDeployment leases deployment id to owner like ClaimDeployments,
+	// if it is unfinished and its lease is free or expired; else ECONFLICT.
+	ClaimDeployment(ctx context.Context, id int64, owner string, now, expires time.Time) (*Deployment, error)
+	// RenewLease extends owner's lease of id to expires; ECONFLICT when
+	// owner no longer holds it (it expired and another replica took it).
+	RenewLease(ctx context.Context, id int64, owner string, expires time.Time) error
+	// ReleaseLease frees owner's lease of id, if owner holds it.
+	ReleaseLease(ctx context.Context, id int64, owner string) error
+	// EnterGate moves id from state from to state to when it may pass the
+	// CI gate: it is the oldest unfinished deployment of its app and
+	// environment (so none is past the gate, and order is FIFO) and no
+	// unexpired lock of another owner than its requester holds the
+	// environment. Otherwise nothing changes and the result says why.
+	EnterGate(ctx context.Context, id int64, from, to State, now time.Time) (GateResult, error)
+}
+
+// GateResult says whether a deployment passed the gate, or what it waits
+// behind: an older deployment or someone's lock.
+type GateResult struct {
+	Entered bool
+	Behind  *Deployment
+	Lock    *EnvLock
 }
 
 // DeploymentFilter selects deployments; empty fields match everything.
@@ -173,8 +202,24 @@ type Rollout struct {
 // Deployer rolls a digest-pinned image out to one kind of target and waits
 // until the target runs it and is healthy. It returns an *Error with a
 // user-safe message when the rollout failed.
+//
+// A deploy may be resumed by another process after a crash: then
+// d.RolloutRef holds what the last Checkpoint saved, and the deployer must
+// not repeat a change already made (no second task definition revision or
+// UpdateService, no second application version or UpdateEnvironment) but
+// pick up the wait where it stands.
 type Deployer interface {
-	Deploy(ctx context.Context, d *Deployment, env *Environment, image string, progress func(string)) (Rollout, error)
+	Deploy(ctx context.Context, d *Deployment, env *Environment, image string, hooks RolloutHooks) (Rollout, error)
+}
+
+// RolloutHooks are how a deployer reports while it works.
+type RolloutHooks struct {
+	// Progress hears short human lines ("registered task definition web:42").
+	Progress func(line string)
+	// Checkpoint stores ref (a task definition ARN, a version label) as
+	// d.RolloutRef before the deployer's next change, so a resumed deploy
+	// knows what was done. A deployer must stop if it fails.
+	Checkpoint func(ref string) error
 }
 
 // Permission levels of a repository collaborator, as GitHub names them.

@@ -59,16 +59,32 @@ type Service struct {
 	// one-shot CLI run has nobody to resume it, so it must not stay pending.
 	FailOnInterrupt bool
 
-	mu       sync.Mutex
-	running  sync.WaitGroup
-	shutdown context.CancelFunc
-	baseCtx  context.Context
-	stops    map[int64]context.CancelCauseFunc // pipelines running here
+	// Owner names this replica in deployment leases; Lease is how long a
+	// lease lasts unless renewed (a crashed replica's deployments are taken
+	// over that long after its last renewal); QueuePoll is how often
+	// queued deployments look at the queue again and unleased work is
+	// looked for, besides being woken by events here.
+	Owner     string
+	Lease     time.Duration
+	QueuePoll time.Duration
+
+	mu      sync.Mutex
+	running sync.WaitGroup
+	serving bool
+	stops   map[int64]context.CancelCauseFunc // pipelines running here
+	wake    chan struct{}                     // nudges the dispatcher
+	ciWake  map[string]chan struct{}          // by sha: closed when CI news came
+	envWake map[string]chan struct{}          // by app/env: closed when one of it ended
 }
 
 // errEnded stops a pipeline whose deployment was ended elsewhere (cancelled
-// by someone, on this replica or another).
-var errEnded = errors.New("deployment ended elsewhere")
+// by someone, on this replica or another); errLeaseLost one that another
+// replica took over; errShutdown the pipelines of a replica going away.
+var (
+	errEnded     = errors.New("deployment ended elsewhere")
+	errLeaseLost = errors.New("lease lost to another replica")
+	errShutdown  = errors.New("deploybot is shutting down")
+)
 
 // Request is a resolved and authorized ask to deploy, before it is stored.
 type Request struct {
@@ -119,57 +135,6 @@ func (s *Service) Accept(ctx context.Context, req Request) (*Deployment, error) 
 	return d, nil
 }
 
-// Start runs d's pipeline in the background. The work outlives the request
-// that started it and stops only at Shutdown.
-func (s *Service) Start(d *Deployment) {
-	ctx, stop := context.WithCancelCause(s.background())
-	s.mu.Lock()
-	if s.stops == nil {
-		s.stops = map[int64]context.CancelCauseFunc{}
-	}
-	s.stops[d.ID] = stop
-	s.mu.Unlock()
-	s.running.Add(1)
-	go func() {
-		defer s.running.Done()
-		defer func() {
-			s.mu.Lock()
-			delete(s.stops, d.ID)
-			s.mu.Unlock()
-			stop(nil)
-		}()
-		_ = s.Run(ctx, d)
-		if s.Finished != nil {
-			s.Finished(d)
-		}
-	}()
-}
-
-func (s *Service) background() context.Context {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.baseCtx == nil {
-		s.baseCtx, s.shutdown = context.WithCancel(context.Background())
-	}
-	return s.baseCtx
-}
-
-// Shutdown waits for running pipelines until ctx ends, then cancels them;
-// a cancelled pipeline keeps its last stored stage.
-func (s *Service) Shutdown(ctx context.Context) error {
-	s.background()
-	done := make(chan struct{})
-	go func() { s.running.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		s.shutdown()
-		<-done
-		return ctx.Err()
-	}
-}
-
 // Run takes d through every stage to succeeded or failed and returns the
 // error that failed it.
 func (s *Service) Run(ctx context.Context, d *Deployment) error {
@@ -179,15 +144,20 @@ func (s *Service) Run(ctx context.Context, d *Deployment) error {
 		r.log.Info("pipeline stopped: the deployment was ended elsewhere")
 		return err
 	}
+	if errors.Is(err, errLeaseLost) || errors.Is(context.Cause(ctx), errLeaseLost) {
+		r.log.Warn("pipeline stopped: another replica took the deployment over")
+		return err
+	}
 	if err != nil && ctx.Err() != nil {
 		if s.FailOnInterrupt {
 			stage := d.State
 			r.fail(context.WithoutCancel(ctx), Errorf(EINVALID, "deploybot was interrupted while %s; whatever it started in AWS may still be running", stage))
 			return err
 		}
-		// Shutting down: the deployment stays in its stage rather than
-		// being reported failed for a reason that is ours, not its.
-		r.log.Warn("pipeline interrupted by shutdown", "state", d.State)
+		// Shutting down: the deployment stays in its stage, to be resumed
+		// from there, rather than reported failed for a reason that is
+		// ours, not its.
+		r.log.Warn("pipeline interrupted; it will be resumed", "state", d.State)
 		return err
 	}
 	if err != nil {
@@ -217,14 +187,58 @@ type run struct {
 	log *slog.Logger
 }
 
+// pipeline takes the deployment from its stored stage to the end. Each
+// stage is stored before its side effects, and each side effect is safe to
+// repeat or checked before it is repeated, so a deployment resumed after a
+// crash continues where it stood.
 func (r *run) pipeline(ctx context.Context) error {
-	d, cfg := r.d, r.s.Config
-	app, env, err := cfg.Lookup(d.App, d.Env)
+	d := r.d
+	app, env, err := r.s.Config.Lookup(d.App, d.Env)
 	if err != nil {
 		return err
 	}
-	repo := Repo{FullName: d.Repo, InstallationID: d.InstallationID}
+	if d.State == StateReceived {
+		if err := r.open(ctx); err != nil {
+			return err
+		}
+	}
+	r.log = r.log.With("sha", d.SHA)
+	if d.State == StateQueued {
+		if err := r.waitTurn(ctx); err != nil {
+			return err
+		}
+	}
+	if d.State == StateWaitingForCI {
+		if err := r.waitForCI(ctx, app); err != nil {
+			return err
+		}
+		if err := r.enter(ctx, StateVerifyingImage, "in_progress", "CI passed; checking the image"); err != nil {
+			return err
+		}
+	}
+	if d.State == StateVerifyingImage || d.Image == "" {
+		tag, err := app.ImageTag(d.SHA)
+		if err != nil {
+			return err
+		}
+		digest, err := r.s.Images.Resolve(ctx, app.Image, tag, env)
+		if err != nil {
+			return fmt.Errorf("find image %s:%s: %w", app.Image, tag, err)
+		}
+		d.Image = app.Image + "@" + digest
+		if d.State == StateVerifyingImage {
+			if err := r.enter(ctx, StateDeploying, "", fmt.Sprintf("Deploying %s:%s", app.Image, tag)); err != nil {
+				return err
+			}
+		}
+	}
+	return r.deploy(ctx, env)
+}
 
+// open resolves the ref, creates the GitHub Deployment and queues d.
+func (r *run) open(ctx context.Context) error {
+	d := r.d
+	repo := Repo{FullName: d.Repo, InstallationID: d.InstallationID}
 	if d.SHA == "" {
 		sha, err := r.s.GitHub.ResolveRef(ctx, repo, d.Ref)
 		if err != nil {
@@ -235,8 +249,6 @@ func (r *run) pipeline(ctx context.Context) error {
 			return err
 		}
 	}
-	r.log = r.log.With("sha", d.SHA)
-
 	if d.GitHubDeploymentID == 0 {
 		id, err := r.s.GitHub.CreateDeployment(ctx, repo, GitHubDeploymentRequest{
 			SHA:         d.SHA,
@@ -249,41 +261,71 @@ func (r *run) pipeline(ctx context.Context) error {
 		}
 		d.GitHubDeploymentID = id
 	}
-	if err := r.enter(ctx, StateQueued, "queued", "Queued"); err != nil {
-		return err
-	}
+	return r.enter(ctx, StateQueued, "queued", "Queued")
+}
 
-	if err := r.enter(ctx, StateWaitingForCI, "", "Waiting for CI"); err != nil {
-		return err
+// waitTurn holds d until it is the oldest unfinished deployment of its
+// environment and no one else's lock holds it, saying what it waits
+// behind whenever that changes.
+func (r *run) waitTurn(ctx context.Context) error {
+	d := r.d
+	said := ""
+	for {
+		gate, err := r.s.Store.EnterGate(ctx, d.ID, StateQueued, StateWaitingForCI, r.s.now())
+		if ErrorCode(err) == ECONFLICT {
+			return fmt.Errorf("%w: %v", errEnded, err)
+		}
+		if err != nil {
+			return fmt.Errorf("queue of %s %s: %w", d.App, d.Env, err)
+		}
+		if gate.Entered {
+			d.State = StateWaitingForCI
+			r.log.Info("stage", "state", d.State)
+			r.progress("Waiting for CI")
+			r.announce(ctx, "Waiting for CI")
+			return nil
+		}
+		why := ""
+		switch {
+		case gate.Lock != nil:
+			why = "Held: " + describeLock(gate.Lock, "is locked")
+		case gate.Behind != nil:
+			why = fmt.Sprintf("Queued behind deployment #%d (%s, %s)", gate.Behind.ID, orDash(gate.Behind.ShortSHA(), gate.Behind.Ref), gate.Behind.State)
+		}
+		if why != said {
+			said = why
+			r.log.Info("waiting in queue", "why", why)
+			r.progress(why)
+			r.setStatus(ctx, "queued", why)
+			r.announce(ctx, why)
+		}
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-r.s.envWaiter(d.App, d.Env):
+		case <-time.After(r.s.queuePoll()):
+		}
 	}
-	if err := r.waitForCI(ctx, app); err != nil {
-		return err
-	}
+}
 
-	if err := r.enter(ctx, StateVerifyingImage, "in_progress", "CI passed; checking the image"); err != nil {
-		return err
-	}
-	tag, err := app.ImageTag(d.SHA)
-	if err != nil {
-		return err
-	}
-	digest, err := r.s.Images.Resolve(ctx, app.Image, tag, env)
-	if err != nil {
-		return fmt.Errorf("find image %s:%s: %w", app.Image, tag, err)
-	}
-	d.Image = app.Image + "@" + digest
-
+// deploy runs the environment's deployer, resuming from d.RolloutRef when
+// an earlier attempt got that far.
+func (r *run) deploy(ctx context.Context, env *Environment) error {
+	d := r.d
 	deployer, ok := r.s.Deployers[env.TargetKind()]
 	if !ok {
 		return Errorf(EINVALID, "this deploybot cannot deploy to %s targets", env.TargetKind())
 	}
-	if err := r.enter(ctx, StateDeploying, "", fmt.Sprintf("Deploying %s:%s", app.Image, tag)); err != nil {
-		return err
-	}
-	rollout, err := deployer.Deploy(ctx, d, env, d.Image, func(line string) {
-		r.log.Info("rollout progress", "detail", line)
-		r.progress(line)
-		r.announce(ctx, "Deploying: "+line)
+	rollout, err := deployer.Deploy(ctx, d, env, d.Image, RolloutHooks{
+		Progress: func(line string) {
+			r.log.Info("rollout progress", "detail", line)
+			r.progress(line)
+			r.announce(ctx, "Deploying: "+line)
+		},
+		Checkpoint: func(ref string) error {
+			d.RolloutRef = ref
+			return r.save(ctx)
+		},
 	})
 	if err != nil {
 		return err
@@ -303,6 +345,9 @@ func (r *run) pipeline(ctx context.Context) error {
 	r.announce(ctx, "Succeeded: "+desc)
 	r.progress("Succeeded: " + desc)
 	r.log.Info("deployment succeeded", "image", d.Image)
+	if d.RollbackOf != 0 {
+		r.s.rolledBack(ctx, d)
+	}
 	return nil
 }
 
@@ -341,6 +386,7 @@ func (r *run) save(ctx context.Context) error {
 
 func (r *run) fail(ctx context.Context, err error) {
 	d := r.d
+	stage := d.State
 	d.State = StateFailed
 	d.Reason = ErrorMessage(err)
 	if ErrorCode(err) == EINTERNAL {
@@ -349,7 +395,11 @@ func (r *run) fail(ctx context.Context, err error) {
 	} else {
 		r.log.Warn("deployment failed", "reason", d.Reason)
 	}
-	if serr := r.s.Store.UpdateDeployment(ctx, d); serr != nil {
+	if serr := r.s.Store.UpdateDeployment(ctx, d); ErrorCode(serr) == ECONFLICT {
+		// Cancelled, or taken over by another replica: theirs to report.
+		r.log.Info("failure not recorded: the deployment ended or moved elsewhere", "err", serr)
+		return
+	} else if serr != nil {
 		r.log.Error("store failed deployment", "err", serr)
 	}
 	if d.GitHubDeploymentID != 0 {
@@ -368,6 +418,9 @@ func (r *run) fail(ctx context.Context, err error) {
 		if err := r.s.Chat.Respond(ctx, d.SlackResponseURL, msg); err != nil {
 			r.log.Warn("slack respond", "err", err)
 		}
+	}
+	if stage == StateDeploying || stage == StateVerifyingHealth {
+		r.s.autoRollback(ctx, d)
 	}
 }
 
@@ -478,6 +531,8 @@ func stateEmoji(s State) string {
 		return ":x:"
 	case StateCancelled:
 		return ":no_entry_sign:"
+	case StateRolledBack:
+		return ":leftwards_arrow_with_hook:"
 	}
 	return ":hourglass_flowing_sand:"
 }
@@ -510,7 +565,10 @@ func (r *run) waitForCI(ctx context.Context, app *App) error {
 		r.log.Info("waiting for CI", "pending", verdict.Pending, "next_poll", wait)
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return context.Cause(ctx)
+		case <-r.s.ciWaiter(r.d.SHA):
+			// A status or check webhook for this sha: read again now.
+			wait = 0
 		case <-time.After(wait):
 		}
 	}

@@ -49,6 +49,8 @@ func (s *Server) githubWebhook(w http.ResponseWriter, r *http.Request) {
 		s.deploymentEvent(w, r, delivery, body)
 	case "issue_comment":
 		s.issueCommentEvent(w, r, delivery, body)
+	case "status", "check_run", "check_suite":
+		s.ciEvent(w, event, body)
 	default:
 		// Not parsed at all: floods of check_run or push events must cost
 		// next to nothing, and some real payloads do not even parse.
@@ -208,4 +210,31 @@ func (s *Server) issueCommentEvent(w http.ResponseWriter, r *http.Request, deliv
 	}
 	s.Deployments.Start(d)
 	writeJSON(w, http.StatusAccepted, map[string]any{"msg": "deployment accepted", "deployment": d.ID})
+}
+
+// ciEvent wakes the deployments waiting for CI on the event's commit. It
+// decodes only the sha: these events come in floods, and some real
+// payloads carry timestamps go-github cannot parse. The wait reads CI
+// results itself, so nothing here needs to be recorded or trusted beyond
+// the signature.
+func (s *Server) ciEvent(w http.ResponseWriter, event string, body []byte) {
+	var ev struct {
+		SHA      string `json:"sha"`
+		CheckRun struct {
+			HeadSHA string `json:"head_sha"`
+		} `json:"check_run"`
+		CheckSuite struct {
+			HeadSHA string `json:"head_sha"`
+		} `json:"check_suite"`
+	}
+	if err := json.Unmarshal(body, &ev); err != nil {
+		http.Error(w, "malformed "+event+" event", http.StatusBadRequest)
+		return
+	}
+	for _, sha := range []string{ev.SHA, ev.CheckRun.HeadSHA, ev.CheckSuite.HeadSHA} {
+		if sha != "" {
+			s.Deployments.NotifyCI(sha)
+		}
+	}
+	writeJSON(w, http.StatusAccepted, map[string]string{"msg": event + " noted"})
 }

@@ -31,6 +31,8 @@ type Deployments interface {
 	HandleComment(ctx context.Context, c bot.Comment) (*bot.Deployment, error)
 	RollbackFrom(ctx context.Context, id int64, req bot.Request) (*bot.Deployment, error)
 	Respond(ctx context.Context, responseURL string, msg bot.Message)
+	// NotifyCI wakes the deployments waiting for CI on sha.
+	NotifyCI(sha string)
 }
 
 // Server holds what every handler shares.

@@ -129,9 +129,13 @@ func newSandbox(ctx context.Context, listen string, logs io.Writer) (_ *sandbox,
 			awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("AKIASANDBOX", "sandbox-secret", "")),
 			awsconfig.WithRetryer(func() aws.Retryer { return aws.NopRetryer{} }),
 		},
-		ciPoll:   bot.Backoff{Initial: 20 * time.Millisecond, Max: 200 * time.Millisecond},
-		awsPoll:  [2]time.Duration{20 * time.Millisecond, 200 * time.Millisecond},
-		finished: func(d *bot.Deployment) { close(s.done(d.ID)) },
+		finished: func(d *bot.Deployment) {
+			// A pipeline may stop unfinished (shutdown, lease lost) and be
+			// run again; only its end counts.
+			if d.State.Terminal() {
+				s.markDone(d.ID)
+			}
+		},
 	})
 	if err != nil {
 		return nil, err
@@ -157,6 +161,11 @@ slack:
   channel: "#deploys"
 aws:
   region: us-east-1
+timing:
+  lease: 5s
+  queue_poll: 100ms
+  ci_poll: 20ms
+  rollout_poll: 20ms
 apps:
   takumi-server:
     repo: takumi/takumi-server
@@ -175,6 +184,7 @@ apps:
         ecs: {cluster: prod, service: takumi-api, container: api}
         timeout: 1m
         allow: ["slack:U024BE7LH", "github:octocat"]
+        auto_rollback: true
 `
 
 func (s *sandbox) serve(h http.Handler) *httptest.Server {
@@ -259,6 +269,17 @@ func (s *sandbox) done(id int64) chan struct{} {
 		s.finished[id] = ch
 	}
 	return ch
+}
+
+func (s *sandbox) markDone(id int64) {
+	ch := s.done(id)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	select {
+	case <-ch:
+	default:
+		close(ch)
+	}
 }
 
 // wait returns deployment id as stored once its pipeline has finished.
@@ -418,7 +439,54 @@ func playScenario(ctx context.Context, sb *sandbox, out io.Writer) []string {
 		expect(len(states) > 0 && states[len(states)-1] == "failure", "GitHub deployment %d statuses: %s", d.GitHubDeploymentID, strings.Join(states, " → "))
 	}
 	sb.aws.FailEBUpdates(sandboxEBEnv, false)
+
+	fmt.Fprintf(out, "\n7. /deploy %s %s prod and, at once, /deploy %s %s prod  (the second queues behind the first)\n", sandboxApp, good[:7], sandboxApp, second[:7])
+	a, errA := sb.slashAccepted(ctx, fmt.Sprintf("%s %s prod", sandboxApp, good[:7]))
+	b, errB := sb.slashAccepted(ctx, fmt.Sprintf("%s %s prod", sandboxApp, second[:7]))
+	if expect(errA == nil && errB == nil, "both accepted (%v, %v)", errA, errB) {
+		da, errA := sb.wait(ctx, a)
+		db, errB := sb.wait(ctx, b)
+		expect(errA == nil && errB == nil && da.State == bot.StateSucceeded && db.State == bot.StateSucceeded, "#%d ended %s, #%d ended %s", a, da.State, b, db.State)
+		queued := false
+		for _, text := range sb.slackHistory(db) {
+			if strings.Contains(text, fmt.Sprintf("Queued behind deployment #%d", a)) {
+				queued = true
+				fmt.Fprintf(out, "       slack: %s\n", text)
+			}
+		}
+		expect(queued, "#%d said it was queued behind #%d", b, a)
+		td, _ := sb.aws.Service("prod", sandboxService)
+		expect(sb.aws.TaskDefinitionImage(td, sandboxContainer) == db.Image, "prod runs %s, the later of the two", second[:7])
+	}
+
+	sb.aws.FailRollouts("prod", sandboxService, true)
+	fmt.Fprintf(out, "\n8. /deploy %s %s prod  (its tasks crash; prod has auto_rollback)\n", sandboxApp, third[:7])
+	d, ok = playSlackDeploy(ctx, sb, out, expect, fmt.Sprintf("%s %s prod", sandboxApp, third[:7]))
+	sb.aws.FailRollouts("prod", sandboxService, false)
+	if ok {
+		expect(d.State == bot.StateFailed || d.State == bot.StateRolledBack, "deployment #%d ended %s: %s", d.ID, d.State, d.Reason)
+		rb, err := sb.latest(ctx)
+		if expect(err == nil && rb.RollbackOf == d.ID, "deploybot started rollback #%d of #%d", rb.ID, d.ID) {
+			rb, err = sb.wait(ctx, rb.ID)
+			expect(err == nil && rb.State == bot.StateSucceeded && rb.SHA == second, "rollback #%d ended %s on %s", rb.ID, rb.State, rb.ShortSHA())
+			orig, _ := sb.bot.store.Deployment(ctx, d.ID)
+			expect(orig.State == bot.StateRolledBack, "#%d is now %s: %s", d.ID, orig.State, orig.Reason)
+		}
+	}
 	return failures
+}
+
+// slashAccepted sends a deploy and returns the id the bot gave it.
+func (s *sandbox) slashAccepted(ctx context.Context, text string) (int64, error) {
+	code, reply, err := s.slash(ctx, sandboxUser, text)
+	if err != nil {
+		return 0, err
+	}
+	var id int64
+	if _, err := fmt.Sscanf(reply, "Deployment #%d accepted", &id); err != nil || code != http.StatusOK {
+		return 0, fmt.Errorf("reply %d %q", code, reply)
+	}
+	return id, nil
 }
 
 func firstLineOf(s string) string {

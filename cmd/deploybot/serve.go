@@ -32,8 +32,6 @@ import (
 type options struct {
 	logger     *slog.Logger
 	awsOptions []func(*awsconfig.LoadOptions) error
-	ciPoll     bot.Backoff
-	awsPoll    [2]time.Duration // initial, max interval of rollout polls
 	now        func() time.Time
 	finished   func(*bot.Deployment)
 	progress   func(*bot.Deployment, string)
@@ -49,6 +47,9 @@ type instance struct {
 	server  *http.Server
 	URL     string // http://host:port of the listening server
 	done    chan error
+
+	stopDispatch context.CancelFunc
+	dispatched   chan struct{}
 }
 
 func serve(ctx context.Context, cfg *bot.Config, stderr io.Writer) error {
@@ -100,6 +101,12 @@ func start(ctx context.Context, cfg *bot.Config, listen string, opt options) (*i
 		return nil, fmt.Errorf("listen on %s: %w", listen, err)
 	}
 	in.URL = "http://" + ln.Addr().String()
+	dispatchCtx, stopDispatch := context.WithCancel(context.WithoutCancel(ctx))
+	in.stopDispatch, in.dispatched = stopDispatch, make(chan struct{})
+	go func() {
+		defer close(in.dispatched)
+		_ = in.service.Serve(dispatchCtx)
+	}()
 	in.done = make(chan error, 1)
 	go func() {
 		if err := in.server.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
@@ -155,10 +162,19 @@ func wire(ctx context.Context, cfg *bot.Config, store storeDB, logger *slog.Logg
 	var (
 		ecsOpts []ecs.Option
 		ebOpts  []elasticbeanstalk.Option
+		ciPoll  bot.Backoff
+		timing  = cfg.Timing
 	)
-	if opt.awsPoll[0] > 0 {
-		ecsOpts = append(ecsOpts, ecs.WithPollInterval(opt.awsPoll[0], opt.awsPoll[1]))
-		ebOpts = append(ebOpts, elasticbeanstalk.WithPollInterval(opt.awsPoll[0], opt.awsPoll[1]))
+	if first := time.Duration(timing.RolloutPoll); first > 0 {
+		ecsOpts = append(ecsOpts, ecs.WithPollInterval(first, 6*first))
+		ebOpts = append(ebOpts, elasticbeanstalk.WithPollInterval(first, 6*first))
+	}
+	if first := time.Duration(timing.CIPoll); first > 0 {
+		ciPoll = bot.Backoff{Initial: first, Max: 6 * first}
+	}
+	owner := os.Getenv("DEPLOYBOT_REPLICA_ID")
+	if owner == "" {
+		owner = bot.NewOwner()
 	}
 	service := &bot.Service{
 		Config:       cfg,
@@ -172,8 +188,12 @@ func wire(ctx context.Context, cfg *bot.Config, store storeDB, logger *slog.Logg
 			bot.TargetElasticBeanstalk: elasticbeanstalk.New(awsConfigs, ebOpts...),
 		},
 		Logger: logger,
-		CIPoll: opt.ciPoll,
+		CIPoll: ciPoll,
 		Now:    opt.now,
+
+		Owner:     owner,
+		Lease:     time.Duration(timing.Lease),
+		QueuePoll: time.Duration(timing.QueuePoll),
 
 		Finished:        opt.finished,
 		Progress:        opt.progress,
@@ -197,11 +217,20 @@ func wire(ctx context.Context, cfg *bot.Config, store storeDB, logger *slog.Logg
 	}, nil
 }
 
-// Close stops taking requests, lets running deployments finish until ctx
-// ends, and closes the store.
+// Close stops taking requests, stops the running pipelines where they
+// stand (their leases freed, so a restart or another replica resumes them
+// at once) and closes the store.
 func (in *instance) Close(ctx context.Context) error {
 	errHTTP := in.server.Shutdown(ctx)
-	errRun := in.service.Shutdown(ctx)
+	var errRun error
+	if in.stopDispatch != nil {
+		in.stopDispatch()
+		select {
+		case <-in.dispatched:
+		case <-ctx.Done():
+			errRun = ctx.Err()
+		}
+	}
 	errStore := in.store.Close()
 	return errors.Join(errHTTP, errRun, errStore)
 }

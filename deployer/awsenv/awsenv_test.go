@@ -114,7 +114,7 @@ func TestDeniedRoleFailsTheDeploy(t *testing.T) {
 		Timeout:          bot.Duration(time.Minute),
 	}
 	deployer := elasticbeanstalk.New(awsenv.NewRoles(base), elasticbeanstalk.WithPollInterval(time.Millisecond, time.Millisecond))
-	_, err := deployer.Deploy(context.Background(), &bot.Deployment{ID: 1, App: "web", SHA: strings.Repeat("a", 40)}, env, "nginx@sha256:00", nil)
+	_, err := deployer.Deploy(context.Background(), &bot.Deployment{ID: 1, App: "web", SHA: strings.Repeat("a", 40)}, env, "nginx@sha256:00", bot.RolloutHooks{})
 	if err == nil {
 		t.Fatal("Deploy succeeded with a role STS refuses")
 	}

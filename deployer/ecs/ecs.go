@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -59,12 +60,20 @@ const beforeRollout = "it ran out of time before the service was updated"
 // Deploy registers a revision of the service's current task definition with
 // env.ECS.Container running image, points the service at it and waits until
 // ECS has replaced every task. The whole of it is bounded by env.Timeout.
-func (dp *Deployer) Deploy(ctx context.Context, d *bot.Deployment, env *bot.Environment, image string, progress func(string)) (bot.Rollout, error) {
+//
+// With d.RolloutRef set (a resumed deploy) it first looks at what the
+// revision named there already did: see resume.
+func (dp *Deployer) Deploy(ctx context.Context, d *bot.Deployment, env *bot.Environment, image string, hooks bot.RolloutHooks) (bot.Rollout, error) {
 	if env.ECS == nil {
 		return bot.Rollout{}, bot.Errorf(bot.EINVALID, "environment %s has no ecs target", env.Name)
 	}
+	progress := hooks.Progress
 	if progress == nil {
 		progress = func(string) {}
+	}
+	checkpoint := hooks.Checkpoint
+	if checkpoint == nil {
+		checkpoint = func(string) error { return nil }
 	}
 	timeout := time.Duration(env.Timeout)
 	if timeout <= 0 {
@@ -83,35 +92,195 @@ func (dp *Deployer) Deploy(ctx context.Context, d *bot.Deployment, env *bot.Envi
 		return bot.Rollout{}, bot.Errorf(bot.EINVALID, "ECS service %s uses the %s deployment controller; deploybot only does ECS rolling updates", t.Service, c.Type)
 	}
 
+	next, w := stepRegister, (*watch)(nil)
+	if d.RolloutRef != "" {
+		next, w, err = dp.resume(ctx, client, t, svc, d.RolloutRef, image)
+		if err != nil {
+			return bot.Rollout{}, dp.timedOut(ctx, timeout, beforeRollout, err)
+		}
+	}
+	ours := d.RolloutRef
+	if next == stepRegister {
+		if ours, err = dp.register(ctx, client, t, svc, image, d.ID); err != nil {
+			return bot.Rollout{}, dp.timedOut(ctx, timeout, beforeRollout, err)
+		}
+		progress("registered task definition " + shortTaskDef(ours))
+		// The revision must be on record before the service runs it: a
+		// process that dies after UpdateService but before the record
+		// would leave its successor to register and deploy again.
+		if err := checkpoint(ours); err != nil {
+			return bot.Rollout{}, fmt.Errorf("checkpoint task definition %s: %w", shortTaskDef(ours), err)
+		}
+	}
+	if next == stepWait {
+		progress("resuming the wait for the rollout of " + shortTaskDef(ours))
+	} else {
+		if w, err = dp.update(ctx, client, t, ours); err != nil {
+			return bot.Rollout{}, dp.timedOut(ctx, timeout, beforeRollout, err)
+		}
+		progress("service updated, waiting for rollout")
+	}
+
+	if err := dp.wait(ctx, client, t, w, progress); err != nil {
+		return bot.Rollout{}, dp.timedOut(ctx, timeout, "last seen: "+orDefault(w.last, "rollout not started")+"; the service may still be rolling out", err)
+	}
+	return bot.Rollout{Detail: "task definition " + shortTaskDef(ours)}, nil
+}
+
+// step is what a deploy still has to do.
+type step int
+
+const (
+	stepRegister step = iota // register a revision, then update the service
+	stepUpdate               // point the service at a revision registered before
+	stepWait                 // the rollout began before: only the wait is left
+)
+
+// resume decides what a resumed deploy of ref, the revision an earlier
+// attempt registered, still has to do:
+//
+//   - the service runs ref, or lists a deployment of it (in progress,
+//     completed or failed): the rollout began, so only the wait is left,
+//     and the wait tells success from failure;
+//   - ref is gone, inactive or runs another image than image: it is not a
+//     revision of this deploy, so register anew;
+//   - the service changed deployments after ref was registered, though no
+//     deployment of ref is left (ECS drains a failed one after the circuit
+//     breaker's rollback): the rollout happened while nobody watched, so
+//     wait, which reports it failed from the service events; updating the
+//     service again would deploy a version ECS already refused;
+//   - otherwise the earlier attempt stopped between its checkpoint and
+//     UpdateService: update the service to ref, without a new revision.
+func (dp *Deployer) resume(ctx context.Context, client *ecs.Client, t *bot.ECSTarget, svc *types.Service, ref, image string) (step, *watch, error) {
+	w := &watch{taskDef: ref}
+	began := aws.ToString(svc.TaskDefinition) == ref
+	for _, dep := range svc.Deployments {
+		// ECS lists the PRIMARY deployment first, and ours is the newest
+		// of those running ref.
+		if aws.ToString(dep.TaskDefinition) == ref && w.deploymentID == "" {
+			w.deploymentID = aws.ToString(dep.Id)
+			began = true
+		}
+	}
+	if began {
+		return stepWait, w, nil
+	}
+
+	out, err := client.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(ref)})
+	var missing *types.ClientException
+	if errors.As(err, &missing) {
+		return stepRegister, nil, nil
+	}
+	if err != nil {
+		return 0, nil, fmt.Errorf("ECS DescribeTaskDefinition %s: %w", ref, err)
+	}
+	td := out.TaskDefinition
+	if td == nil || td.Status != types.TaskDefinitionStatusActive || containerImage(td, t.Container) != image {
+		return stepRegister, nil, nil
+	}
+	if id, changed := changedSince(svc, aws.ToTime(td.RegisteredAt)); changed {
+		w.deploymentID = id
+		return stepWait, w, nil
+	}
+	return stepUpdate, w, nil
+}
+
+// changedSince reports whether the service started a deployment at or
+// after since, and the id of the first one the service events name. Both
+// times are ECS's, so no clock skew comes in. Deployment events carry a
+// "(deployment ID)" marker; steady-state and task events do not.
+func changedSince(svc *types.Service, since time.Time) (deploymentID string, changed bool) {
+	for i := len(svc.Events) - 1; i >= 0; i-- { // oldest first
+		e := svc.Events[i]
+		if aws.ToTime(e.CreatedAt).Before(since) {
+			continue
+		}
+		if _, after, ok := strings.Cut(aws.ToString(e.Message), "(deployment "); ok {
+			if id, _, ok := strings.Cut(after, ")"); ok {
+				return id, true
+			}
+		}
+	}
+	for _, dep := range svc.Deployments {
+		// Strictly after: the deployment running when ref was registered
+		// may share its millisecond.
+		if aws.ToString(dep.Status) == "PRIMARY" && aws.ToTime(dep.CreatedAt).After(since) {
+			return "", true
+		}
+	}
+	return "", false
+}
+
+func containerImage(td *types.TaskDefinition, container string) string {
+	if td == nil {
+		return ""
+	}
+	for _, c := range td.ContainerDefinitions {
+		if aws.ToString(c.Name) == container {
+			return aws.ToString(c.Image)
+		}
+	}
+	return ""
+}
+
+// deploymentTag marks each revision deploybot registers with the id of the
+// deployment it is for.
+const deploymentTag = "deploybot-deployment"
+
+// register registers a revision of the service's current task definition
+// running image, tagged with the deployment id, and returns its ARN. If
+// the family's latest revision is already this deployment's — registered
+// by a process that died before it could record it — that one is used,
+// so a deployment never registers twice.
+func (dp *Deployer) register(ctx context.Context, client *ecs.Client, t *bot.ECSTarget, svc *types.Service, image string, deploymentID int64) (string, error) {
 	current := aws.ToString(svc.TaskDefinition)
 	described, err := client.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{
 		TaskDefinition: aws.String(current),
 		Include:        []types.TaskDefinitionField{types.TaskDefinitionFieldTags},
 	})
 	if err != nil {
-		return bot.Rollout{}, dp.timedOut(ctx, timeout, beforeRollout, fmt.Errorf("ECS DescribeTaskDefinition %s: %w", current, err))
+		return "", fmt.Errorf("ECS DescribeTaskDefinition %s: %w", current, err)
 	}
-	in, err := registerInput(described.TaskDefinition, described.Tags, t.Container, image)
+	ourTag := strconv.FormatInt(deploymentID, 10)
+	if family := aws.ToString(described.TaskDefinition.Family); family != "" && deploymentID != 0 {
+		latest, err := client.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{
+			TaskDefinition: aws.String(family),
+			Include:        []types.TaskDefinitionField{types.TaskDefinitionFieldTags},
+		})
+		if err == nil && tagValue(latest.Tags, deploymentTag) == ourTag && containerImage(latest.TaskDefinition, t.Container) == image {
+			return aws.ToString(latest.TaskDefinition.TaskDefinitionArn), nil
+		}
+	}
+	var tags []types.Tag
+	for _, tag := range described.Tags {
+		if aws.ToString(tag.Key) != deploymentTag {
+			tags = append(tags, tag)
+		}
+	}
+	tags = append(tags, types.Tag{Key: aws.String(deploymentTag), Value: aws.String(ourTag)})
+	in, err := registerInput(described.TaskDefinition, tags, t.Container, image)
 	if err != nil {
-		return bot.Rollout{}, err
+		return "", err
 	}
 	registered, err := client.RegisterTaskDefinition(ctx, in)
 	if err != nil {
-		return bot.Rollout{}, dp.timedOut(ctx, timeout, beforeRollout, fmt.Errorf("ECS RegisterTaskDefinition %s: %w", aws.ToString(in.Family), err))
+		return "", fmt.Errorf("ECS RegisterTaskDefinition %s: %w", aws.ToString(in.Family), err)
 	}
 	if registered.TaskDefinition == nil {
-		return bot.Rollout{}, errors.New("ECS RegisterTaskDefinition returned no task definition")
+		return "", errors.New("ECS RegisterTaskDefinition returned no task definition")
 	}
-	ours := aws.ToString(registered.TaskDefinition.TaskDefinitionArn)
-	progress("registered task definition " + shortTaskDef(ours))
+	return aws.ToString(registered.TaskDefinition.TaskDefinitionArn), nil
+}
 
+// update points the service at ours and returns the watch of that rollout.
+func (dp *Deployer) update(ctx context.Context, client *ecs.Client, t *bot.ECSTarget, ours string) (*watch, error) {
 	updated, err := client.UpdateService(ctx, &ecs.UpdateServiceInput{
 		Cluster:        aws.String(t.Cluster),
 		Service:        aws.String(t.Service),
 		TaskDefinition: aws.String(ours),
 	})
 	if err != nil {
-		return bot.Rollout{}, dp.timedOut(ctx, timeout, beforeRollout, dp.notFound(t, fmt.Errorf("ECS UpdateService %s: %w", t.Service, err)))
+		return nil, dp.notFound(t, fmt.Errorf("ECS UpdateService %s: %w", t.Service, err))
 	}
 	w := &watch{taskDef: ours}
 	if updated.Service != nil {
@@ -123,12 +292,7 @@ func (dp *Deployer) Deploy(ctx context.Context, d *bot.Deployment, env *bot.Envi
 			}
 		}
 	}
-	progress("service updated, waiting for rollout")
-
-	if err := dp.wait(ctx, client, t, w, progress); err != nil {
-		return bot.Rollout{}, dp.timedOut(ctx, timeout, "last seen: "+orDefault(w.last, "rollout not started")+"; the service may still be rolling out", err)
-	}
-	return bot.Rollout{Detail: "task definition " + shortTaskDef(ours)}, nil
+	return w, nil
 }
 
 // wait polls DescribeServices until the rollout of w.taskDef ends.
@@ -166,7 +330,7 @@ func (dp *Deployer) wait(ctx context.Context, client *ecs.Client, t *bot.ECSTarg
 
 // watch is what the wait knows about our rollout.
 type watch struct {
-	taskDef      string // ARN of the revision we registered
+	taskDef      string // ARN of our revision
 	deploymentID string // ECS deployment UpdateService started, if seen
 	last         string // last progress line
 }
@@ -350,6 +514,15 @@ func registerInput(td *types.TaskDefinition, tags []types.Tag, container, image 
 		in.Tags = tags
 	}
 	return in, nil
+}
+
+func tagValue(tags []types.Tag, key string) string {
+	for _, tag := range tags {
+		if aws.ToString(tag.Key) == key {
+			return aws.ToString(tag.Value)
+		}
+	}
+	return ""
 }
 
 // shortTaskDef turns arn:aws:ecs:…:task-definition/web:42 into web:42.

@@ -72,7 +72,7 @@ func (f *fixture) deploy(t *testing.T, env *bot.Environment) (bot.Rollout, []str
 	t.Helper()
 	var lines []string
 	r, err := f.deployer.Deploy(context.Background(), &bot.Deployment{ID: 7, App: "web", Env: env.Name}, env, newImage,
-		func(line string) { lines = append(lines, line) })
+		bot.RolloutHooks{Progress: func(line string) { lines = append(lines, line) }})
 	return r, lines, err
 }
 
@@ -125,8 +125,10 @@ func TestDeploySucceeds(t *testing.T) {
 	if diff := cmp.Diff(want, *newTD, sdkTypes); diff != "" {
 		t.Errorf("new task definition (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(oldTags, newTags, sdkTypes); diff != "" || len(newTags) != 2 {
-		t.Errorf("tags (-old +new):\n%s", diff)
+	// The old tags survive, and the revision names its deployment.
+	wantTags := append(slices.Clone(oldTags), types.Tag{Key: aws.String("deploybot-deployment"), Value: aws.String("7")})
+	if diff := cmp.Diff(wantTags, newTags, sdkTypes); diff != "" {
+		t.Errorf("tags (-want +got):\n%s", diff)
 	}
 
 	for _, want := range []string{"registered task definition web:2", "service updated, waiting for rollout", "rollout 0/2 tasks running", "rollout 1/2 tasks running"} {
@@ -229,11 +231,11 @@ func TestDeployCancelled(t *testing.T) {
 	f.emu.SetRolloutPolls(1 << 30)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	_, err := f.deployer.Deploy(ctx, &bot.Deployment{ID: 7}, prodEnv(), newImage, func(line string) {
+	_, err := f.deployer.Deploy(ctx, &bot.Deployment{ID: 7}, prodEnv(), newImage, bot.RolloutHooks{Progress: func(line string) {
 		if strings.HasPrefix(line, "rollout ") {
 			cancel()
 		}
-	})
+	}})
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("got %v, want context.Canceled", err)
 	}

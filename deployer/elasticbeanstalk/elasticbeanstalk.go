@@ -76,14 +76,15 @@ const maxLabel = 100
 // run is one Deploy call: its clients, and what it learnt so far, which
 // the timeout message reports.
 type run struct {
-	dp       *Deployer
-	eb       *elasticbeanstalk.Client
-	s3       *s3.Client
-	d        *bot.Deployment
-	env      *bot.Environment
-	t        *bot.EBTarget
-	image    string
-	progress func(string)
+	dp         *Deployer
+	eb         *elasticbeanstalk.Client
+	s3         *s3.Client
+	d          *bot.Deployment
+	env        *bot.Environment
+	t          *bot.EBTarget
+	image      string
+	progress   func(string)
+	checkpoint func(ref string) error
 
 	ebEnv     types.EnvironmentDescription // the live environment, from the pre-flight
 	dockerrun []byte
@@ -95,15 +96,23 @@ type run struct {
 // version, points the environment at it and waits until EB reports the
 // environment Ready, on that version, healthy, with no ERROR event since
 // the update began. The whole of it is bounded by env.Timeout.
-func (dp *Deployer) Deploy(ctx context.Context, d *bot.Deployment, env *bot.Environment, image string, progress func(string)) (bot.Rollout, error) {
+//
+// With d.RolloutRef set (a resumed deploy) it first looks at what the
+// version named there already did: see resume.
+func (dp *Deployer) Deploy(ctx context.Context, d *bot.Deployment, env *bot.Environment, image string, hooks bot.RolloutHooks) (bot.Rollout, error) {
 	if env.ElasticBeanstalk == nil {
 		return bot.Rollout{}, bot.Errorf(bot.EINVALID, "environment %s has no elasticbeanstalk target", env.Name)
 	}
 	if d.SHA == "" {
 		return bot.Rollout{}, bot.Errorf(bot.EINVALID, "deployment %d has no resolved commit sha", d.ID)
 	}
+	progress := hooks.Progress
 	if progress == nil {
 		progress = func(string) {}
+	}
+	checkpoint := hooks.Checkpoint
+	if checkpoint == nil {
+		checkpoint = func(string) error { return nil }
 	}
 	timeout := time.Duration(env.Timeout)
 	if timeout <= 0 {
@@ -115,7 +124,7 @@ func (dp *Deployer) Deploy(ctx context.Context, d *bot.Deployment, env *bot.Envi
 	cfg := dp.configs.For(env)
 	r := &run{
 		dp: dp, eb: elasticbeanstalk.NewFromConfig(cfg), s3: s3.NewFromConfig(cfg),
-		d: d, env: env, t: env.ElasticBeanstalk, image: image, progress: progress,
+		d: d, env: env, t: env.ElasticBeanstalk, image: image, progress: progress, checkpoint: checkpoint,
 	}
 	rollout, err := r.deploy(ctx)
 	if err != nil {
@@ -125,8 +134,37 @@ func (dp *Deployer) Deploy(ctx context.Context, d *bot.Deployment, env *bot.Envi
 }
 
 func (r *run) deploy(ctx context.Context) (bot.Rollout, error) {
-	if err := r.preflight(ctx); err != nil {
+	resuming := r.d.RolloutRef != ""
+	if err := r.preflight(ctx, !resuming); err != nil {
 		return bot.Rollout{}, err
+	}
+	if resuming {
+		label := r.d.RolloutRef
+		next, err := r.resume(ctx, label)
+		if err != nil {
+			return bot.Rollout{}, err
+		}
+		switch next {
+		case stepWait:
+			r.progress(fmt.Sprintf("resuming the wait for environment %s to run version %s", r.t.Environment, label))
+			return r.finish(ctx)
+		case stepUpdate:
+			if err := r.requireReady(); err != nil {
+				return bot.Rollout{}, err
+			}
+			if err := r.update(ctx, label); err != nil {
+				return bot.Rollout{}, err
+			}
+			return r.finish(ctx)
+		}
+		// What the pre-flight left out, as a resumed deploy might not
+		// need it: this one writes after all.
+		if err := r.requireReady(); err != nil {
+			return bot.Rollout{}, err
+		}
+		if err := r.prepareDockerrun(ctx); err != nil {
+			return bot.Rollout{}, err
+		}
 	}
 	doc := r.dockerrun
 	if r.t.Dockerrun != bot.DockerrunV2 {
@@ -152,7 +190,20 @@ func (r *run) deploy(ctx context.Context) (bot.Rollout, error) {
 	if err != nil {
 		return bot.Rollout{}, err
 	}
+	// The label must be on record before the environment runs it: a
+	// process that dies after UpdateEnvironment but before the record
+	// would leave its successor to update the environment again.
+	if err := r.checkpoint(label); err != nil {
+		return bot.Rollout{}, fmt.Errorf("checkpoint version %s: %w", label, err)
+	}
+	if err := r.update(ctx, label); err != nil {
+		return bot.Rollout{}, err
+	}
+	return r.finish(ctx)
+}
 
+// update points the environment at label and readies the watch of it.
+func (r *run) update(ctx context.Context, label string) error {
 	start := r.dp.now()
 	up, err := r.eb.UpdateEnvironment(ctx, &elasticbeanstalk.UpdateEnvironmentInput{
 		ApplicationName: aws.String(r.t.Application),
@@ -163,27 +214,112 @@ func (r *run) deploy(ctx context.Context) (bot.Rollout, error) {
 		if code, msg := apiError(err); code == "InvalidParameterValue" {
 			// Another update began since the pre-flight, or the version
 			// vanished: EB's message says which, and names only our things.
-			return bot.Rollout{}, bot.Errorf(bot.ECONFLICT, "Elastic Beanstalk refused to update environment %s to version %s: %s", r.t.Environment, label, msg)
+			return bot.Errorf(bot.ECONFLICT, "Elastic Beanstalk refused to update environment %s to version %s: %s", r.t.Environment, label, msg)
 		}
-		return bot.Rollout{}, fmt.Errorf("Elastic Beanstalk UpdateEnvironment %s: %w", r.t.Environment, err)
+		return fmt.Errorf("Elastic Beanstalk UpdateEnvironment %s: %w", r.t.Environment, err)
 	}
 	r.updated = true
 	r.watch = watch{label: label, environment: r.t.Environment, since: start.Add(-clockSkew)}
 	r.watch.requestID, _ = awsmiddleware.GetRequestIDMetadata(up.ResultMetadata)
 	r.progress(fmt.Sprintf("updating environment %s to version %s", r.t.Environment, label))
+	return nil
+}
 
+// finish waits for the update r.watch describes to end.
+func (r *run) finish(ctx context.Context) (bot.Rollout, error) {
 	final, err := r.wait(ctx)
 	if err != nil {
 		return bot.Rollout{}, err
 	}
-	return bot.Rollout{EnvironmentURL: environmentURL(final), Detail: "version " + label}, nil
+	return bot.Rollout{EnvironmentURL: environmentURL(final), Detail: "version " + r.watch.label}, nil
+}
+
+// step is what a resumed deploy still has to do.
+type step int
+
+const (
+	stepCreate step = iota // write the Dockerrun, create a version, update
+	stepUpdate             // update the environment to a version created before
+	stepWait               // the update began before: only the wait is left
+)
+
+// resume decides what a resumed deploy of label, the version an earlier
+// attempt recorded, still has to do:
+//
+//   - the environment is on label (Updating or Ready), or EB has events
+//     naming label since the deployment was created: the update began, so
+//     only the wait is left. That holds too for an update that failed
+//     while nobody watched: EB then puts the VersionLabel back to the last
+//     good version, and the wait reports the rollback with its ERROR
+//     events rather than update the environment to label again;
+//   - label is no version of this deployment's bundle: create it anew;
+//   - otherwise the earlier attempt stopped between its checkpoint and
+//     UpdateEnvironment: update the environment to label.
+//
+// The events window starts at d.CreatedAt: nothing of this deployment can
+// be older. d.UpdatedAt is not used, as every save of the deployment (a
+// stage change, the resumed attempt's own) moves it, possibly past the
+// update. The window may thus hold errors of an earlier deployment's
+// update; they carry that update's request id, and ours is recovered from
+// the events that name label.
+func (r *run) resume(ctx context.Context, label string) (step, error) {
+	since := r.d.CreatedAt
+	if since.IsZero() {
+		since = r.d.UpdatedAt
+	}
+	if !since.IsZero() {
+		since = since.Add(-clockSkew)
+	}
+	r.watch = watch{label: label, environment: r.t.Environment, since: since}
+	out, err := r.eb.DescribeEvents(ctx, &elasticbeanstalk.DescribeEventsInput{
+		ApplicationName: aws.String(r.t.Application),
+		EnvironmentId:   r.ebEnv.EnvironmentId,
+		VersionLabel:    aws.String(label),
+		StartTime:       startTime(since),
+	})
+	if err != nil {
+		return 0, fmt.Errorf("Elastic Beanstalk DescribeEvents %s: %w", r.t.Environment, err)
+	}
+	for i := len(out.Events) - 1; i >= 0; i-- { // oldest first
+		if rid := aws.ToString(out.Events[i].RequestId); rid != "" {
+			r.watch.requestID = rid
+			break
+		}
+	}
+	// Without the request id only the events naming label can be told
+	// apart from those of other updates in the window.
+	r.watch.byVersion = r.watch.requestID == ""
+	if aws.ToString(r.ebEnv.VersionLabel) == label || len(out.Events) > 0 {
+		r.updated = true
+		return stepWait, nil
+	}
+
+	v, err := r.version(ctx, label)
+	if err != nil {
+		return 0, err
+	}
+	if v == nil || v.SourceBundle == nil ||
+		aws.ToString(v.SourceBundle.S3Bucket) != r.t.Bucket || aws.ToString(v.SourceBundle.S3Key) != ObjectKey(r.t, r.d) {
+		return stepCreate, nil
+	}
+	return stepUpdate, nil
+}
+
+func startTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return aws.Time(t)
 }
 
 // preflight checks, before anything is written, what the `dpl` tool checks:
 // that the application, the environment and the bucket exist, and for a v2
 // Dockerrun that the current version's file can be read and has the
-// container. It leaves the environment and the v2 Dockerrun in r.
-func (r *run) preflight(ctx context.Context) error {
+// container. It leaves the environment and the v2 Dockerrun in r. Without
+// full it leaves out what a resumed deploy may not need: that the
+// environment is Ready (it may be updating to our version) and the v2
+// Dockerrun.
+func (r *run) preflight(ctx context.Context, full bool) error {
 	t := r.t
 	apps, err := r.eb.DescribeApplications(ctx, &elasticbeanstalk.DescribeApplicationsInput{ApplicationNames: []string{t.Application}})
 	if err != nil {
@@ -219,8 +355,11 @@ func (r *run) preflight(ctx context.Context) error {
 		return bot.Errorf(bot.ENOTFOUND, "pre-flight: Elastic Beanstalk environment %q in application %q is terminated", t.Environment, t.Application)
 	case !found:
 		return bot.Errorf(bot.ENOTFOUND, "pre-flight: Elastic Beanstalk environment %q not found in application %q", t.Environment, t.Application)
-	case r.ebEnv.Status != types.EnvironmentStatusReady:
-		return bot.Errorf(bot.ECONFLICT, "pre-flight: Elastic Beanstalk environment %q is %s, not Ready; another operation is in progress", t.Environment, r.ebEnv.Status)
+	}
+	if full {
+		if err := r.requireReady(); err != nil {
+			return err
+		}
 	}
 
 	if _, err := r.s3.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(t.Bucket)}); err != nil {
@@ -241,19 +380,36 @@ func (r *run) preflight(ctx context.Context) error {
 		}
 	}
 
-	if t.Dockerrun == bot.DockerrunV2 {
-		current, err := r.currentDockerrun(ctx)
-		if err != nil {
-			return err
+	if full {
+		return r.prepareDockerrun(ctx)
+	}
+	return nil
+}
+
+func (r *run) requireReady() error {
+	if r.ebEnv.Status != types.EnvironmentStatusReady {
+		return bot.Errorf(bot.ECONFLICT, "pre-flight: Elastic Beanstalk environment %q is %s, not Ready; another operation is in progress", r.t.Environment, r.ebEnv.Status)
+	}
+	return nil
+}
+
+// prepareDockerrun leaves in r the v2 Dockerrun.aws.json of the current
+// version with the container's image replaced; a v1 target needs none.
+func (r *run) prepareDockerrun(ctx context.Context) error {
+	if r.t.Dockerrun != bot.DockerrunV2 {
+		return nil
+	}
+	current, err := r.currentDockerrun(ctx)
+	if err != nil {
+		return err
+	}
+	r.dockerrun, err = multiContainer(current, aws.ToString(r.ebEnv.VersionLabel), r.t.Container, r.image)
+	if err != nil {
+		var e *bot.Error
+		if errors.As(err, &e) {
+			e.Message = "pre-flight: " + e.Message
 		}
-		r.dockerrun, err = multiContainer(current, aws.ToString(r.ebEnv.VersionLabel), t.Container, r.image)
-		if err != nil {
-			var e *bot.Error
-			if errors.As(err, &e) {
-				e.Message = "pre-flight: " + e.Message
-			}
-			return err
-		}
+		return err
 	}
 	return nil
 }
@@ -398,8 +554,9 @@ func (r *run) wait(ctx context.Context) (types.EnvironmentDescription, error) {
 		events, err := r.eb.DescribeEvents(ctx, &elasticbeanstalk.DescribeEventsInput{
 			ApplicationName: aws.String(r.t.Application),
 			EnvironmentId:   r.ebEnv.EnvironmentId,
-			StartTime:       aws.Time(r.watch.since),
+			StartTime:       startTime(r.watch.since),
 			Severity:        types.EventSeverityError,
+			VersionLabel:    r.watch.versionFilter(),
 		})
 		if err != nil {
 			return types.EnvironmentDescription{}, fmt.Errorf("Elastic Beanstalk DescribeEvents %s: %w", r.t.Environment, err)
@@ -429,10 +586,18 @@ type watch struct {
 	label       string // our version label
 	environment string
 	requestID   string    // of UpdateEnvironment; EB tags the update's events with it
-	since       time.Time // DescribeEvents StartTime
+	since       time.Time // DescribeEvents StartTime; zero: all EB keeps
+	byVersion   bool      // only events naming label are ours: requestID is unknown
 	errors      []string  // ERROR and FATAL events of our update, oldest first
 	seen        map[string]bool
 	last        string // last progress line
+}
+
+func (w *watch) versionFilter() *string {
+	if w.byVersion {
+		return aws.String(w.label)
+	}
+	return nil
 }
 
 // observe notes the ERROR events of our update among events (newest first,

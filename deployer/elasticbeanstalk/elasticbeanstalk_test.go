@@ -73,7 +73,7 @@ func deployment() *bot.Deployment { return &bot.Deployment{ID: 42, App: "web", E
 func (f *fixture) deploy(t *testing.T, d *bot.Deployment, env *bot.Environment) (bot.Rollout, []string, error) {
 	t.Helper()
 	var lines []string
-	r, err := f.deployer.Deploy(context.Background(), d, env, newImage, func(line string) { lines = append(lines, line) })
+	r, err := f.deployer.Deploy(context.Background(), d, env, newImage, bot.RolloutHooks{Progress: func(line string) { lines = append(lines, line) }})
 	return r, lines, err
 }
 
@@ -371,11 +371,11 @@ func TestDeployCancelled(t *testing.T) {
 	f.emu.SetEBUpdatePolls(1 << 30)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	_, err := f.deployer.Deploy(ctx, deployment(), prodEnv(), newImage, func(line string) {
+	_, err := f.deployer.Deploy(ctx, deployment(), prodEnv(), newImage, bot.RolloutHooks{Progress: func(line string) {
 		if strings.HasPrefix(line, "environment Updating") {
 			cancel()
 		}
-	})
+	}})
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("got %v, want context.Canceled", err)
 	}

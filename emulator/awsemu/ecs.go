@@ -28,6 +28,14 @@ type Container struct {
 	Environment map[string]string
 }
 
+// OverlappingRollouts lists every UpdateService that started a rollout on
+// a service whose previous rollout was still in progress.
+func (s *Server) OverlappingRollouts() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.overlaps...)
+}
+
 // DefaultDesiredCount is the desired task count of services added with
 // AddService.
 const DefaultDesiredCount = 2
@@ -403,6 +411,11 @@ func (s *Server) updateService(body []byte) (any, error) {
 	}
 	if target != svc.taskDef || in.ForceNewDeployment {
 		now := s.now()
+		if p := svc.primary(); p != nil && p.rolloutState == "IN_PROGRESS" {
+			// Allowed by ECS, but a deploy bot that does it has two
+			// rollouts racing on one service: the tests look for it.
+			s.overlaps = append(s.overlaps, fmt.Sprintf("%s/%s: %s while %s was still rolling out", in.Cluster, in.Service, target, p.taskDef))
+		}
 		for _, d := range svc.deployments {
 			if d.status == "PRIMARY" {
 				d.status = "ACTIVE"

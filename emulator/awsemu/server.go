@@ -56,6 +56,7 @@ type Server struct {
 	rolloutPolls int
 	failing      map[string]bool // "cluster/service" whose rollouts fail
 	nextID       int64
+	overlaps     []string // UpdateService calls made during a rollout
 
 	buckets map[string]map[string]*object // bucket → key → object
 

@@ -30,6 +30,12 @@ var _ bot.Store = (*DB)(nil)
 // so two starting together do not both create the schema.
 const migrationLock = 0x6465706c6f79 // "deploy"
 
+// gateLockClass is the first key of the advisory lock of an environment's
+// gate, the second being a hash of app/env. Two-key locks never collide
+// with migrationLock's one-key space, and two environments sharing a hash
+// merely wait for each other.
+const gateLockClass = 0x64706774 // "dpgt"
+
 // Open connects to the database at dsn (postgres://…) and brings its
 // schema up to date.
 func Open(ctx context.Context, dsn string) (*DB, error) {
@@ -47,6 +53,9 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		ForUpdate:         " FOR UPDATE",
 		IsUniqueViolation: isUniqueViolation,
 		LockMigrations:    fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", migrationLock),
+		SkipLocked:        " FOR UPDATE SKIP LOCKED",
+		LockGate:          fmt.Sprintf("SELECT pg_advisory_xact_lock(%d, hashtext(?::text || '/' || ?::text))", gateLockClass),
+		ShareGate:         fmt.Sprintf("SELECT pg_advisory_xact_lock_shared(%d, hashtext(?::text || '/' || ?::text))", gateLockClass),
 	})}
 	if err := s.Migrate(ctx, migrations, "migration"); err != nil {
 		db.Close()

@@ -66,6 +66,24 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+// Two handles on one schema stand for two replicas.
+func TestShared(t *testing.T) {
+	dsn := testDSN(t)
+	storetest.RunShared(t, func(t *testing.T) (bot.Store, bot.Store) {
+		schema := freshSchema(t, dsn)
+		var handles [2]bot.Store
+		for i := range handles {
+			db, err := postgres.Open(context.Background(), schema)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { db.Close() })
+			handles[i] = db
+		}
+		return handles[0], handles[1]
+	})
+}
+
 // Two replicas starting together on an empty database both come up.
 func TestConcurrentMigrations(t *testing.T) {
 	dsn := freshSchema(t, testDSN(t))

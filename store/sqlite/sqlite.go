@@ -44,6 +44,8 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
+	// Immediate transactions serialize all writers, across processes too,
+	// so claims and the gate need no row or advisory locks here.
 	s := &DB{sqldb.New(db, sqldb.Dialect{IsUniqueViolation: isUniqueViolation})}
 	if err := s.Migrate(ctx, migrations, "migration"); err != nil {
 		db.Close()

@@ -21,6 +21,23 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+// Two handles on one file stand for two processes sharing it.
+func TestShared(t *testing.T) {
+	storetest.RunShared(t, func(t *testing.T) (bot.Store, bot.Store) {
+		path := filepath.Join(t.TempDir(), "deploybot.db")
+		var handles [2]bot.Store
+		for i := range handles {
+			db, err := sqlite.Open(context.Background(), path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { db.Close() })
+			handles[i] = db
+		}
+		return handles[0], handles[1]
+	})
+}
+
 // Reopening a file keeps its rows and does not run migrations again.
 func TestReopen(t *testing.T) {
 	ctx := context.Background()

@@ -12,6 +12,7 @@ import (
 )
 
 // Run runs the suite; open returns a new, empty store for each subtest.
+// RunShared holds the tests of several handles on one database.
 func Run(t *testing.T, open func(t *testing.T) bot.Store) {
 	t.Run("CreateAndRead", func(t *testing.T) { testCreateAndRead(t, open(t)) })
 	t.Run("Update", func(t *testing.T) { testUpdate(t, open(t)) })
@@ -22,6 +23,15 @@ func Run(t *testing.T, open func(t *testing.T) bot.Store) {
 	t.Run("ListDeployments", func(t *testing.T) { testListDeployments(t, open(t)) })
 	t.Run("Locks", func(t *testing.T) { testLocks(t, open(t)) })
 	t.Run("TransitionDeployment", func(t *testing.T) { testTransition(t, open(t)) })
+	t.Run("ClaimDeployment", func(t *testing.T) { testClaimOne(t, open(t)) })
+	t.Run("ClaimOrderAndLimit", func(t *testing.T) { testClaimOrderAndLimit(t, open(t)) })
+	t.Run("ClaimAfterExpiry", func(t *testing.T) { testClaimAfterExpiry(t, open(t)) })
+	t.Run("ClaimSkipsEnded", func(t *testing.T) { testClaimSkipsEnded(t, open(t)) })
+	t.Run("RenewAndRelease", func(t *testing.T) { testRenewAndRelease(t, open(t)) })
+	t.Run("Fencing", func(t *testing.T) { testFencing(t, open(t)) })
+	t.Run("GateFIFO", func(t *testing.T) { testGateFIFO(t, open(t)) })
+	t.Run("GateLocks", func(t *testing.T) { testGateLocks(t, open(t)) })
+	t.Run("GateStateMoved", func(t *testing.T) { testGateStateMoved(t, open(t)) })
 }
 
 func testTransition(t *testing.T, s bot.Store) {
@@ -184,6 +194,7 @@ var ignoreTimes = cmpopts.IgnoreFields(bot.Deployment{}, "CreatedAt", "UpdatedAt
 func testCreateAndRead(t *testing.T, s bot.Store) {
 	ctx := context.Background()
 	d := newDeployment()
+	d.RolloutRef, d.RollbackOf = "arn:aws:ecs:us-east-1:123:task-definition/web:41", 7
 	if err := s.CreateDeployment(ctx, d); err != nil {
 		t.Fatalf("CreateDeployment: %v", err)
 	}
@@ -224,6 +235,8 @@ func testUpdate(t *testing.T, s bot.Store) {
 	d.SlackTS = "1700000000.000100"
 	d.PRNumber, d.PRCommentID = 12, 4001
 	d.EnvironmentURL = "https://dev.example.com"
+	d.RolloutRef = "deploybot-cf7edb2-1"
+	d.RollbackOf = 3
 	if err := s.UpdateDeployment(ctx, d); err != nil {
 		t.Fatalf("UpdateDeployment: %v", err)
 	}
@@ -285,5 +298,31 @@ func testRecordDelivery(t *testing.T, s bot.Store) {
 	other, err := s.RecordDelivery(ctx, "other", "ping")
 	if err != nil || !other {
 		t.Fatalf("another RecordDelivery = %v, %v; want true, nil", other, err)
+	}
+}
+
+func testClaimOne(t *testing.T, s bot.Store) {
+	ctx := context.Background()
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	d := newDeployment()
+	if err := s.CreateDeployment(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.ClaimDeployment(ctx, d.ID, "cli-1", now, now.Add(time.Minute))
+	if err != nil || got.LeaseOwner != "cli-1" || got.Attempts != 1 {
+		t.Fatalf("ClaimDeployment = %+v, %v", got, err)
+	}
+	if _, err := s.ClaimDeployment(ctx, d.ID, "server-1", now.Add(time.Second), now.Add(time.Minute)); bot.ErrorCode(err) != bot.ECONFLICT {
+		t.Errorf("claiming a held lease: %v, want %s", err, bot.ECONFLICT)
+	}
+	if others, err := s.ClaimDeployments(ctx, "server-1", now.Add(time.Second), now.Add(time.Minute), 10); err != nil || len(others) != 0 {
+		t.Errorf("ClaimDeployments took a held lease: %v, %v", others, err)
+	}
+	later := now.Add(2 * time.Minute)
+	if got, err := s.ClaimDeployment(ctx, d.ID, "server-1", later, later.Add(time.Minute)); err != nil || got.Attempts != 2 {
+		t.Errorf("claiming an expired lease = %+v, %v", got, err)
+	}
+	if _, err := s.ClaimDeployment(ctx, d.ID+999, "x", now, now); bot.ErrorCode(err) != bot.ENOTFOUND {
+		t.Errorf("missing id: %v", err)
 	}
 }

@@ -29,6 +29,20 @@ type Dialect struct {
 	// LockMigrations, if set, runs first in the migration transaction so
 	// that replicas starting together migrate one at a time.
 	LockMigrations string
+	// SkipLocked ends the SELECT that picks the deployments to claim
+	// (" FOR UPDATE SKIP LOCKED"), so replicas claiming at once each take
+	// other rows instead of waiting for, or taking, the same ones.
+	SkipLocked string
+	// LockGate, if set, runs first in EnterGate's transaction with app and
+	// env as arguments and holds until it ends, so that the gate of one
+	// environment decides for one deployment at a time.
+	LockGate string
+	// ShareGate, if set, runs before CreateDeployment's insert with app and
+	// env as arguments. Where ids are drawn before commit (PostgreSQL
+	// sequences), a deployment with a smaller id may become visible after
+	// a newer one has passed the gate ahead of it; holding the gate's lock
+	// shared while inserting makes the gate wait for inserts in flight.
+	ShareGate string
 }
 
 // DB is a bot.Store on a *sql.DB.
@@ -122,33 +136,56 @@ func (s *DB) migrateFile(ctx context.Context, migrations fs.FS, name string) err
 
 const deploymentColumns = `id, app, env, repo, ref, sha, image, requester, source, state, reason,
 	github_deployment_id, installation_id, slack_channel, slack_ts, slack_response_url,
-	pr_number, pr_comment_id, environment_url, created_at, updated_at`
+	pr_number, pr_comment_id, environment_url, rollout_ref, rollback_of, attempts, lease_owner,
+	created_at, updated_at`
 
+// CreateDeployment leaves Attempts and the lease at zero whatever d says:
+// only the lease methods write them.
 func (s *DB) CreateDeployment(ctx context.Context, d *bot.Deployment) error {
+	tx, err := s.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if s.d.ShareGate != "" {
+		if _, err := tx.ExecContext(ctx, s.q(s.d.ShareGate), d.App, d.Env); err != nil {
+			return err
+		}
+	}
 	now := s.timestamp()
-	err := s.sql.QueryRowContext(ctx, s.q(`INSERT INTO deployments (app, env, repo, ref, sha, image, requester, source, state, reason,
+	err = tx.QueryRowContext(ctx, s.q(`INSERT INTO deployments (app, env, repo, ref, sha, image, requester, source, state, reason,
 		github_deployment_id, installation_id, slack_channel, slack_ts, slack_response_url, pr_number, pr_comment_id,
-		environment_url, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+		environment_url, rollout_ref, rollback_of, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
 		d.App, d.Env, d.Repo, d.Ref, d.SHA, d.Image, d.Requester, string(d.Source), string(d.State), d.Reason,
 		nullID(d.GitHubDeploymentID), d.InstallationID, d.SlackChannel, d.SlackTS, d.SlackResponseURL, d.PRNumber, d.PRCommentID,
-		d.EnvironmentURL, now, now).Scan(&d.ID)
+		d.EnvironmentURL, d.RolloutRef, d.RollbackOf, now, now).Scan(&d.ID)
 	if err != nil {
 		return s.translate(err, d)
+	}
+	if err := tx.Commit(); err != nil {
+		return err
 	}
 	d.CreatedAt, d.UpdatedAt = now, now
 	return nil
 }
 
+// UpdateDeployment never writes Attempts or the lease: those belong to the
+// lease methods, and a pipeline's copy of them may be stale.
 func (s *DB) UpdateDeployment(ctx context.Context, d *bot.Deployment) error {
 	now := s.timestamp()
-	res, err := s.sql.ExecContext(ctx, s.q(`UPDATE deployments SET ref = ?, sha = ?, image = ?, state = ?, reason = ?,
+	query := `UPDATE deployments SET ref = ?, sha = ?, image = ?, state = ?, reason = ?,
 		github_deployment_id = ?, installation_id = ?, slack_channel = ?, slack_ts = ?, slack_response_url = ?,
-		pr_number = ?, pr_comment_id = ?, environment_url = ?, updated_at = ?
-		WHERE id = ? AND (state NOT IN `+terminalStates+` OR state = ?)`),
-		d.Ref, d.SHA, d.Image, string(d.State), d.Reason,
+		pr_number = ?, pr_comment_id = ?, environment_url = ?, rollout_ref = ?, rollback_of = ?, updated_at = ?
+		WHERE id = ? AND (state NOT IN ` + terminalStates + ` OR state = ?)`
+	args := []any{d.Ref, d.SHA, d.Image, string(d.State), d.Reason,
 		nullID(d.GitHubDeploymentID), d.InstallationID, d.SlackChannel, d.SlackTS, d.SlackResponseURL,
-		d.PRNumber, d.PRCommentID, d.EnvironmentURL, now, d.ID, string(d.State))
+		d.PRNumber, d.PRCommentID, d.EnvironmentURL, d.RolloutRef, d.RollbackOf, now, d.ID, string(d.State)}
+	if d.LeaseOwner != "" {
+		query += ` AND lease_owner = ?`
+		args = append(args, d.LeaseOwner)
+	}
+	res, err := s.sql.ExecContext(ctx, s.q(query), args...)
 	if err != nil {
 		return s.translate(err, d)
 	}
@@ -160,6 +197,12 @@ func (s *DB) UpdateDeployment(ctx context.Context, d *bot.Deployment) error {
 		stored, err := s.Deployment(ctx, d.ID)
 		if err != nil {
 			return err
+		}
+		switch {
+		case d.LeaseOwner != "" && stored.LeaseOwner != "" && stored.LeaseOwner != d.LeaseOwner:
+			return bot.Errorf(bot.ECONFLICT, "deployment #%d is now run by another replica", d.ID)
+		case d.LeaseOwner != "" && stored.LeaseOwner != d.LeaseOwner:
+			return bot.Errorf(bot.ECONFLICT, "deployment #%d is no longer run by this replica", d.ID)
 		}
 		return bot.Errorf(bot.ECONFLICT, "deployment #%d has already ended %s", d.ID, stored.State)
 	}
@@ -292,7 +335,8 @@ func scanDeployment(row scanner) (*bot.Deployment, error) {
 	)
 	err := row.Scan(&d.ID, &d.App, &d.Env, &d.Repo, &d.Ref, &d.SHA, &d.Image, &d.Requester, &source, &state, &d.Reason,
 		&githubID, &d.InstallationID, &d.SlackChannel, &d.SlackTS, &d.SlackResponseURL,
-		&d.PRNumber, &d.PRCommentID, &d.EnvironmentURL, &d.CreatedAt, &d.UpdatedAt)
+		&d.PRNumber, &d.PRCommentID, &d.EnvironmentURL, &d.RolloutRef, &d.RollbackOf, &d.Attempts, &d.LeaseOwner,
+		&d.CreatedAt, &d.UpdatedAt)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,278 @@
+package bot
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"time"
+)
+
+// Defaults of the dispatcher's timing.
+const (
+	DefaultLease     = 30 * time.Second
+	DefaultQueuePoll = 5 * time.Second
+)
+
+func (s *Service) lease() time.Duration {
+	if s.Lease > 0 {
+		return s.Lease
+	}
+	return DefaultLease
+}
+
+func (s *Service) queuePoll() time.Duration {
+	if s.QueuePoll > 0 {
+		return s.QueuePoll
+	}
+	return DefaultQueuePoll
+}
+
+// NewOwner names a replica: host name and a random suffix, so two
+// processes on one host, or one process and its restart, never share
+// leases.
+func NewOwner() string {
+	host, _ := os.Hostname()
+	b := make([]byte, 4)
+	rand.Read(b)
+	return host + "-" + hex.EncodeToString(b)
+}
+
+func (s *Service) init() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.wake == nil {
+		s.wake = make(chan struct{}, 1)
+		s.stops = map[int64]context.CancelCauseFunc{}
+		s.ciWake = map[string]chan struct{}{}
+		s.envWake = map[string]chan struct{}{}
+	}
+	if s.Owner == "" {
+		s.Owner = NewOwner()
+	}
+}
+
+// Start hands a newly accepted deployment to the dispatcher. The work
+// outlives the request that accepted it, and survives this process: the
+// deployment is in the store, and any replica's dispatcher claims it.
+func (s *Service) Start(d *Deployment) {
+	s.init()
+	s.kick()
+}
+
+func (s *Service) kick() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Serve runs the dispatcher until ctx ends: it claims every unfinished
+// deployment whose lease is free or expired — new ones, and those a
+// crashed replica left — and runs each from its stored stage. When ctx
+// ends, running pipelines stop where they are and their leases are freed,
+// so that a restart or another replica resumes them at once.
+func (s *Service) Serve(ctx context.Context) error {
+	s.init()
+	s.mu.Lock()
+	s.serving = true
+	s.mu.Unlock()
+	ticker := time.NewTicker(s.queuePoll())
+	defer ticker.Stop()
+	for {
+		s.dispatch(ctx)
+		select {
+		case <-ctx.Done():
+			s.stopAll(errShutdown)
+			s.running.Wait()
+			return nil
+		case <-s.wake:
+		case <-ticker.C:
+		}
+	}
+}
+
+func (s *Service) dispatch(ctx context.Context) {
+	now := s.now()
+	claimed, err := s.Store.ClaimDeployments(ctx, s.Owner, now, now.Add(s.lease()), 100)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.logger().Error("claim deployments", "err", err)
+		}
+		return
+	}
+	for _, d := range claimed {
+		s.launch(ctx, d)
+	}
+}
+
+// launch runs d in its own goroutine unless it already runs here, with a
+// heartbeat that keeps its lease.
+func (s *Service) launch(parent context.Context, d *Deployment) {
+	s.mu.Lock()
+	if _, running := s.stops[d.ID]; running {
+		s.mu.Unlock()
+		return
+	}
+	ctx, stop := context.WithCancelCause(context.WithoutCancel(parent))
+	s.stops[d.ID] = stop
+	s.running.Add(1)
+	s.mu.Unlock()
+	if d.Attempts > 1 {
+		s.logger().Info("resuming deployment", "deployment", d.ID, "state", d.State, "attempt", d.Attempts)
+	}
+
+	go s.heartbeat(ctx, d.ID, stop)
+	go func() {
+		defer s.running.Done()
+		_ = s.Run(ctx, d)
+		stop(nil)
+		s.mu.Lock()
+		delete(s.stops, d.ID)
+		s.mu.Unlock()
+		// Free the lease: an ended deployment needs none, and one that was
+		// interrupted is picked up again at once.
+		if err := s.Store.ReleaseLease(context.WithoutCancel(ctx), d.ID, s.Owner); err != nil {
+			s.logger().Warn("release lease", "deployment", d.ID, "err", err)
+		}
+		if !d.State.Terminal() {
+			// Ended elsewhere (cancelled) is ended all the same.
+			if stored, err := s.Store.Deployment(context.WithoutCancel(ctx), d.ID); err == nil {
+				d = stored
+			}
+		}
+		if d.State.Terminal() {
+			s.envEnded(d.App, d.Env)
+		}
+		if s.Finished != nil {
+			s.Finished(d)
+		}
+		s.kick()
+	}()
+}
+
+// heartbeat renews the lease of a running deployment; losing it (this
+// replica stalled past the lease, and another took over) stops the run.
+func (s *Service) heartbeat(ctx context.Context, id int64, stop context.CancelCauseFunc) {
+	every := s.lease() / 3
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		err := s.Store.RenewLease(ctx, id, s.Owner, s.now().Add(s.lease()))
+		if ErrorCode(err) == ECONFLICT {
+			stop(errLeaseLost)
+			return
+		}
+		if err != nil && ctx.Err() == nil {
+			s.logger().Warn("renew lease", "deployment", id, "err", err)
+		}
+	}
+}
+
+func (s *Service) stopAll(cause error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, stop := range s.stops {
+		stop(cause)
+	}
+}
+
+// stopRun stops deployment id's pipeline if it runs here.
+func (s *Service) stopRun(id int64, cause error) {
+	s.mu.Lock()
+	stop := s.stops[id]
+	s.mu.Unlock()
+	if stop != nil {
+		stop(cause)
+	}
+}
+
+// Shutdown stops the running pipelines (they keep their stored stage and
+// are resumed by whichever replica claims them next) and waits for them
+// until ctx ends.
+func (s *Service) Shutdown(ctx context.Context) error {
+	s.init()
+	s.stopAll(errShutdown)
+	done := make(chan struct{})
+	go func() { s.running.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// NotifyCI wakes the pipelines of this replica waiting for CI on sha; the
+// status, check_run and check_suite webhooks call it.
+func (s *Service) NotifyCI(sha string) {
+	s.init()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ch, ok := s.ciWake[sha]; ok {
+		close(ch)
+		delete(s.ciWake, sha)
+	}
+}
+
+func (s *Service) ciWaiter(sha string) <-chan struct{} {
+	s.init()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ch, ok := s.ciWake[sha]
+	if !ok {
+		ch = make(chan struct{})
+		s.ciWake[sha] = ch
+	}
+	return ch
+}
+
+// envEnded wakes the deployments of app/env queued here.
+func (s *Service) envEnded(app, env string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key := app + "/" + env
+	if ch, ok := s.envWake[key]; ok {
+		close(ch)
+		delete(s.envWake, key)
+	}
+}
+
+func (s *Service) envWaiter(app, env string) <-chan struct{} {
+	s.init()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key := app + "/" + env
+	ch, ok := s.envWake[key]
+	if !ok {
+		ch = make(chan struct{})
+		s.envWake[key] = ch
+	}
+	return ch
+}
+
+// RunOne runs deployment d here and now, holding its lease (renewed while
+// it runs) so that no server replica runs it too: `deploybot deploy`.
+func (s *Service) RunOne(ctx context.Context, d *Deployment) error {
+	s.init()
+	now := s.now()
+	claimed, err := s.Store.ClaimDeployment(ctx, d.ID, s.Owner, now, now.Add(s.lease()))
+	if err != nil {
+		return fmt.Errorf("take deployment #%d: %w", d.ID, err)
+	}
+	*d = *claimed
+	runCtx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	go s.heartbeat(runCtx, d.ID, stop)
+	err = s.Run(runCtx, d)
+	if rerr := s.Store.ReleaseLease(context.WithoutCancel(ctx), d.ID, s.Owner); rerr != nil {
+		s.logger().Warn("release lease", "deployment", d.ID, "err", rerr)
+	}
+	return err
+}

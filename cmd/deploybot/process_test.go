@@ -1,0 +1,262 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/deploybot/deploybot/bot"
+	"github.com/deploybot/deploybot/emulator/awsemu"
+	"github.com/deploybot/deploybot/emulator/githubemu"
+	"github.com/deploybot/deploybot/emulator/slackemu"
+)
+
+// syncBuffer collects a child process's output; the test reads it while
+// the process may still write.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// fleet is the emulators and a config for running real `deploybot serve`
+// processes against them: the crash and the replica tests.
+type fleet struct {
+	dir    string
+	github *githubemu.Emulator
+	slack  *slackemu.Server
+	aws    *awsemu.Server
+	env    []string
+}
+
+func newFleet(t *testing.T) *fleet {
+	t.Helper()
+	f := &fleet{dir: t.TempDir(), github: githubemu.New(0, nil), aws: awsemu.New()}
+	gh := httptest.NewServer(f.github)
+	t.Cleanup(gh.Close)
+	f.slack = slackemu.New(sandboxBotToken)
+	sl := httptest.NewServer(f.slack)
+	t.Cleanup(sl.Close)
+	f.slack.SetBaseURL(sl.URL)
+	f.slack.AddChannel(sandboxChannel)
+	aw := httptest.NewServer(f.aws)
+	t.Cleanup(aw.Close)
+	f.github.AddRepo(sandboxRepo, 0)
+	f.github.AddToken("ghp_fleet", "deploybot-bot")
+	f.env = []string{
+		"PATH=" + os.Getenv("PATH"), "HOME=" + f.dir,
+		"GITHUB_URL=" + gh.URL + githubemu.Prefix + "/", "SLACK_URL=" + f.slack.APIURL(),
+		"AWS_ENDPOINT_URL=" + aw.URL, "AWS_ACCESS_KEY_ID=AKIAFLEET", "AWS_SECRET_ACCESS_KEY=secret",
+		"AWS_EC2_METADATA_DISABLED=true",
+	}
+	return f
+}
+
+// addServices gives each env an ECS cluster of its name with the service.
+func (f *fleet) addServices(envs []string) {
+	for _, env := range envs {
+		f.aws.AddService(env, sandboxService, awsemuTaskDef())
+	}
+}
+
+// config writes a config with envs (name → ECS cluster) and returns its path.
+func (f *fleet) config(t *testing.T, name, store, listen string, envs []string) string {
+	t.Helper()
+	var b strings.Builder
+	fmt.Fprintf(&b, `listen: %q
+store: %q
+github:
+  api_url: ${GITHUB_URL}
+  token: ghp_fleet
+slack:
+  api_url: ${SLACK_URL}
+  bot_token: %s
+  signing_secret: %s
+  channel: "%s"
+aws:
+  region: us-east-1
+timing:
+  lease: 4s
+  queue_poll: 100ms
+  ci_poll: 50ms
+  rollout_poll: 50ms
+apps:
+  takumi-server:
+    repo: %s
+    image: %s
+    tag: "git_{{.ShortSHA}}"
+    environments:
+`, listen, store, sandboxBotToken, sandboxSigningSecret, sandboxChannel, sandboxRepo, sandboxImage)
+	for _, env := range envs {
+		fmt.Fprintf(&b, "      %s:\n        ecs: {cluster: %s, service: %s, container: %s}\n        timeout: 2m\n", env, env, sandboxService, sandboxContainer)
+	}
+	path := filepath.Join(f.dir, name)
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func (f *fleet) commit(seed string) string {
+	return (&sandbox{github: f.github, aws: f.aws}).commit(seed, "b-"+seed, "success", true)
+}
+
+// freeAddr returns a loopback address nothing listens on right now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// serveProcess starts `deploybot serve` and waits until it answers.
+func (f *fleet) serveProcess(t *testing.T, config, addr, replica string, logs io.Writer) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(deploybotBinary(t), "serve", "--config", config)
+	cmd.Env = append(f.env, "DEPLOYBOT_REPLICA_ID="+replica)
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	for i := 0; ; i++ {
+		resp, err := http.Get("http://" + addr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			return cmd
+		}
+		if i > 300 {
+			t.Fatalf("deploybot serve never answered on %s", addr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (f *fleet) slash(t *testing.T, addr, text string) {
+	t.Helper()
+	resp, err := slackemu.SlashCommand(context.Background(), http.DefaultClient, "http://"+addr+"/slack/commands", sandboxSigningSecret, slackemu.Command{
+		UserID: sandboxUser, ChannelID: f.slack.ChannelID(sandboxChannel), Command: "/deploy", Text: text, ResponseURL: f.slack.NewResponseURL(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "accepted") {
+		t.Fatalf("/deploy %s: %d %s", text, resp.StatusCode, body)
+	}
+}
+
+// finalStates returns the last GitHub status of every deployment.
+func (f *fleet) finalStates() map[int64]string {
+	out := map[int64]string{}
+	for _, d := range f.github.Deployments(sandboxRepo) {
+		st := f.github.Statuses(sandboxRepo, d.ID)
+		if len(st) > 0 {
+			out[d.ID] = st[len(st)-1].State
+		}
+	}
+	return out
+}
+
+func waitFor(t *testing.T, what string, limit time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Killing the bot with SIGKILL in the middle of a rollout and starting it
+// again finishes the deployment with exactly one new task definition and
+// one UpdateService, and a final success on GitHub.
+func TestCrashMidRolloutResumes(t *testing.T) {
+	f := newFleet(t)
+	addr := freeAddr(t)
+	f.addServices([]string{"dev"})
+	config := f.config(t, "crash.yaml", "sqlite:"+filepath.Join(f.dir, "deploybot.db"), addr, []string{"dev"})
+	f.aws.SetRolloutPolls(12) // long enough to be killed in
+	sha := f.commit("crash")
+	var logs syncBuffer
+	defer func() {
+		if t.Failed() {
+			t.Logf("deploybot logs:\n%s", logs.String())
+		}
+	}()
+
+	first := f.serveProcess(t, config, addr, "replica-before-crash", &logs)
+	f.slash(t, addr, "takumi-server "+sha[:7]+" dev")
+	waitFor(t, "the rollout to start", 30*time.Second, func() bool {
+		return f.aws.CallCount("UpdateService") == 1 && f.aws.CallCount("DescribeServices") >= 3
+	})
+	if err := first.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	first.Wait()
+	states := f.finalStates()
+	for _, st := range states {
+		if st == "success" || st == "failure" {
+			t.Fatalf("the deployment ended before the crash (%s); the test proves nothing", st)
+		}
+	}
+
+	f.serveProcess(t, config, addr, "replica-after-crash", &logs)
+	waitFor(t, "the resumed deployment to end", 60*time.Second, func() bool {
+		for _, st := range f.finalStates() {
+			if st == "success" || st == "failure" || st == "error" {
+				return true
+			}
+		}
+		return false
+	})
+	for id, st := range f.finalStates() {
+		if st != "success" {
+			t.Errorf("GitHub deployment %d ended %s, want success", id, st)
+		}
+	}
+	if n := f.aws.CallCount("RegisterTaskDefinition"); n != 1 {
+		t.Errorf("RegisterTaskDefinition called %d times, want 1", n)
+	}
+	if n := f.aws.CallCount("UpdateService"); n != 1 {
+		t.Errorf("UpdateService called %d times, want 1", n)
+	}
+	if n := len(f.github.Deployments(sandboxRepo)); n != 1 {
+		t.Errorf("%d GitHub deployments, want 1", n)
+	}
+	td, _ := f.aws.Service("dev", sandboxService)
+	if img := f.aws.TaskDefinitionImage(td, sandboxContainer); !strings.HasPrefix(img, sandboxImage+"@sha256:") {
+		t.Errorf("ECS runs %q", img)
+	}
+	_ = bot.StateSucceeded
+}

@@ -1,0 +1,128 @@
+package sqldb
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/deploybot/deploybot/bot"
+)
+
+// Lease expiry is kept as unix milliseconds, not as a timestamp, so that
+// SQL can compare it: SQLite's text timestamps do not sort in time order.
+
+// ClaimDeployments returns owner's own unexpired leases again, renewed,
+// and counts them against limit: the dispatcher passes its whole capacity,
+// not its free slots, and skips the deployments it already runs. Only a
+// lease that was free, had expired or changes hands counts an attempt, so
+// Attempts stays the number of times a process took a deployment on.
+// Owners must therefore be unique per process: a restarted process reusing
+// its predecessor's name would take over its leases without an attempt.
+func (s *DB) ClaimDeployments(ctx context.Context, owner string, now, expires time.Time, limit int) ([]*bot.Deployment, error) {
+	if owner == "" {
+		// An empty owner would read as a free lease and disable fencing.
+		return nil, bot.Errorf(bot.EINVALID, "a lease needs an owner")
+	}
+	if limit <= 0 {
+		return nil, nil
+	}
+	nowMS, expiresMS := now.UnixMilli(), expires.UnixMilli()
+	tx, err := s.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	// MATERIALIZED: the pick, and the row locks it takes, happen once,
+	// whatever plan the outer UPDATE gets.
+	rows, err := tx.QueryContext(ctx, s.q(`WITH picked AS MATERIALIZED (
+			SELECT id FROM deployments
+			WHERE state NOT IN `+terminalStates+` AND (lease_owner = '' OR lease_owner = ? OR lease_expires_ms < ?)
+			ORDER BY id LIMIT ?`+s.d.SkipLocked+`)
+		UPDATE deployments SET
+			attempts = attempts + CASE WHEN lease_owner = ? AND lease_expires_ms >= ? THEN 0 ELSE 1 END,
+			lease_owner = ?, lease_expires_ms = ?
+		WHERE id IN (SELECT id FROM picked)
+		RETURNING `+deploymentColumns),
+		owner, nowMS, limit, owner, nowMS, owner, expiresMS)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ds []*bot.Deployment
+	for rows.Next() {
+		d, err := scanDeployment(rows)
+		if err != nil {
+			return nil, err
+		}
+		ds = append(ds, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, err
+	}
+	// RETURNING follows no ORDER BY.
+	slices.SortFunc(ds, func(a, b *bot.Deployment) int { return cmp.Compare(a.ID, b.ID) })
+	return ds, nil
+}
+
+// ClaimDeployment is ClaimDeployments for one deployment, for a process
+// that runs just that one (`deploybot deploy`).
+func (s *DB) ClaimDeployment(ctx context.Context, id int64, owner string, now, expires time.Time) (*bot.Deployment, error) {
+	if owner == "" {
+		return nil, bot.Errorf(bot.EINVALID, "a lease needs an owner")
+	}
+	nowMS := now.UnixMilli()
+	d, err := scanDeployment(s.sql.QueryRowContext(ctx, s.q(`UPDATE deployments SET
+			attempts = attempts + CASE WHEN lease_owner = ? AND lease_expires_ms >= ? THEN 0 ELSE 1 END,
+			lease_owner = ?, lease_expires_ms = ?
+		WHERE id = ? AND state NOT IN `+terminalStates+` AND (lease_owner = '' OR lease_owner = ? OR lease_expires_ms < ?)
+		RETURNING `+deploymentColumns),
+		owner, nowMS, owner, expires.UnixMilli(), id, owner, nowMS))
+	if errors.Is(err, sql.ErrNoRows) {
+		stored, err := s.Deployment(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		return nil, bot.Errorf(bot.ECONFLICT, "deployment #%d is %s and run by %s", id, stored.State, orDash(stored.LeaseOwner))
+	}
+	return d, err
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "nobody"
+	}
+	return s
+}
+
+// RenewLease keeps a lease that expired but that no one took: its owner
+// never stopped, and no other replica ran the deployment meanwhile.
+func (s *DB) RenewLease(ctx context.Context, id int64, owner string, expires time.Time) error {
+	res, err := s.sql.ExecContext(ctx, s.q(`UPDATE deployments SET lease_expires_ms = ? WHERE id = ? AND lease_owner = ?`),
+		expires.UnixMilli(), id, owner)
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		if _, err := s.Deployment(ctx, id); err != nil {
+			return err
+		}
+		return bot.Errorf(bot.ECONFLICT, "deployment #%d is no longer run by this replica", id)
+	}
+	return nil
+}
+
+func (s *DB) ReleaseLease(ctx context.Context, id int64, owner string) error {
+	_, err := s.sql.ExecContext(ctx, s.q(`UPDATE deployments SET lease_owner = '', lease_expires_ms = 0 WHERE id = ? AND lease_owner = ?`),
+		id, owner)
+	return err
+}

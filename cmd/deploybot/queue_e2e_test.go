@@ -1,0 +1,178 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/deploybot/deploybot/bot"
+)
+
+// waitState polls the store until deployment id is in state.
+func waitState(t *testing.T, sb *sandbox, id int64, state bot.State) *bot.Deployment {
+	t.Helper()
+	var d *bot.Deployment
+	waitFor(t, fmt.Sprintf("deployment #%d to be %s", id, state), 30*time.Second, func() bool {
+		var err error
+		d, err = sb.bot.store.Deployment(context.Background(), id)
+		return err == nil && d.State == state
+	})
+	return d
+}
+
+// CI pending, then green: the wait is woken by GitHub's status webhook
+// (the poll is set to an hour, so nothing else could wake it) and the
+// deployment goes on.
+func TestCIPendingThenSuccessWebhookWakes(t *testing.T) {
+	sb := newTestSandbox(t)
+	sb.bot.service.CIPoll = bot.Backoff{Initial: time.Hour, Max: time.Hour}
+	sha := sb.commit("ci later", "main", "pending", true)
+	id, err := sb.slashAccepted(context.Background(), "takumi-server main dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, sb, id, bot.StateWaitingForCI)
+
+	sb.github.SetStatus(sandboxRepo, sha, sandboxCheck, "success")
+	payload, _ := json.Marshal(map[string]any{"sha": sha, "state": "success", "context": sandboxCheck,
+		"repository": map[string]any{"full_name": sandboxRepo}})
+	if err := sb.github.SendWebhook("status", payload); err != nil {
+		t.Fatal(err)
+	}
+	d, err := sb.wait(context.Background(), id)
+	if err != nil || d.State != bot.StateSucceeded {
+		t.Fatalf("after green CI: %+v, %v", d, err)
+	}
+}
+
+// CI that never finishes fails the deployment at ci_timeout, naming what
+// is still pending, and nothing reaches AWS.
+func TestCIPendingTimesOut(t *testing.T) {
+	sb := newTestSandbox(t)
+	sb.cfg.Apps[sandboxApp].CITimeout = bot.Duration(300 * time.Millisecond)
+	sb.commit("ci never", "main", "pending", true)
+	id, err := sb.slashAccepted(context.Background(), "takumi-server main dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := sb.wait(context.Background(), id)
+	if err != nil || d.State != bot.StateFailed || !strings.Contains(d.Reason, "CI did not finish within 300ms; still pending: "+sandboxCheck) {
+		t.Fatalf("deployment %+v, %v", d, err)
+	}
+	if n := len(sb.aws.Calls()); n != 0 {
+		t.Errorf("%d AWS calls", n)
+	}
+	st := sb.github.Statuses(sandboxRepo, d.GitHubDeploymentID)
+	if last := st[len(st)-1]; last.State != "failure" {
+		t.Errorf("final status %s, want failure", last.State)
+	}
+}
+
+// Two deployments to one environment asked for together run one after the
+// other, in order; a queued one can be cancelled, and one held by a lock
+// waits for the unlock.
+func TestQueuePerEnvironment(t *testing.T) {
+	sb := newTestSandbox(t)
+	ctx := context.Background()
+	first := sb.commit("queue first", "first", "pending", true)
+	second := sb.commit("queue second", "second", "success", true)
+	third := sb.commit("queue third", "third", "success", true)
+
+	a, err := sb.slashAccepted(ctx, "takumi-server first dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, sb, a, bot.StateWaitingForCI)
+	b, err := sb.slashAccepted(ctx, "takumi-server second dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := sb.slashAccepted(ctx, "takumi-server third dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := waitState(t, sb, b, bot.StateQueued)
+	waitFor(t, "the queued deployment to say why", 10*time.Second, func() bool {
+		m, _ := sb.slack.Message(db.SlackChannel, db.SlackTS)
+		return strings.Contains(m.Text, fmt.Sprintf("Queued behind deployment #%d", a))
+	})
+	st := sb.github.Statuses(sandboxRepo, db.GitHubDeploymentID)
+	if last := st[len(st)-1]; last.State != "queued" || !strings.Contains(last.Description, fmt.Sprintf("#%d", a)) {
+		t.Errorf("GitHub status of the queued one: %+v", last)
+	}
+
+	// Cancel the middle one while it is queued.
+	if _, reply, _ := sb.slash(ctx, sandboxUser, fmt.Sprintf("cancel %d", b)); !strings.Contains(reply, "cancelled") {
+		t.Fatalf("cancel reply %q", reply)
+	}
+	// Let the first through.
+	sb.github.SetStatus(sandboxRepo, first, sandboxCheck, "success")
+	da, errA := sb.wait(ctx, a)
+	dc, errC := sb.wait(ctx, c)
+	if errA != nil || errC != nil || da.State != bot.StateSucceeded || dc.State != bot.StateSucceeded {
+		t.Fatalf("first %v %v, third %v %v", da.State, errA, dc.State, errC)
+	}
+	if d, _ := sb.bot.store.Deployment(ctx, b); d.State != bot.StateCancelled {
+		t.Errorf("the cancelled one ended %s", d.State)
+	}
+	if da.UpdatedAt.After(dc.UpdatedAt) {
+		t.Errorf("the first ended after the third")
+	}
+	if overlaps := sb.aws.OverlappingRollouts(); len(overlaps) != 0 {
+		t.Errorf("overlapping rollouts: %v", overlaps)
+	}
+	if n := sb.aws.CallCount("UpdateService"); n != 2 {
+		t.Errorf("UpdateService called %d times, want 2", n)
+	}
+	td, _ := sb.aws.Service(sandboxCluster, sandboxService)
+	if sb.aws.TaskDefinitionImage(td, sandboxContainer) != dc.Image || !strings.Contains(dc.Image, "@sha256:") {
+		t.Errorf("dev does not run the third deployment's image")
+	}
+	if dc.SHA != third {
+		t.Errorf("third deployment ran %s, want %s", dc.SHA, third)
+	}
+	if db, _ := sb.bot.store.Deployment(ctx, b); db.SHA != second {
+		t.Errorf("cancelled deployment was for %s, want %s", db.SHA, second)
+	}
+}
+
+// A lock taken while a deployment waits holds it for everyone but the
+// owner; unlocking lets it go.
+func TestLockHoldsTheQueue(t *testing.T) {
+	sb := newTestSandbox(t)
+	ctx := context.Background()
+	sha := sb.commit("held", "main", "pending", true)
+	id, err := sb.slashAccepted(ctx, "takumi-server main dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, sb, id, bot.StateWaitingForCI)
+	// A second deployment, asked for before the lock, then the lock by
+	// someone else.
+	other := sb.commit("held 2", "other", "success", true)
+	id2, err := sb.slashAccepted(ctx, "takumi-server other dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, reply, _ := sb.slash(ctx, "ULOCKER", "lock takumi-server dev maintenance"); !strings.Contains(reply, "locked") {
+		t.Fatalf("lock reply %q", reply)
+	}
+	sb.github.SetStatus(sandboxRepo, sha, sandboxCheck, "success")
+	if d, err := sb.wait(ctx, id); err != nil || d.State != bot.StateSucceeded {
+		t.Fatalf("the one past the gate before the lock: %+v %v", d, err)
+	}
+	d2 := waitState(t, sb, id2, bot.StateQueued)
+	waitFor(t, "the held deployment to say why", 10*time.Second, func() bool {
+		m, _ := sb.slack.Message(d2.SlackChannel, d2.SlackTS)
+		return strings.Contains(m.Text, "Held: takumi-server dev is locked by <@ULOCKER>: maintenance")
+	})
+	if _, reply, _ := sb.slash(ctx, "ULOCKER", "unlock takumi-server dev"); !strings.Contains(reply, "unlocked") {
+		t.Fatalf("unlock reply %q", reply)
+	}
+	if d, err := sb.wait(ctx, id2); err != nil || d.State != bot.StateSucceeded || d.SHA != other {
+		t.Fatalf("after unlock: %+v %v", d, err)
+	}
+}

@@ -146,6 +146,9 @@ type GitHub interface {
 	// ResolveRef returns the full sha of ref; ENOTFOUND if there is none.
 	ResolveRef(ctx context.Context, repo Repo, ref string) (string, error)
 	CreateDeployment(ctx context.Context, repo Repo, req GitHubDeploymentRequest) (id int64, err error)
+	// FindDeployment returns the id of the deployment of sha to
+	// environment whose payload has deploybot_id deploybotID, or 0.
+	FindDeployment(ctx context.Context, repo Repo, sha, environment string, deploybotID int64) (int64, error)
 	CreateDeploymentStatus(ctx context.Context, repo Repo, deploymentID int64, st DeploymentStatus) error
 	// Checks returns every commit status context and check run for sha,
 	// the latest of each name.

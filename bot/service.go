@@ -249,6 +249,15 @@ func (r *run) open(ctx context.Context) error {
 			return err
 		}
 	}
+	if d.GitHubDeploymentID == 0 && d.Attempts > 1 {
+		// An earlier attempt may have created it and died before saving
+		// the id; a second one would stay pending forever.
+		id, err := r.s.GitHub.FindDeployment(ctx, repo, d.SHA, d.Env, d.ID)
+		if err != nil {
+			return fmt.Errorf("look for an earlier GitHub deployment: %w", err)
+		}
+		d.GitHubDeploymentID = id
+	}
 	if d.GitHubDeploymentID == 0 {
 		id, err := r.s.GitHub.CreateDeployment(ctx, repo, GitHubDeploymentRequest{
 			SHA:         d.SHA,

@@ -5,6 +5,7 @@ package ghclient
 import (
 	"context"
 	"crypto/rsa"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -239,6 +240,39 @@ func (c *Client) CreateDeployment(ctx context.Context, repo bot.Repo, req bot.Gi
 		return 0, fmt.Errorf("github: create deployment for %s: %w", repo.FullName, err)
 	}
 	return d.GetID(), nil
+}
+
+// FindDeployment returns the id of the GitHub deployment of sha to
+// environment whose payload names deploybotID, or 0 if there is none. A
+// resumed deployment asks before creating one, since its predecessor may
+// have created it and died before recording the id.
+func (c *Client) FindDeployment(ctx context.Context, repo bot.Repo, sha, environment string, deploybotID int64) (int64, error) {
+	owner, name, err := splitRepo(repo)
+	if err != nil {
+		return 0, err
+	}
+	gh, err := c.clientFor(ctx, repo, owner, name)
+	if err != nil {
+		return 0, err
+	}
+	opts := &github.DeploymentsListOptions{SHA: sha, Environment: environment, ListOptions: github.ListOptions{PerPage: 100}}
+	for {
+		page, resp, err := gh.Repositories.ListDeployments(ctx, owner, name, opts)
+		if err != nil {
+			c.forget(repo, err)
+			return 0, fmt.Errorf("github: list deployments of %s in %s: %w", shortSHA(sha), repo.FullName, err)
+		}
+		for _, d := range page {
+			var p bot.DeploymentPayload
+			if json.Unmarshal(d.Payload, &p) == nil && p.DeploybotID == deploybotID {
+				return d.GetID(), nil
+			}
+		}
+		if resp.NextPage == 0 {
+			return 0, nil
+		}
+		opts.Page = resp.NextPage
+	}
 }
 
 // maxDescription is GitHub's limit for a deployment status description.

@@ -4,11 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/deploybot/deploybot/bot"
+	"github.com/deploybot/deploybot/ghclient"
+	"github.com/deploybot/deploybot/store/sqlite"
 )
 
 // waitState polls the store until deployment id is in state.
@@ -175,4 +179,58 @@ func TestLockHoldsTheQueue(t *testing.T) {
 	if d, err := sb.wait(ctx, id2); err != nil || d.State != bot.StateSucceeded || d.SHA != other {
 		t.Fatalf("after unlock: %+v %v", d, err)
 	}
+}
+
+// A deployment whose first attempt created the GitHub deployment and died
+// before saving its id is resumed onto that GitHub deployment, not a
+// second one left pending forever.
+func TestResumeFindsEarlierGitHubDeployment(t *testing.T) {
+	sb := newTestSandbox(t)
+	ctx := context.Background()
+	sha := sb.commit("resume gh", "main", "success", true)
+	// A store of its own, with no dispatcher, so that nothing claims the
+	// deployment before the test has played the dead replica's attempt.
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "resume.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	gh, err := ghclientForSandbox(sb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := &bot.Service{Config: sb.cfg, Store: db, GitHub: gh, Images: sb.bot.service.Images, Deployers: sb.bot.service.Deployers,
+		CIPoll: bot.Backoff{Initial: 10 * time.Millisecond, Max: 50 * time.Millisecond}, Logger: slog.New(slog.DiscardHandler)}
+	d, err := svc.Accept(ctx, bot.Request{App: sandboxApp, Env: "dev", Ref: "main", SHA: sha, Requester: "slack:" + sandboxUser, Source: bot.SourceSlack})
+	if err != nil {
+		t.Fatal(err)
+	}
+	earlier, err := gh.CreateDeployment(ctx, bot.Repo{FullName: sandboxRepo}, bot.GitHubDeploymentRequest{
+		SHA: sha, Environment: "dev", Payload: bot.DeploymentPayload{App: sandboxApp, DeploybotID: d.ID},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := time.Now().Add(-time.Hour)
+	if _, err := db.ClaimDeployment(ctx, d.ID, "dead-replica", long, long.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.RunOne(ctx, d); err != nil {
+		t.Fatalf("resumed run: %v", err)
+	}
+	if d.State != bot.StateSucceeded || d.GitHubDeploymentID != earlier || d.Attempts != 2 {
+		t.Fatalf("resumed deployment %+v; want success on GitHub deployment %d at attempt 2", d, earlier)
+	}
+	if n := len(sb.github.Deployments(sandboxRepo)); n != 1 {
+		t.Errorf("%d GitHub deployments, want the earlier one only", n)
+	}
+	st := sb.github.Statuses(sandboxRepo, earlier)
+	if len(st) == 0 || st[len(st)-1].State != "success" {
+		t.Errorf("statuses on the earlier deployment: %+v", st)
+	}
+}
+
+// ghclientForSandbox is a GitHub client with the bot's own credentials.
+func ghclientForSandbox(sb *sandbox) (*ghclient.Client, error) {
+	return ghclient.New(ghclient.Config{APIURL: sb.cfg.GitHub.APIURL, AppID: sb.cfg.GitHub.AppID, PrivateKey: []byte(sb.cfg.GitHub.PrivateKey)})
 }

@@ -57,6 +57,7 @@ func (e *Emulator) routes() {
 	// apart by their last path element.
 	e.mux.HandleFunc("GET "+Prefix+"/repos/{owner}/{repo}/commits/{ref...}", e.withRepo(e.commitEndpoints))
 	e.mux.HandleFunc("POST "+Prefix+"/repos/{owner}/{repo}/deployments", e.withRepo(e.createDeployment))
+	e.mux.HandleFunc("GET "+Prefix+"/repos/{owner}/{repo}/deployments", e.withRepo(e.listDeployments))
 	e.mux.HandleFunc("GET "+Prefix+"/repos/{owner}/{repo}/deployments/{id}", e.withRepo(e.getDeployment))
 	e.mux.HandleFunc("POST "+Prefix+"/repos/{owner}/{repo}/deployments/{id}/statuses", e.withRepo(e.createDeploymentStatus))
 	e.mux.HandleFunc("GET "+Prefix+"/repos/{owner}/{repo}/deployments/{id}/statuses", e.withRepo(e.listDeploymentStatuses))
@@ -646,6 +647,32 @@ func (e *Emulator) createDeploymentStatus(r *http.Request, rp *repo, cred creden
 	}
 	d.statuses = append(d.statuses, st)
 	return reply(http.StatusCreated, deploymentStatusJSON(r, rp, d, st))
+}
+
+// listDeployments filters by sha, ref, environment and task as GitHub
+// does, newest first.
+func (e *Emulator) listDeployments(r *http.Request, rp *repo, _ credential) response {
+	q := r.URL.Query()
+	var kept []*deployment
+	for i := len(rp.deployments) - 1; i >= 0; i-- {
+		d := rp.deployments[i]
+		switch {
+		case q.Get("sha") != "" && q.Get("sha") != d.SHA,
+			q.Get("ref") != "" && q.Get("ref") != d.Ref,
+			q.Get("environment") != "" && q.Get("environment") != d.Environment,
+			q.Get("task") != "" && q.Get("task") != d.Task:
+			continue
+		}
+		kept = append(kept, d)
+	}
+	lo, hi, link := paginate(r, len(kept))
+	page := []any{}
+	for _, d := range kept[lo:hi] {
+		page = append(page, deploymentJSON(r, rp, d))
+	}
+	resp := reply(http.StatusOK, page)
+	resp.link = link
+	return resp
 }
 
 func (e *Emulator) listDeploymentStatuses(r *http.Request, rp *repo, _ credential) response {

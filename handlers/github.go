@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -58,19 +59,24 @@ func (s *Server) githubWebhook(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// deploymentEvent runs a GitHub deployment created by someone else. The
+// GitHub deployment id is unique in the store, which is what makes a
+// redelivery (same delivery id) or a repeated event (new delivery id) do
+// nothing twice; the delivery is recorded once handled, so a delivery that
+// failed here can be redelivered and tried again.
 func (s *Server) deploymentEvent(w http.ResponseWriter, r *http.Request, delivery string, body []byte) {
 	ctx := r.Context()
 	log := s.logger().With("event", "deployment", "delivery", delivery)
-	first, err := s.Store.RecordDelivery(ctx, delivery, "deployment")
-	if err != nil {
-		log.Error("record delivery", "err", err)
-		http.Error(w, "could not record delivery", http.StatusInternalServerError)
-		return
-	}
-	if !first {
-		writeJSON(w, http.StatusOK, map[string]string{"msg": "delivery already handled"})
-		return
-	}
+	sw := &statusWriter{ResponseWriter: w}
+	w = sw
+	defer func() {
+		if sw.status >= 500 {
+			return
+		}
+		if _, err := s.Store.RecordDelivery(context.WithoutCancel(ctx), delivery, "deployment"); err != nil {
+			log.Warn("record delivery", "err", err)
+		}
+	}()
 	var ev github.DeploymentEvent
 	if err := json.Unmarshal(body, &ev); err != nil || ev.Deployment == nil || ev.Repo == nil {
 		http.Error(w, "not a deployment event", http.StatusBadRequest)
@@ -237,4 +243,15 @@ func (s *Server) ciEvent(w http.ResponseWriter, event string, body []byte) {
 		}
 	}
 	writeJSON(w, http.StatusAccepted, map[string]string{"msg": event + " noted"})
+}
+
+// statusWriter remembers the status a handler answered with.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
 }

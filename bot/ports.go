@@ -36,6 +36,11 @@ type Store interface {
 	// EnvLock returns the unexpired lock of app/env; ENOTFOUND if none.
 	EnvLock(ctx context.Context, app, env string, now time.Time) (*EnvLock, error)
 
+	// AddEvent appends e to its deployment's timeline and sets e.At.
+	AddEvent(ctx context.Context, e *Event) error
+	// Events returns deployment id's timeline, oldest first.
+	Events(ctx context.Context, deploymentID int64) ([]Event, error)
+
 	// ClaimDeployments leases to owner, until expires, up to limit
 	// unfinished deployments whose lease is free, expired (before now) or
 	// owner's already, oldest first; it increments their Attempts, sets
@@ -56,6 +61,14 @@ type Store interface {
 	// unexpired lock of another owner than its requester holds the
 	// environment. Otherwise nothing changes and the result says why.
 	EnterGate(ctx context.Context, id int64, from, to State, now time.Time) (GateResult, error)
+}
+
+// Event is one line of a deployment's timeline.
+type Event struct {
+	DeploymentID int64
+	At           time.Time
+	Stage        State // the stage the deployment was in
+	Message      string
 }
 
 // GateResult says whether a deployment passed the gate, or what it waits

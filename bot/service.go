@@ -376,9 +376,17 @@ func (r *run) enter(ctx context.Context, state State, githubState, text string) 
 	return nil
 }
 
+// progress records line on the deployment's timeline and tells the CLI.
 func (r *run) progress(line string) {
 	if r.s.Progress != nil {
 		r.s.Progress(r.d, line)
+	}
+	// The timeline is for people reading it later; losing a line of it
+	// must not stop a deployment, and the deployment's own context may be
+	// ending (a failure is recorded then too).
+	e := &Event{DeploymentID: r.d.ID, Stage: r.d.State, Message: line}
+	if err := r.s.Store.AddEvent(context.Background(), e); err != nil {
+		r.log.Warn("record timeline event", "err", err)
 	}
 }
 
@@ -555,13 +563,20 @@ func (r *run) waitForCI(ctx context.Context, app *App) error {
 	if poll.Initial == 0 {
 		poll = DefaultCIPoll
 	}
-	var wait time.Duration
+	var (
+		wait     time.Duration
+		lastSeen string
+	)
 	for {
 		checks, err := r.s.GitHub.Checks(ctx, repo, r.d.SHA)
 		if err != nil {
 			return fmt.Errorf("read CI results: %w", err)
 		}
 		verdict := EvaluateCI(app, checks)
+		if seen := describeChecks(checks); seen != lastSeen {
+			lastSeen = seen
+			r.progress("CI: " + seen)
+		}
 		switch {
 		case verdict.Failed != nil:
 			return Errorf(EINVALID, "CI failed for %s: %s", r.d.ShortSHA(), strings.Join(verdict.Failed, ", "))
@@ -581,6 +596,18 @@ func (r *run) waitForCI(ctx context.Context, app *App) error {
 		case <-time.After(wait):
 		}
 	}
+}
+
+// describeChecks lists the checks as "name state, …" for the timeline.
+func describeChecks(checks []Check) string {
+	if len(checks) == 0 {
+		return "nothing reported"
+	}
+	parts := make([]string, len(checks))
+	for i, c := range checks {
+		parts[i] = c.Name + " " + string(c.State)
+	}
+	return strings.Join(parts, ", ")
 }
 
 // CIVerdict is the reading of a sha's CI results.

@@ -24,6 +24,7 @@ func Run(t *testing.T, open func(t *testing.T) bot.Store) {
 	t.Run("Locks", func(t *testing.T) { testLocks(t, open(t)) })
 	t.Run("TransitionDeployment", func(t *testing.T) { testTransition(t, open(t)) })
 	t.Run("ClaimDeployment", func(t *testing.T) { testClaimOne(t, open(t)) })
+	t.Run("Events", func(t *testing.T) { testEvents(t, open(t)) })
 	t.Run("ClaimOrderAndLimit", func(t *testing.T) { testClaimOrderAndLimit(t, open(t)) })
 	t.Run("ClaimAfterExpiry", func(t *testing.T) { testClaimAfterExpiry(t, open(t)) })
 	t.Run("ClaimSkipsEnded", func(t *testing.T) { testClaimSkipsEnded(t, open(t)) })
@@ -324,5 +325,41 @@ func testClaimOne(t *testing.T, s bot.Store) {
 	}
 	if _, err := s.ClaimDeployment(ctx, d.ID+999, "x", now, now); bot.ErrorCode(err) != bot.ENOTFOUND {
 		t.Errorf("missing id: %v", err)
+	}
+}
+
+func testEvents(t *testing.T, s bot.Store) {
+	ctx := context.Background()
+	a, b := newDeployment(), newDeployment()
+	for _, d := range []*bot.Deployment{a, b} {
+		if err := s.CreateDeployment(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, e := range []bot.Event{
+		{DeploymentID: a.ID, Stage: bot.StateQueued, Message: "Queued"},
+		{DeploymentID: b.ID, Stage: bot.StateQueued, Message: "Queued behind deployment #1"},
+		{DeploymentID: a.ID, Stage: bot.StateDeploying, Message: "registered task definition web:42"},
+	} {
+		if err := s.AddEvent(ctx, &e); err != nil || e.At.IsZero() {
+			t.Fatalf("AddEvent %d: %v (at %v)", i, err, e.At)
+		}
+	}
+	got, err := s.Events(ctx, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msgs []string
+	for _, e := range got {
+		msgs = append(msgs, string(e.Stage)+": "+e.Message)
+		if e.At.IsZero() || e.DeploymentID != a.ID {
+			t.Errorf("event %+v", e)
+		}
+	}
+	if diff := cmp.Diff(msgs, []string{"queued: Queued", "deploying: registered task definition web:42"}); diff != "" {
+		t.Errorf("timeline (-got +want):\n%s", diff)
+	}
+	if none, err := s.Events(ctx, a.ID+b.ID+100); err != nil || len(none) != 0 {
+		t.Errorf("Events of a missing deployment = %v, %v", none, err)
 	}
 }

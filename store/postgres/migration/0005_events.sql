@@ -1,0 +1,10 @@
+-- The timeline of each deployment: stages entered, what the deployer and
+-- the CI gate saw, the outcome.
+CREATE TABLE deployment_events (
+	id            BIGSERIAL PRIMARY KEY,
+	deployment_id BIGINT NOT NULL,
+	at            TIMESTAMPTZ NOT NULL,
+	stage         TEXT NOT NULL,
+	message       TEXT NOT NULL
+);
+CREATE INDEX deployment_events_deployment ON deployment_events (deployment_id, id);

@@ -18,7 +18,19 @@ type Config struct {
 	Slack     SlackConfig     `yaml:"slack"`
 	AWS       AWSConfig       `yaml:"aws"`
 	Timing    TimingConfig    `yaml:"timing"`
+	Dashboard DashboardConfig `yaml:"dashboard"`
 	Apps      map[string]*App `yaml:"apps"`
+}
+
+// DashboardConfig protects the dashboard, its JSON API and /metrics;
+// without it they are open to whoever reaches the bot. Health checks are
+// always open.
+type DashboardConfig struct {
+	// Token is accepted as "Authorization: Bearer <token>".
+	Token string `yaml:"token"`
+	// Username and Password are accepted as HTTP basic auth, for browsers.
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
 }
 
 // TimingConfig tunes the polls and leases; the defaults suit production,
@@ -227,6 +239,9 @@ func (c *Config) Validate() []*ConfigError {
 	}
 	if c.AWS.Region == "" {
 		bad("aws.region", "required")
+	}
+	if (c.Dashboard.Username == "") != (c.Dashboard.Password == "") {
+		bad("dashboard.password", "set username and password together")
 	}
 	if c.Timing.Lease != 0 && time.Duration(c.Timing.Lease) < time.Second {
 		bad("timing.lease", "must be at least 1s")

@@ -130,6 +130,7 @@ func (s *Service) Cancel(ctx context.Context, id int64, requester string) (Messa
 	s.stopRun(id, errEnded)
 	r := &run{s: s, d: d, log: s.logger().With("deployment", d.ID, "app", d.App, "env", d.Env)}
 	r.log.Info("deployment cancelled", "by", requester)
+	r.observeEnd()
 	if d.GitHubDeploymentID != 0 {
 		r.setStatus(ctx, "error", "Cancelled by "+requester)
 	}

@@ -263,3 +263,14 @@ type PullRequests interface {
 	// TeamMember reports whether login is an active member of org/team.
 	TeamMember(ctx context.Context, repo Repo, org, team, login string) (bool, error)
 }
+
+// Observer hears what the pipeline measures; the metrics adapter
+// implements it. Every method must be quick and must not fail.
+type Observer interface {
+	// StageDone: d spent took in stage before moving on.
+	StageDone(d *Deployment, stage State, took time.Duration)
+	// CIWaited: d's CI gate took took (pass or fail).
+	CIWaited(d *Deployment, took time.Duration)
+	// Ended: d reached a terminal state.
+	Ended(d *Deployment)
+}

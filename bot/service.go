@@ -59,6 +59,9 @@ type Service struct {
 	// one-shot CLI run has nobody to resume it, so it must not stay pending.
 	FailOnInterrupt bool
 
+	// Observer, when set, hears stage and end-of-deployment measurements.
+	Observer Observer
+
 	// Owner names this replica in deployment leases; Lease is how long a
 	// lease lasts unless renewed (a crashed replica's deployments are taken
 	// over that long after its last renewal); QueuePoll is how often
@@ -138,8 +141,9 @@ func (s *Service) Accept(ctx context.Context, req Request) (*Deployment, error) 
 // Run takes d through every stage to succeeded or failed and returns the
 // error that failed it.
 func (s *Service) Run(ctx context.Context, d *Deployment) error {
-	r := &run{s: s, d: d, log: s.logger().With("deployment", d.ID, "app", d.App, "env", d.Env)}
+	r := &run{s: s, d: d, log: s.logger().With("deployment", d.ID, "app", d.App, "env", d.Env), stageStart: s.now()}
 	err := r.pipeline(ctx)
+	defer r.observeEnd()
 	if errors.Is(err, errEnded) || errors.Is(context.Cause(ctx), errEnded) {
 		r.log.Info("pipeline stopped: the deployment was ended elsewhere")
 		return err
@@ -185,6 +189,24 @@ type run struct {
 	s   *Service
 	d   *Deployment
 	log *slog.Logger
+
+	stageStart time.Time // when this run saw d enter its current stage
+}
+
+// observeStage reports the stage d leaves now, then starts timing the next.
+// A resumed run times the stage it found from when it found it.
+func (r *run) observeStage(from State) {
+	now := r.s.now()
+	if r.s.Observer != nil && !r.stageStart.IsZero() {
+		r.s.Observer.StageDone(r.d, from, now.Sub(r.stageStart))
+	}
+	r.stageStart = now
+}
+
+func (r *run) observeEnd() {
+	if r.s.Observer != nil && r.d.State.Terminal() {
+		r.s.Observer.Ended(r.d)
+	}
 }
 
 // pipeline takes the deployment from its stored stage to the end. Each
@@ -209,7 +231,12 @@ func (r *run) pipeline(ctx context.Context) error {
 		}
 	}
 	if d.State == StateWaitingForCI {
-		if err := r.waitForCI(ctx, app); err != nil {
+		began := r.s.now()
+		err := r.waitForCI(ctx, app)
+		if r.s.Observer != nil && ctx.Err() == nil {
+			r.s.Observer.CIWaited(d, r.s.now().Sub(began))
+		}
+		if err != nil {
 			return err
 		}
 		if err := r.enter(ctx, StateVerifyingImage, "in_progress", "CI passed; checking the image"); err != nil {
@@ -288,6 +315,7 @@ func (r *run) waitTurn(ctx context.Context) error {
 			return fmt.Errorf("queue of %s %s: %w", d.App, d.Env, err)
 		}
 		if gate.Entered {
+			r.observeStage(d.State)
 			d.State = StateWaitingForCI
 			r.log.Info("stage", "state", d.State)
 			r.progress("Waiting for CI")
@@ -341,6 +369,7 @@ func (r *run) deploy(ctx context.Context, env *Environment) error {
 	}
 
 	d.EnvironmentURL = rollout.EnvironmentURL
+	r.observeStage(d.State)
 	d.State = StateSucceeded
 	d.Reason = ""
 	if err := r.save(ctx); err != nil {
@@ -363,11 +392,13 @@ func (r *run) deploy(ctx context.Context, env *Environment) error {
 // enter persists the new stage before telling anyone about it, so what
 // GitHub and Slack show is never ahead of the store.
 func (r *run) enter(ctx context.Context, state State, githubState, text string) error {
+	from := r.d.State
 	r.d.State = state
 	if err := r.save(ctx); err != nil {
 		return err
 	}
 	r.log.Info("stage", "state", state)
+	r.observeStage(from)
 	r.progress(text)
 	if githubState != "" {
 		r.setStatus(ctx, githubState, text)

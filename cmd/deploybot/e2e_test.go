@@ -422,3 +422,34 @@ func TestCancelWhileWaitingForCI(t *testing.T) {
 		t.Errorf("second cancel reply %q", reply)
 	}
 }
+
+// /metrics counts what one deployment did.
+func TestMetricsAfterADeploy(t *testing.T) {
+	sb := newTestSandbox(t)
+	sha := sb.commit("metrics", "main", "success", true)
+	slashDeploy(t, sb, "takumi-server "+sha[:7]+" dev")
+	resp, err := http.Get(sb.bot.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("/metrics: HTTP %d", resp.StatusCode)
+	}
+	for _, want := range []string{
+		`deploybot_deployments_total{app="takumi-server",env="dev",outcome="succeeded"} 1`,
+		`deploybot_api_calls_total{api="aws",result="ok",service="ecs.UpdateService"} 1`,
+		`deploybot_api_calls_total{api="aws",result="ok",service="ecr.DescribeImages"} 1`,
+		`deploybot_http_requests_total{code="200",route="POST /slack/commands"} 1`,
+		`deploybot_stage_duration_seconds_count{stage="deploying"} 1`,
+		`deploybot_ci_wait_seconds_count{app="takumi-server"} 1`,
+		`deploybot_api_calls_total{api="slack",result="2xx",service="slack"}`,
+		`deploybot_api_calls_total{api="github",result="2xx",service="github"}`,
+		`deploybot_queue_length{app="takumi-server",env="dev"} 0`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}

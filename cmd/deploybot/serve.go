@@ -22,6 +22,7 @@ import (
 	"github.com/deploybot/deploybot/deployer/elasticbeanstalk"
 	"github.com/deploybot/deploybot/ghclient"
 	"github.com/deploybot/deploybot/handlers"
+	"github.com/deploybot/deploybot/metrics"
 	"github.com/deploybot/deploybot/slackclient"
 	"github.com/deploybot/deploybot/store/postgres"
 	"github.com/deploybot/deploybot/store/sqlite"
@@ -140,20 +141,28 @@ func wire(ctx context.Context, cfg *bot.Config, store storeDB, logger *slog.Logg
 			return nil, fmt.Errorf("github.private_key_file: %w", err)
 		}
 	}
+	var envs [][2]string
+	for _, app := range cfg.AppNames() {
+		for _, env := range cfg.Apps[app].EnvNames() {
+			envs = append(envs, [2]string{app, env})
+		}
+	}
+	m := metrics.New(store, envs)
 	gh, err := ghclient.New(ghclient.Config{
 		APIURL: cfg.GitHub.APIURL, AppID: cfg.GitHub.AppID, PrivateKey: privateKey, Token: cfg.GitHub.Token,
+		HTTPClient: &http.Client{Transport: m.Transport("github", nil), Timeout: 30 * time.Second},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("github client: %w", err)
 	}
 	var chat bot.Chat
 	if cfg.Slack.BotToken != "" {
-		chat = slackclient.New(cfg.Slack.BotToken, cfg.Slack.APIURL, nil)
+		chat = slackclient.New(cfg.Slack.BotToken, cfg.Slack.APIURL, &http.Client{Transport: m.Transport("slack", nil), Timeout: 30 * time.Second})
 	}
 
 	// Endpoints come from the SDK's own AWS_ENDPOINT_URL* variables, so
 	// LocalStack-style setups need nothing from deploybot.
-	awsOpts := append([]func(*awsconfig.LoadOptions) error{awsconfig.WithRegion(cfg.AWS.Region)}, opt.awsOptions...)
+	awsOpts := append([]func(*awsconfig.LoadOptions) error{awsconfig.WithRegion(cfg.AWS.Region), awsconfig.WithAPIOptions(m.AWSAPIOptions())}, opt.awsOptions...)
 	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, awsOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("aws config: %w", err)
@@ -191,6 +200,8 @@ func wire(ctx context.Context, cfg *bot.Config, store storeDB, logger *slog.Logg
 		CIPoll: ciPoll,
 		Now:    opt.now,
 
+		Observer: m,
+
 		Owner:     owner,
 		Lease:     time.Duration(timing.Lease),
 		QueuePoll: time.Duration(timing.QueuePoll),
@@ -208,13 +219,21 @@ func wire(ctx context.Context, cfg *bot.Config, store storeDB, logger *slog.Logg
 		store:   store,
 		service: service,
 		server: &http.Server{
-			Handler:           h.Handler(),
+			Handler:           m.Middleware(withMetrics(h.Handler(), m.Handler())),
 			ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout:       30 * time.Second,
 			WriteTimeout:      30 * time.Second,
 			IdleTimeout:       2 * time.Minute,
 		},
 	}, nil
+}
+
+// withMetrics adds GET /metrics beside the bot's routes.
+func withMetrics(routes, metricsHandler http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metricsHandler)
+	mux.Handle("/", routes)
+	return mux
 }
 
 // Close stops taking requests, stops the running pipelines where they

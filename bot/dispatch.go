@@ -29,14 +29,18 @@ func (s *Service) queuePoll() time.Duration {
 	return DefaultQueuePoll
 }
 
-// NewOwner names a replica: host name and a random suffix, so two
-// processes on one host, or one process and its restart, never share
-// leases.
-func NewOwner() string {
-	host, _ := os.Hostname()
+// NewOwner names a process for its leases: name (the host name when
+// empty) and a random suffix. The suffix is not optional: a restarted
+// process must not inherit its predecessor's leases, or it would resume
+// their deployments as if it had never stopped (attempts not counted, the
+// lookup for a half-created GitHub deployment skipped).
+func NewOwner(name string) string {
+	if name == "" {
+		name, _ = os.Hostname()
+	}
 	b := make([]byte, 4)
 	rand.Read(b)
-	return host + "-" + hex.EncodeToString(b)
+	return name + "-" + hex.EncodeToString(b)
 }
 
 func (s *Service) init() {
@@ -49,7 +53,7 @@ func (s *Service) init() {
 		s.envWake = map[string]chan struct{}{}
 	}
 	if s.Owner == "" {
-		s.Owner = NewOwner()
+		s.Owner = NewOwner("")
 	}
 }
 

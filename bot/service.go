@@ -141,7 +141,11 @@ func (s *Service) Accept(ctx context.Context, req Request) (*Deployment, error) 
 // Run takes d through every stage to succeeded or failed and returns the
 // error that failed it.
 func (s *Service) Run(ctx context.Context, d *Deployment) error {
-	r := &run{s: s, d: d, log: s.logger().With("deployment", d.ID, "app", d.App, "env", d.Env), stageStart: s.now()}
+	log := s.logger().With("deployment", d.ID, "app", d.App, "env", d.Env)
+	if d.SHA != "" {
+		log = log.With("sha", d.SHA)
+	}
+	r := &run{s: s, d: d, log: log, stageStart: s.now()}
 	err := r.pipeline(ctx)
 	defer r.observeEnd()
 	if errors.Is(err, errEnded) || errors.Is(context.Cause(ctx), errEnded) {
@@ -224,7 +228,6 @@ func (r *run) pipeline(ctx context.Context) error {
 			return err
 		}
 	}
-	r.log = r.log.With("sha", d.SHA)
 	if d.State == StateQueued {
 		if err := r.waitTurn(ctx); err != nil {
 			return err
@@ -272,6 +275,7 @@ func (r *run) open(ctx context.Context) error {
 			return fmt.Errorf("resolve %s in %s: %w", d.Ref, d.Repo, err)
 		}
 		d.SHA = sha
+		r.log = r.log.With("sha", sha)
 		if err := r.save(ctx); err != nil {
 			return err
 		}

@@ -8,9 +8,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 )
 
 func main() {
@@ -33,6 +35,7 @@ const usageText = `usage:
   deploybot serve   [--config FILE]   run the bot
   deploybot check   [--config FILE]   validate the config and print what is wrong
   deploybot sandbox [--once]          run the bot against local emulators of GitHub, Slack and AWS
+  deploybot health  [--url URL]       exit 0 if the bot answers on /healthz (for container health checks)
   deploybot deploy  APP REF ENV [--config FILE]   run one deployment from a terminal
 
 FILE defaults to $DEPLOYBOT_CONFIG, else deploybot.yaml.`
@@ -78,6 +81,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return runSandbox(ctx, stdout, *once, *listen)
 	case "deploy":
 		return deployCommand(ctx, args[1:], stdout, stderr, getenv)
+	case "health":
+		// For a container HEALTHCHECK: distroless images have no curl.
+		fs := flag.NewFlagSet("health", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		target := fs.String("url", "http://127.0.0.1:8080/healthz", "health endpoint to ask")
+		if err := fs.Parse(args[1:]); err != nil {
+			return usageError(err.Error())
+		}
+		return health(ctx, *target, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usageText)
 		return nil
@@ -100,4 +112,23 @@ func configFlag(cmd string, args []string, getenv func(string) string) (string, 
 		return "", usageError(fmt.Sprintf("unexpected arguments: %v", fs.Args()))
 	}
 	return *path, nil
+}
+
+func health(ctx context.Context, target string, stdout io.Writer) error {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "GET", target, nil)
+	if err != nil {
+		return usageError(err.Error())
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("health: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("health: %s answered %s", target, resp.Status)
+	}
+	fmt.Fprintln(stdout, "ok")
+	return nil
 }

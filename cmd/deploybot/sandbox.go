@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -49,6 +48,7 @@ const (
 	sandboxSigningSecret = "sandbox-slack-signing-secret"
 	sandboxWebhookSecret = "sandbox-github-webhook-secret"
 	sandboxBotToken      = "xoxb-sandbox"
+	sandboxAWSSecret     = "sandbox-aws-secret-access-key"
 )
 
 // sandbox is a whole world on loopback: emulators of GitHub, Slack and
@@ -123,10 +123,10 @@ func newSandbox(ctx context.Context, listen string, logs io.Writer) (_ *sandbox,
 		return nil, fmt.Errorf("sandbox config: %w", err)
 	}
 	s.bot, err = start(ctx, s.cfg, listen, options{
-		logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})),
+		logger: newLogger(logs),
 		awsOptions: []func(*awsconfig.LoadOptions) error{
 			awsconfig.WithBaseEndpoint(awsSrv.URL),
-			awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("AKIASANDBOX", "sandbox-secret", "")),
+			awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("AKIASANDBOX", sandboxAWSSecret, "")),
 			awsconfig.WithRetryer(func() aws.Retryer { return aws.NopRetryer{} }),
 		},
 		finished: func(d *bot.Deployment) {

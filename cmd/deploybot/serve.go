@@ -181,10 +181,7 @@ func wire(ctx context.Context, cfg *bot.Config, store storeDB, logger *slog.Logg
 	if first := time.Duration(timing.CIPoll); first > 0 {
 		ciPoll = bot.Backoff{Initial: first, Max: 6 * first}
 	}
-	owner := os.Getenv("DEPLOYBOT_REPLICA_ID")
-	if owner == "" {
-		owner = bot.NewOwner()
-	}
+	owner := bot.NewOwner(os.Getenv("DEPLOYBOT_REPLICA_ID"))
 	service := &bot.Service{
 		Config:       cfg,
 		Store:        store,

@@ -28,8 +28,8 @@ func New(configs awsenv.Source) *Images {
 	return &Images{configs: configs}
 }
 
-// Resolve returns the digest image:tag has in ECR. env is not used yet; it
-// will pick the role to assume once per-environment role_arn is supported.
+// Resolve returns the digest image:tag has in ECR, asking with env's
+// credentials (its role_arn, when it has one).
 func (im *Images) Resolve(ctx context.Context, image, tag string, env *bot.Environment) (string, error) {
 	registry, repository, err := bot.ParseImage(image)
 	if err != nil {

@@ -92,7 +92,7 @@ apps:
 		"PATH=" + os.Getenv("PATH"), "HOME=" + w.dir, "USER=alice",
 		"GITHUB_TOKEN=ghp_cli",
 		"AWS_ENDPOINT_URL=" + aw.URL, "AWS_ACCESS_KEY_ID=AKIACLI", "AWS_SECRET_ACCESS_KEY=secret",
-		"AWS_EC2_METADATA_DISABLED=true", "AWS_MAX_ATTEMPTS=1",
+		"AWS_EC2_METADATA_DISABLED=true",
 	}
 	return w
 }

@@ -16,7 +16,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
@@ -127,7 +126,6 @@ func newSandbox(ctx context.Context, listen string, logs io.Writer) (_ *sandbox,
 		awsOptions: []func(*awsconfig.LoadOptions) error{
 			awsconfig.WithBaseEndpoint(awsSrv.URL),
 			awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("AKIASANDBOX", sandboxAWSSecret, "")),
-			awsconfig.WithRetryer(func() aws.Retryer { return aws.NopRetryer{} }),
 		},
 		finished: func(d *bot.Deployment) {
 			// A pipeline may stop unfinished (shutdown, lease lost) and be

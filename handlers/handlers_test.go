@@ -507,3 +507,36 @@ func BenchmarkIgnoredWebhook(b *testing.B) {
 		}
 	}
 }
+
+func TestMetricsRouteIsProtectedLikeTheDashboard(t *testing.T) {
+	cfg := &bot.Config{Dashboard: bot.DashboardConfig{Token: "s3cret-token"}}
+	metrics := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "deploybot_up 1\n") })
+	srv := httptest.NewServer((&Server{Config: cfg, Metrics: metrics}).Handler())
+	defer srv.Close()
+	get := func(auth string) int {
+		req, _ := http.NewRequest("GET", srv.URL+"/metrics", nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := get(""); code != http.StatusUnauthorized {
+		t.Errorf("/metrics without a token: %d, want 401", code)
+	}
+	if code := get("Bearer s3cret-token"); code != http.StatusOK {
+		t.Errorf("/metrics with the token: %d, want 200", code)
+	}
+	resp, err := http.Get(srv.URL + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("/healthz behind the token: %d", resp.StatusCode)
+	}
+}

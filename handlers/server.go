@@ -45,6 +45,9 @@ type Server struct {
 	Ready func(ctx context.Context) error
 	// Now is the clock used for Slack's replay window; nil means time.Now.
 	Now func() time.Time
+	// Metrics serves GET /metrics, behind the dashboard's protection; nil
+	// leaves the route out.
+	Metrics http.Handler
 }
 
 // Handler returns the routes of DESIGN.md's contract built so far.
@@ -57,6 +60,16 @@ func (s *Server) Handler() http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
+
+	// The dashboard shows who deploys what and where; it sits behind
+	// config's dashboard credentials when there are any.
+	mux.Handle("GET /{$}", s.protected(http.HandlerFunc(s.dashboard)))
+	mux.Handle("GET /deployments/{id}", s.protected(http.HandlerFunc(s.deploymentPage)))
+	mux.Handle("GET /api/deployments", s.protected(http.HandlerFunc(s.apiDeployments)))
+	mux.Handle("GET /api/deployments/{id}", s.protected(http.HandlerFunc(s.apiDeployment)))
+	if s.Metrics != nil {
+		mux.Handle("GET /metrics", s.protected(s.Metrics))
+	}
 	return mux
 }
 

@@ -209,28 +209,20 @@ func wire(ctx context.Context, cfg *bot.Config, store storeDB, logger *slog.Logg
 	}
 	h := &handlers.Server{
 		Config: cfg, Deployments: service, Store: store, Logger: logger,
-		Ready: store.Ping, Now: opt.now,
+		Ready: store.Ping, Now: opt.now, Metrics: m.Handler(),
 	}
 	return &instance{
 		cfg:     cfg,
 		store:   store,
 		service: service,
 		server: &http.Server{
-			Handler:           m.Middleware(withMetrics(h.Handler(), m.Handler())),
+			Handler:           m.Middleware(h.Handler()),
 			ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout:       30 * time.Second,
 			WriteTimeout:      30 * time.Second,
 			IdleTimeout:       2 * time.Minute,
 		},
 	}, nil
-}
-
-// withMetrics adds GET /metrics beside the bot's routes.
-func withMetrics(routes, metricsHandler http.Handler) http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", metricsHandler)
-	mux.Handle("/", routes)
-	return mux
 }
 
 // Close stops taking requests, stops the running pipelines where they

@@ -1,0 +1,729 @@
+package handlers
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"embed"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/deploybot/deploybot/bot"
+)
+
+// The dashboard is three views of the store: what runs where (apps ×
+// environments), what is in flight, and the history, plus one page per
+// deployment with its timeline. The JSON API returns the same data.
+//
+// Self-update: each page carries the ETag of the API answer it was rendered
+// from and the API URL to poll. Its inline script polls that URL every 2 s
+// with If-None-Match; a 304 costs one store read and no rendering. When the
+// answer changed, the script fetches the page again and swaps its <main>,
+// so the server's template is the only renderer and the script stays small.
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+var pageTemplates = parsePageTemplates()
+
+func parsePageTemplates() map[string]*template.Template {
+	funcs := template.FuncMap{
+		"ago":        ago,
+		"clock":      clock,
+		"timeOfDay":  func(t time.Time) string { return t.UTC().Format("15:04:05.000") },
+		"rfc3339":    func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		"duration":   formatDuration,
+		"since":      func(from, to time.Time) string { return formatOffset(to.Sub(from)) },
+		"stateClass": stateClass,
+		"stateLabel": stateLabel,
+		"who":        splitRequester,
+	}
+	layout := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html"))
+	pages := map[string]*template.Template{}
+	for _, name := range []string{"index.html", "deployment.html", "error.html"} {
+		pages[name] = template.Must(template.Must(layout.Clone()).ParseFS(templateFS, "templates/"+name))
+	}
+	return pages
+}
+
+// Polling intervals, in milliseconds for the page's script. An ended
+// deployment is still polled, slowly: a failed one may yet become
+// rolled_back when its automatic rollback succeeds.
+const (
+	pollLive  = 2000
+	pollEnded = 15000
+
+	historyLimit  = 50
+	inFlightLimit = 100
+	maxAPILimit   = 500
+)
+
+// pipelineStates is every state in the order of the pipeline.
+var pipelineStates = []bot.State{
+	bot.StateReceived, bot.StateQueued, bot.StateWaitingForCI, bot.StateVerifyingImage,
+	bot.StateDeploying, bot.StateVerifyingHealth, bot.StateSucceeded, bot.StateFailed,
+	bot.StateCancelled, bot.StateRollingBack, bot.StateRolledBack,
+}
+
+func inFlightStates() []bot.State {
+	var states []bot.State
+	for _, st := range pipelineStates {
+		if !st.Terminal() {
+			states = append(states, st)
+		}
+	}
+	return states
+}
+
+// page is what the layout needs; Content is the page's own data.
+type page struct {
+	Title    string
+	Nonce    string
+	Poll     string // API URL whose answer this page shows; "" for none
+	ETag     string // of that answer when the page was rendered
+	Interval int    // ms between polls
+	Now      time.Time
+	Content  any
+}
+
+type indexContent struct {
+	Envs     []string
+	Rows     []matrixRow
+	InFlight []deploymentView
+	History  []deploymentView
+}
+
+type matrixRow struct {
+	App   string
+	Repo  string
+	Cells []matrixCell
+}
+
+type matrixCell struct {
+	Env        string
+	Configured bool
+	Running    *deploymentView
+	InFlight   []deploymentView
+	Lock       *bot.EnvLock
+}
+
+// deploymentView is a deployment with the links and times a page shows.
+type deploymentView struct {
+	*bot.Deployment
+	CommitURL string
+	PRURL     string
+	Ended     bool
+	Duration  time.Duration // creation to end; creation to now while in flight
+}
+
+type deploymentContent struct {
+	D      deploymentView
+	Events []bot.Event
+}
+
+type errorContent struct {
+	Status  int
+	Heading string
+	Message string
+}
+
+func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	now := s.now()
+	history, err := s.Store.ListDeployments(ctx, bot.DeploymentFilter{Limit: historyLimit})
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	inFlight, err := s.Store.ListDeployments(ctx, bot.DeploymentFilter{States: inFlightStates(), Limit: inFlightLimit})
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	c := indexContent{}
+	for _, d := range inFlight {
+		c.InFlight = append(c.InFlight, s.view(d, now))
+	}
+	for _, d := range history {
+		c.History = append(c.History, s.view(d, now))
+	}
+
+	var apps []string
+	if s.Config != nil {
+		apps = s.Config.AppNames()
+	}
+	envSet := map[string]bool{}
+	for _, name := range apps {
+		for _, env := range s.Config.Apps[name].EnvNames() {
+			envSet[env] = true
+		}
+	}
+	for env := range envSet {
+		c.Envs = append(c.Envs, env)
+	}
+	sortEnvs(c.Envs)
+	for _, name := range apps {
+		app := s.Config.Apps[name]
+		row := matrixRow{App: name, Repo: app.Repo}
+		for _, env := range c.Envs {
+			cell := matrixCell{Env: env}
+			if _, ok := app.Environments[env]; ok {
+				cell.Configured = true
+				if cell.Running, err = s.running(r, name, env, now); err != nil {
+					s.pageError(w, r, err)
+					return
+				}
+				cell.Lock, err = s.Store.EnvLock(ctx, name, env, now)
+				if bot.ErrorCode(err) == bot.ENOTFOUND {
+					cell.Lock, err = nil, nil
+				}
+				if err != nil {
+					s.pageError(w, r, err)
+					return
+				}
+				for _, v := range c.InFlight {
+					if v.App == name && v.Env == env {
+						cell.InFlight = append(cell.InFlight, v)
+					}
+				}
+			}
+			row.Cells = append(row.Cells, cell)
+		}
+		c.Rows = append(c.Rows, row)
+	}
+
+	// The poll URL must answer exactly what the history was rendered
+	// from, so that an unchanged store gives an unchanged ETag.
+	_, etag := encodeVersioned(s.listJSON(history))
+	s.render(w, http.StatusOK, "index.html", page{
+		Title: "Deployments", Poll: "/api/deployments?limit=" + strconv.Itoa(historyLimit), ETag: etag,
+		Interval: pollLive, Now: now, Content: c,
+	})
+}
+
+// running returns the deployment app/env runs now: its newest success.
+func (s *Server) running(r *http.Request, app, env string, now time.Time) (*deploymentView, error) {
+	ds, err := s.Store.ListDeployments(r.Context(), bot.DeploymentFilter{App: app, Env: env, States: []bot.State{bot.StateSucceeded}, Limit: 1})
+	if err != nil || len(ds) == 0 {
+		return nil, err
+	}
+	v := s.view(ds[0], now)
+	return &v, nil
+}
+
+func (s *Server) deploymentPage(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		s.notFoundPage(w, r.PathValue("id"))
+		return
+	}
+	d, events, err := s.deploymentWithEvents(r, id)
+	if bot.ErrorCode(err) == bot.ENOTFOUND {
+		s.notFoundPage(w, r.PathValue("id"))
+		return
+	}
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	now := s.now()
+	_, etag := encodeVersioned(s.detailJSON(d, events))
+	interval := pollLive
+	if d.State.Terminal() {
+		interval = pollEnded
+	}
+	s.render(w, http.StatusOK, "deployment.html", page{
+		Title: fmt.Sprintf("#%d %s → %s", d.ID, d.App, d.Env), Poll: fmt.Sprintf("/api/deployments/%d", d.ID),
+		ETag: etag, Interval: interval, Now: now,
+		Content: deploymentContent{D: s.view(d, now), Events: events},
+	})
+}
+
+func (s *Server) deploymentWithEvents(r *http.Request, id int64) (*bot.Deployment, []bot.Event, error) {
+	d, err := s.Store.Deployment(r.Context(), id)
+	if err != nil {
+		return nil, nil, err
+	}
+	events, err := s.Store.Events(r.Context(), id)
+	if err != nil {
+		return nil, nil, err
+	}
+	return d, events, nil
+}
+
+func (s *Server) notFoundPage(w http.ResponseWriter, id string) {
+	s.render(w, http.StatusNotFound, "error.html", page{
+		Title: "Not found", Now: s.now(),
+		Content: errorContent{Status: http.StatusNotFound, Heading: "No such deployment",
+			Message: fmt.Sprintf("There is no deployment %q.", id)},
+	})
+}
+
+// pageError answers a store failure; its detail goes to the log only.
+func (s *Server) pageError(w http.ResponseWriter, r *http.Request, err error) {
+	s.logger().Error("dashboard", "path", r.URL.Path, "err", err)
+	s.render(w, http.StatusInternalServerError, "error.html", page{
+		Title: "Error", Now: s.now(),
+		Content: errorContent{Status: http.StatusInternalServerError, Heading: "Something went wrong",
+			Message: "deploybot could not read its store; the details are in its log."},
+	})
+}
+
+func (s *Server) render(w http.ResponseWriter, status int, name string, p page) {
+	p.Nonce = newNonce()
+	var buf bytes.Buffer
+	// Rendered in full before anything is sent, so a template error is a
+	// clean 500 rather than half a page.
+	if err := pageTemplates[name].ExecuteTemplate(&buf, "layout", p); err != nil {
+		s.logger().Error("dashboard template", "template", name, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "same-origin")
+	// Only this response's own inline script and style may run, so text
+	// that slipped past escaping still could not execute or load anything.
+	h.Set("Content-Security-Policy", fmt.Sprintf(
+		"default-src 'none'; script-src 'nonce-%[1]s'; style-src 'nonce-%[1]s'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'", p.Nonce))
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+func newNonce() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func (s *Server) view(d *bot.Deployment, now time.Time) deploymentView {
+	v := deploymentView{Deployment: d, Ended: d.State.Terminal(), CommitURL: s.commitURL(d.Repo, d.SHA)}
+	if d.PRNumber != 0 && d.Repo != "" {
+		v.PRURL = fmt.Sprintf("%s/%s/pull/%d", s.githubWebURL(), d.Repo, d.PRNumber)
+	}
+	if v.Ended {
+		v.Duration = d.UpdatedAt.Sub(d.CreatedAt)
+	} else {
+		v.Duration = now.Sub(d.CreatedAt)
+	}
+	return v
+}
+
+func (s *Server) commitURL(repo, sha string) string {
+	if repo == "" || len(sha) != 40 {
+		return ""
+	}
+	return s.githubWebURL() + "/" + repo + "/commit/" + sha
+}
+
+// githubWebURL derives the web host from the API URL: api.github.com
+// serves github.com, and GitHub Enterprise serves its API under /api/v3/
+// of the web host.
+func (s *Server) githubWebURL() string {
+	if s.Config == nil {
+		return "https://github.com"
+	}
+	return githubWebURL(s.Config.GitHub.APIURL)
+}
+
+func githubWebURL(apiURL string) string {
+	u, err := url.Parse(apiURL)
+	if err != nil || u.Host == "" || strings.EqualFold(u.Host, "api.github.com") {
+		return "https://github.com"
+	}
+	path := strings.TrimSuffix(u.Path, "/")
+	path = strings.TrimSuffix(path, "/api/v3")
+	return u.Scheme + "://" + u.Host + path
+}
+
+// envRank orders the matrix's columns the way code travels, so dev,
+// staging and prod read left to right; other names sit in the middle.
+func envRank(env string) int {
+	switch strings.ToLower(env) {
+	case "dev", "development", "local":
+		return 0
+	case "test", "testing", "qa", "ci":
+		return 1
+	case "staging", "stage", "stg", "uat":
+		return 3
+	case "preprod", "pre-prod", "canary":
+		return 4
+	case "prod", "production", "live":
+		return 5
+	}
+	return 2
+}
+
+func sortEnvs(envs []string) {
+	sort.Slice(envs, func(i, j int) bool {
+		ri, rj := envRank(envs[i]), envRank(envs[j])
+		if ri != rj {
+			return ri < rj
+		}
+		return envs[i] < envs[j]
+	})
+}
+
+// JSON API.
+
+// deploymentJSON is the API's shape of a deployment. Every field is always
+// present (null or empty when unknown), so clients can rely on the keys.
+type deploymentJSON struct {
+	ID                 int64      `json:"id"`
+	App                string     `json:"app"`
+	Env                string     `json:"env"`
+	Repo               string     `json:"repo"`
+	Ref                string     `json:"ref"`
+	SHA                string     `json:"sha"`
+	CommitURL          string     `json:"commit_url"`
+	Image              string     `json:"image"`
+	Requester          string     `json:"requester"`
+	Source             bot.Source `json:"source"`
+	State              bot.State  `json:"state"`
+	Ended              bool       `json:"ended"`
+	Reason             string     `json:"reason"`
+	GitHubDeploymentID int64      `json:"github_deployment_id"`
+	PRNumber           int        `json:"pr_number"`
+	EnvironmentURL     string     `json:"environment_url"`
+	RollbackOf         int64      `json:"rollback_of"`
+	Attempts           int        `json:"attempts"`
+	CreatedAt          time.Time  `json:"created_at"`
+	UpdatedAt          time.Time  `json:"updated_at"`
+	// DurationSeconds is null while the deployment is in flight, so the
+	// answer does not change with the clock (and its ETag stays put).
+	DurationSeconds *float64 `json:"duration_seconds"`
+	DashboardURL    string   `json:"dashboard_url"`
+}
+
+type eventJSON struct {
+	At      time.Time `json:"at"`
+	Stage   bot.State `json:"stage"`
+	Message string    `json:"message"`
+}
+
+type deploymentDetailJSON struct {
+	deploymentJSON
+	Events []eventJSON `json:"events"`
+}
+
+type deploymentListJSON struct {
+	Deployments []deploymentJSON `json:"deployments"`
+}
+
+type errorJSON struct {
+	Error string `json:"error"`
+}
+
+func (s *Server) toJSON(d *bot.Deployment) deploymentJSON {
+	j := deploymentJSON{
+		ID: d.ID, App: d.App, Env: d.Env, Repo: d.Repo, Ref: d.Ref, SHA: d.SHA,
+		CommitURL: s.commitURL(d.Repo, d.SHA), Image: d.Image,
+		Requester: d.Requester, Source: d.Source, State: d.State, Ended: d.State.Terminal(), Reason: d.Reason,
+		GitHubDeploymentID: d.GitHubDeploymentID, PRNumber: d.PRNumber, EnvironmentURL: d.EnvironmentURL,
+		RollbackOf: d.RollbackOf, Attempts: d.Attempts,
+		CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC(),
+		DashboardURL: s.dashboardURL(d.ID),
+	}
+	if j.Ended {
+		secs := d.UpdatedAt.Sub(d.CreatedAt).Seconds()
+		j.DurationSeconds = &secs
+	}
+	return j
+}
+
+// dashboardURL is the deployment's page, absolute when public_url is set
+// (as in GitHub's log_url), else relative to this server.
+func (s *Server) dashboardURL(id int64) string {
+	path := fmt.Sprintf("/deployments/%d", id)
+	if s.Config != nil && s.Config.PublicURL != "" {
+		return strings.TrimSuffix(s.Config.PublicURL, "/") + path
+	}
+	return path
+}
+
+func (s *Server) listJSON(ds []*bot.Deployment) deploymentListJSON {
+	l := deploymentListJSON{Deployments: make([]deploymentJSON, 0, len(ds))}
+	for _, d := range ds {
+		l.Deployments = append(l.Deployments, s.toJSON(d))
+	}
+	return l
+}
+
+func (s *Server) detailJSON(d *bot.Deployment, events []bot.Event) deploymentDetailJSON {
+	j := deploymentDetailJSON{deploymentJSON: s.toJSON(d), Events: make([]eventJSON, 0, len(events))}
+	for _, e := range events {
+		j.Events = append(j.Events, eventJSON{At: e.At.UTC(), Stage: e.Stage, Message: e.Message})
+	}
+	return j
+}
+
+func (s *Server) apiDeployments(w http.ResponseWriter, r *http.Request) {
+	f, err := parseFilter(r.URL.Query())
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, errorJSON{Error: err.Error()})
+		return
+	}
+	ds, err := s.Store.ListDeployments(r.Context(), f)
+	if err != nil {
+		s.apiError(w, r, err)
+		return
+	}
+	writeVersioned(w, r, s.listJSON(ds))
+}
+
+func (s *Server) apiDeployment(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		writeJSON(w, http.StatusNotFound, errorJSON{Error: fmt.Sprintf("no deployment %q", r.PathValue("id"))})
+		return
+	}
+	d, events, err := s.deploymentWithEvents(r, id)
+	if bot.ErrorCode(err) == bot.ENOTFOUND {
+		writeJSON(w, http.StatusNotFound, errorJSON{Error: fmt.Sprintf("no deployment %d", id)})
+		return
+	}
+	if err != nil {
+		s.apiError(w, r, err)
+		return
+	}
+	writeVersioned(w, r, s.detailJSON(d, events))
+}
+
+func (s *Server) apiError(w http.ResponseWriter, r *http.Request, err error) {
+	s.logger().Error("dashboard api", "path", r.URL.Path, "err", err)
+	writeJSON(w, http.StatusInternalServerError, errorJSON{Error: "deploybot could not read its store"})
+}
+
+// parseFilter reads app, env, state (comma-separated states, or in_flight
+// for every unfinished one) and limit (1 to 500, default 50).
+func parseFilter(q url.Values) (bot.DeploymentFilter, error) {
+	f := bot.DeploymentFilter{App: q.Get("app"), Env: q.Get("env"), Limit: historyLimit}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxAPILimit {
+			return f, fmt.Errorf("limit must be a number from 1 to %d, got %q", maxAPILimit, v)
+		}
+		f.Limit = n
+	}
+	if v := q.Get("state"); v != "" {
+		for _, name := range strings.Split(v, ",") {
+			name = strings.TrimSpace(name)
+			if name == "in_flight" {
+				f.States = append(f.States, inFlightStates()...)
+				continue
+			}
+			if !knownState(bot.State(name)) {
+				names := []string{"in_flight"}
+				for _, st := range pipelineStates {
+					names = append(names, string(st))
+				}
+				return f, fmt.Errorf("unknown state %q; known: %s", name, strings.Join(names, ", "))
+			}
+			f.States = append(f.States, bot.State(name))
+		}
+	}
+	return f, nil
+}
+
+func knownState(st bot.State) bool {
+	for _, k := range pipelineStates {
+		if k == st {
+			return true
+		}
+	}
+	return false
+}
+
+// encodeVersioned returns v as JSON and its ETag, a digest of the bytes:
+// the same data always gives the same tag, whichever handler computed it.
+func encodeVersioned(v any) ([]byte, string) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		// Only plain structs of strings, numbers and times reach here.
+		panic(err)
+	}
+	body = append(body, '\n')
+	sum := sha256.Sum256(body)
+	return body, `"` + hex.EncodeToString(sum[:12]) + `"`
+}
+
+func writeVersioned(w http.ResponseWriter, r *http.Request, v any) {
+	body, etag := encodeVersioned(v)
+	h := w.Header()
+	h.Set("ETag", etag)
+	h.Set("Cache-Control", "no-cache")
+	if etagMatches(r.Header.Get("If-None-Match"), etag) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	h.Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
+}
+
+func etagMatches(header, etag string) bool {
+	for _, t := range strings.Split(header, ",") {
+		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
+		if t == etag || t == "*" {
+			return true
+		}
+	}
+	return false
+}
+
+// Access control.
+
+// protected lets a request through to h only with the dashboard's
+// credentials, when any are configured: a bearer token, or basic auth for
+// browsers. Without them it is h itself, open to whoever reaches the bot.
+func (s *Server) protected(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var c bot.DashboardConfig
+		if s.Config != nil {
+			c = s.Config.Dashboard
+		}
+		if c.Token == "" && c.Username == "" && c.Password == "" {
+			h.ServeHTTP(w, r)
+			return
+		}
+		if authorized(c, r) {
+			h.ServeHTTP(w, r)
+			return
+		}
+		// Offering basic auth only when it is configured keeps a browser
+		// from prompting for credentials that could never work.
+		if c.Username != "" && c.Password != "" {
+			w.Header().Add("WWW-Authenticate", `Basic realm="deploybot"`)
+		}
+		if c.Token != "" {
+			w.Header().Add("WWW-Authenticate", `Bearer realm="deploybot"`)
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		if strings.HasPrefix(r.URL.Path, "/api/") {
+			writeJSON(w, http.StatusUnauthorized, errorJSON{Error: "authentication required"})
+			return
+		}
+		http.Error(w, "authentication required", http.StatusUnauthorized)
+	})
+}
+
+// authorized reports whether r carries the configured token or basic-auth
+// pair. Basic auth counts only when both halves are configured, so a
+// half-configured pair locks everyone out rather than letting an empty
+// password in.
+func authorized(c bot.DashboardConfig, r *http.Request) bool {
+	if c.Token != "" {
+		auth := r.Header.Get("Authorization")
+		if scheme, token, ok := strings.Cut(auth, " "); ok && strings.EqualFold(scheme, "Bearer") && secretEqual(strings.TrimSpace(token), c.Token) {
+			return true
+		}
+	}
+	if c.Username != "" && c.Password != "" {
+		if user, pass, ok := r.BasicAuth(); ok {
+			// Both compared, always, so timing tells nothing about which
+			// half was wrong.
+			userOK := secretEqual(user, c.Username)
+			passOK := secretEqual(pass, c.Password)
+			return userOK && passOK
+		}
+	}
+	return false
+}
+
+// secretEqual compares digests in constant time, so neither the content
+// nor the length of the secret leaks through timing.
+func secretEqual(given, want string) bool {
+	g, w := sha256.Sum256([]byte(given)), sha256.Sum256([]byte(want))
+	return subtle.ConstantTimeCompare(g[:], w[:]) == 1
+}
+
+// Template helpers.
+
+func ago(now, t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	d := now.Sub(t)
+	switch {
+	case d < 5*time.Second:
+		return "just now"
+	case d < time.Minute:
+		return fmt.Sprintf("%ds ago", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm ago", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh ago", int(d.Hours()))
+	}
+	return fmt.Sprintf("%dd ago", int(d.Hours()/24))
+}
+
+func clock(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("2006-01-02 15:04:05 UTC")
+}
+
+func formatDuration(d time.Duration) string {
+	switch {
+	case d < 0:
+		return ""
+	case d < time.Second:
+		return fmt.Sprintf("%dms", d.Milliseconds())
+	case d < time.Minute:
+		return fmt.Sprintf("%.1fs", d.Seconds())
+	case d < time.Hour:
+		return fmt.Sprintf("%dm %02ds", int(d.Minutes()), int(d.Seconds())%60)
+	}
+	return fmt.Sprintf("%dh %02dm", int(d.Hours()), int(d.Minutes())%60)
+}
+
+func formatOffset(d time.Duration) string {
+	if d < 0 {
+		d = 0
+	}
+	return "+" + formatDuration(d)
+}
+
+func stateClass(st bot.State) string {
+	switch st {
+	case bot.StateSucceeded:
+		return "ok"
+	case bot.StateFailed:
+		return "bad"
+	case bot.StateRolledBack, bot.StateRollingBack:
+		return "warn"
+	case bot.StateCancelled:
+		return "off"
+	}
+	return "run"
+}
+
+func stateLabel(st bot.State) string {
+	if st == bot.StateWaitingForCI {
+		return "waiting for CI"
+	}
+	return strings.ReplaceAll(string(st), "_", " ")
+}
+
+type requester struct{ Kind, Name string }
+
+// splitRequester turns "slack:U123" or "github:login" into its parts.
+func splitRequester(s string) requester {
+	if kind, name, ok := strings.Cut(s, ":"); ok {
+		return requester{Kind: kind, Name: name}
+	}
+	return requester{Name: s}
+}

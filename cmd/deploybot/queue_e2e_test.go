@@ -234,3 +234,26 @@ func TestResumeFindsEarlierGitHubDeployment(t *testing.T) {
 func ghclientForSandbox(sb *sandbox) (*ghclient.Client, error) {
 	return ghclient.New(ghclient.Config{APIURL: sb.cfg.GitHub.APIURL, AppID: sb.cfg.GitHub.AppID, PrivateKey: []byte(sb.cfg.GitHub.PrivateKey)})
 }
+
+// A deployment that waited for CI and then saw it fail fails naming the
+// check, and nothing reaches AWS.
+func TestCIPendingThenFailureNamesTheCheck(t *testing.T) {
+	sb := newTestSandbox(t)
+	sha := sb.commit("ci red later", "main", "pending", true)
+	id, err := sb.slashAccepted(context.Background(), "takumi-server main dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, sb, id, bot.StateWaitingForCI)
+	// A failing check the app does not require changes nothing; the
+	// required one failing fails the deployment.
+	sb.github.SetCheckRun(sandboxRepo, sha, "lint", "completed", "failure")
+	sb.github.SetStatus(sandboxRepo, sha, sandboxCheck, "error")
+	d, err := sb.wait(context.Background(), id)
+	if err != nil || d.State != bot.StateFailed || !strings.Contains(d.Reason, sandboxCheck+" (failure)") || strings.Contains(d.Reason, "lint") {
+		t.Fatalf("deployment %+v, %v; want failed naming %s only", d, err, sandboxCheck)
+	}
+	if n := len(sb.aws.Calls()); n != 0 {
+		t.Errorf("%d AWS calls", n)
+	}
+}

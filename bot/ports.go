@@ -26,6 +26,9 @@ type Store interface {
 	ListDeployments(ctx context.Context, f DeploymentFilter) ([]*Deployment, error)
 	// RecordDelivery returns false if the delivery id was seen before.
 	RecordDelivery(ctx context.Context, deliveryID, event string) (first bool, err error)
+	// ForgetDelivery removes a recorded delivery, so that one whose
+	// handling failed can be redelivered and tried again.
+	ForgetDelivery(ctx context.Context, deliveryID string) error
 
 	// Lock takes or renews the lock of l.App/l.Env for l.Owner. When an
 	// unexpired lock of someone else holds it, that lock is returned with

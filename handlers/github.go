@@ -191,14 +191,17 @@ func (s *Server) issueCommentEvent(w http.ResponseWriter, r *http.Request, deliv
 		writeJSON(w, http.StatusAccepted, map[string]string{"msg": "ignored: comment by a bot"})
 		return
 	}
-	first, err := s.Store.RecordDelivery(ctx, delivery, "issue_comment")
+	// Keyed by the comment, not the delivery: whatever GitHub redelivers,
+	// one comment deploys at most once.
+	key := fmt.Sprintf("issue_comment:%s:%d", ev.GetRepo().GetFullName(), ev.GetComment().GetID())
+	first, err := s.Store.RecordDelivery(ctx, key, "issue_comment")
 	if err != nil {
 		s.logger().Error("record delivery", "err", err, "delivery", delivery)
 		http.Error(w, "could not record delivery", http.StatusInternalServerError)
 		return
 	}
 	if !first {
-		writeJSON(w, http.StatusOK, map[string]string{"msg": "delivery already handled"})
+		writeJSON(w, http.StatusOK, map[string]string{"msg": "comment already handled"})
 		return
 	}
 	d, err := s.Deployments.HandleComment(ctx, bot.Comment{
@@ -208,6 +211,10 @@ func (s *Server) issueCommentEvent(w http.ResponseWriter, r *http.Request, deliv
 	})
 	if err != nil {
 		s.logger().Error("pull request comment", "err", err, "delivery", delivery)
+		// Nothing was deployed: let a redelivery try again.
+		if ferr := s.Store.ForgetDelivery(context.WithoutCancel(ctx), key); ferr != nil {
+			s.logger().Error("forget delivery", "err", ferr, "delivery", delivery)
+		}
 		http.Error(w, "could not handle the comment", http.StatusInternalServerError)
 		return
 	}

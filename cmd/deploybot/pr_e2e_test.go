@@ -119,9 +119,14 @@ func TestPRCommentCorpusPayload(t *testing.T) {
 	sb := newTestSandbox(t)
 	head := sb.commit("corpus head", "feature/z", "success", true)
 	sb.github.AddPullRequest(sandboxRepo, 12, head, "feature/z", sandboxWriter)
-	commentID, err := sb.github.UserComment(sandboxRepo, 12, sandboxWriter, "an earlier comment")
-	if err != nil {
-		t.Fatal(err)
+	// The comment the corpus payload will announce exists on GitHub (the
+	// bot reacts to it), but its own webhook is not delivered: the test
+	// delivers GitHub's example instead.
+	sb.github.SetWebhook("", "")
+	commentID, _ := sb.github.UserComment(sandboxRepo, 12, sandboxWriter, "/deploy to dev")
+	sb.github.SetWebhook(sb.bot.URL+"/webhooks/github", sandboxWebhookSecret)
+	if comments := sb.github.Comments(sandboxRepo, 12); len(comments) != 1 || comments[0].ID != commentID {
+		t.Fatalf("comment not stored: %+v", comments)
 	}
 
 	var ev map[string]any
@@ -159,6 +164,21 @@ func TestPRCommentCorpusPayload(t *testing.T) {
 	d, err := sb.wait(context.Background(), ds[0].ID)
 	if err != nil || d.State != bot.StateSucceeded || d.SHA != head {
 		t.Errorf("deployment %+v, %v", d, err)
+	}
+
+	// GitHub redelivers it under a new delivery id: the comment has been
+	// handled, nothing happens twice.
+	req, _ = http.NewRequest("POST", sb.bot.URL+"/webhooks/github", bytes.NewReader(body))
+	req.Header.Set("X-GitHub-Event", "issue_comment")
+	req.Header.Set("X-GitHub-Delivery", "corpus-2")
+	req.Header.Set("X-Hub-Signature-256", githubemu.Signature256(sandboxWebhookSecret, body))
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if ds, _ := sb.bot.store.Deployments(context.Background(), 5); resp.StatusCode != http.StatusOK || len(ds) != 1 {
+		t.Errorf("redelivery: HTTP %d, %d deployments; want 200 and still 1", resp.StatusCode, len(ds))
 	}
 }
 

@@ -296,6 +296,12 @@ func testRecordDelivery(t *testing.T, s bot.Store) {
 	if err != nil || again {
 		t.Fatalf("repeated RecordDelivery = %v, %v; want false, nil", again, err)
 	}
+	if err := s.ForgetDelivery(ctx, "72d3162e-cc78-11e3-81ab-4c9367dc0958"); err != nil {
+		t.Fatalf("ForgetDelivery: %v", err)
+	}
+	if again, err := s.RecordDelivery(ctx, "72d3162e-cc78-11e3-81ab-4c9367dc0958", "deployment"); err != nil || !again {
+		t.Fatalf("RecordDelivery after ForgetDelivery = %v, %v; want true, nil", again, err)
+	}
 	other, err := s.RecordDelivery(ctx, "other", "ping")
 	if err != nil || !other {
 		t.Fatalf("another RecordDelivery = %v, %v; want true, nil", other, err)

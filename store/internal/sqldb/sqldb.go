@@ -325,6 +325,11 @@ func (s *DB) RecordDelivery(ctx context.Context, deliveryID, event string) (bool
 	return n == 1, err
 }
 
+func (s *DB) ForgetDelivery(ctx context.Context, deliveryID string) error {
+	_, err := s.sql.ExecContext(ctx, s.q(`DELETE FROM webhook_deliveries WHERE delivery_id = ?`), deliveryID)
+	return err
+}
+
 type scanner interface{ Scan(dest ...any) error }
 
 func scanDeployment(row scanner) (*bot.Deployment, error) {

@@ -24,7 +24,7 @@ var (
 )
 
 // deploybotBinary builds the real command once for the process tests.
-func deploybotBinary(t *testing.T) string {
+func deploybotBinary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "deploybot-bin-")

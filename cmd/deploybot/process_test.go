@@ -51,7 +51,7 @@ type fleet struct {
 	env    []string
 }
 
-func newFleet(t *testing.T) *fleet {
+func newFleet(t testing.TB) *fleet {
 	t.Helper()
 	f := &fleet{dir: t.TempDir(), github: githubemu.New(0, nil), aws: awsemu.New()}
 	gh := httptest.NewServer(f.github)
@@ -82,7 +82,7 @@ func (f *fleet) addServices(envs []string) {
 }
 
 // config writes a config with envs (name → ECS cluster) and returns its path.
-func (f *fleet) config(t *testing.T, name, store, listen string, envs []string) string {
+func (f *fleet) config(t testing.TB, name, store, listen string, envs []string) string {
 	t.Helper()
 	var b strings.Builder
 	fmt.Fprintf(&b, `listen: %q
@@ -124,7 +124,7 @@ func (f *fleet) commit(seed string) string {
 }
 
 // freeAddr returns a loopback address nothing listens on right now.
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -135,7 +135,7 @@ func freeAddr(t *testing.T) string {
 }
 
 // serveProcess starts `deploybot serve` and waits until it answers.
-func (f *fleet) serveProcess(t *testing.T, config, addr, replica string, logs io.Writer) *exec.Cmd {
+func (f *fleet) serveProcess(t testing.TB, config, addr, replica string, logs io.Writer) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(deploybotBinary(t), "serve", "--config", config)
 	cmd.Env = append(f.env, "DEPLOYBOT_REPLICA_ID="+replica)
@@ -160,7 +160,7 @@ func (f *fleet) serveProcess(t *testing.T, config, addr, replica string, logs io
 	}
 }
 
-func (f *fleet) slash(t *testing.T, addr, text string) {
+func (f *fleet) slash(t testing.TB, addr, text string) {
 	t.Helper()
 	resp, err := slackemu.SlashCommand(context.Background(), http.DefaultClient, "http://"+addr+"/slack/commands", sandboxSigningSecret, slackemu.Command{
 		UserID: sandboxUser, ChannelID: f.slack.ChannelID(sandboxChannel), Command: "/deploy", Text: text, ResponseURL: f.slack.NewResponseURL(),
@@ -187,7 +187,7 @@ func (f *fleet) finalStates() map[int64]string {
 	return out
 }
 
-func waitFor(t *testing.T, what string, limit time.Duration, cond func() bool) {
+func waitFor(t testing.TB, what string, limit time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(limit)
 	for !cond() {
@@ -259,4 +259,56 @@ func TestCrashMidRolloutResumes(t *testing.T) {
 		t.Errorf("ECS runs %q", img)
 	}
 	_ = bot.StateSucceeded
+}
+
+// BenchmarkFiveHundredEnvironments sends 500 deployments to 500
+// environments at once to one `deploybot serve` process (SQLite) and
+// reports how long until all succeeded and the process's peak RSS
+// (VmHWM). DESIGN.md's budget is 200 MB. Run with -benchtime 1x.
+func BenchmarkFiveHundredEnvironments(b *testing.B) {
+	for b.Loop() {
+		f := newFleet(b)
+		var envs []string
+		for i := range 500 {
+			envs = append(envs, fmt.Sprintf("e%03d", i))
+		}
+		f.addServices(envs)
+		f.aws.SetRolloutPolls(2)
+		addr := freeAddr(b)
+		config := f.config(b, "many.yaml", "sqlite:"+filepath.Join(f.dir, "deploybot.db"), addr, envs)
+		var logs syncBuffer
+		cmd := f.serveProcess(b, config, addr, "bench", &logs)
+		sha := f.commit("many")
+		began := time.Now()
+		var wg sync.WaitGroup
+		for _, env := range envs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				f.slash(b, addr, "takumi-server "+sha[:7]+" "+env)
+			}()
+		}
+		wg.Wait()
+		acked := time.Since(began)
+		waitFor(b, "500 deployments to end", 5*time.Minute, func() bool {
+			n := 0
+			for _, st := range f.finalStates() {
+				if st == "success" {
+					n++
+				}
+			}
+			return n == 500
+		})
+		status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
+		if err != nil {
+			b.Fatal(err)
+		}
+		var hwm string
+		for _, line := range strings.Split(string(status), "\n") {
+			if strings.HasPrefix(line, "VmHWM:") {
+				hwm = strings.TrimSpace(strings.TrimPrefix(line, "VmHWM:"))
+			}
+		}
+		b.Logf("500 acked in %s, all succeeded after %s; peak RSS of deploybot serve: %s", acked.Round(time.Millisecond), time.Since(began).Round(time.Millisecond), hwm)
+	}
 }

@@ -1,55 +1,20 @@
 package main
 
 import (
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"fmt"
-	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib"
+	"github.com/deploybot/deploybot/store/postgres/pgtest"
 )
-
-// pgSchemaDSN gives the test a schema of its own on the PostgreSQL of
-// DEPLOYBOT_TEST_POSTGRES, or skips with the reason.
-func pgSchemaDSN(t *testing.T) string {
-	t.Helper()
-	dsn := os.Getenv("DEPLOYBOT_TEST_POSTGRES")
-	if dsn == "" {
-		t.Skip("DEPLOYBOT_TEST_POSTGRES is not set; skipping the two-replica test (.ci/run sets it)")
-	}
-	raw, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { raw.Close() })
-	b := make([]byte, 6)
-	rand.Read(b)
-	schema := "deploybot_replicas_" + hex.EncodeToString(b)
-	if _, err := raw.Exec("CREATE SCHEMA " + schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { raw.Exec("DROP SCHEMA " + schema + " CASCADE") })
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
 
 // Two `deploybot serve` processes on one PostgreSQL database take 50
 // deployments across 10 environments, sent to both in turn: each runs
 // exactly once, and no environment ever has two rollouts at once.
 func TestTwoReplicasShareTheWork(t *testing.T) {
-	dsn := pgSchemaDSN(t)
+	dsn := pgtest.Schema(t, pgtest.DSN(t))
 	f := newFleet(t)
 	var envs []string
 	for i := range 10 {

@@ -2,57 +2,18 @@ package postgres_test
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
-	"net/url"
-	"os"
 	"strings"
 	"testing"
 
-	_ "github.com/jackc/pgx/v5/stdlib"
-
 	"github.com/deploybot/deploybot/bot"
 	"github.com/deploybot/deploybot/store/postgres"
+	"github.com/deploybot/deploybot/store/postgres/pgtest"
 	"github.com/deploybot/deploybot/store/storetest"
 )
 
-// testDSN returns the server to test against, or skips with the reason.
-// .ci/run sets DEPLOYBOT_TEST_POSTGRES, so CI never skips.
-func testDSN(t *testing.T) string {
-	dsn := os.Getenv("DEPLOYBOT_TEST_POSTGRES")
-	if dsn == "" {
-		t.Skip("DEPLOYBOT_TEST_POSTGRES is not set (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable); skipping PostgreSQL tests")
-	}
-	return dsn
-}
+func testDSN(t *testing.T) string { return pgtest.DSN(t) }
 
-// freshSchema creates a schema of its own for one test and returns a DSN
-// whose search_path points at it, so tests neither see nor disturb each
-// other's rows.
-func freshSchema(t *testing.T, dsn string) string {
-	t.Helper()
-	raw, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { raw.Close() })
-	b := make([]byte, 6)
-	rand.Read(b)
-	schema := "deploybot_test_" + hex.EncodeToString(b)
-	if _, err := raw.Exec("CREATE SCHEMA " + schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() { raw.Exec("DROP SCHEMA " + schema + " CASCADE") })
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
+func freshSchema(t *testing.T, dsn string) string { return pgtest.Schema(t, dsn) }
 
 func TestConformance(t *testing.T) {
 	dsn := testDSN(t)

@@ -593,7 +593,7 @@ func stateEmoji(s State) string {
 // fails, or the app's ci_timeout passes.
 func (r *run) waitForCI(ctx context.Context, app *App) error {
 	repo := Repo{FullName: r.d.Repo, InstallationID: r.d.InstallationID}
-	deadline := r.s.now().Add(time.Duration(app.CITimeout))
+	deadline := r.ciStarted(ctx).Add(time.Duration(app.CITimeout))
 	poll := r.s.CIPoll
 	if poll.Initial == 0 {
 		poll = DefaultCIPoll
@@ -631,6 +631,24 @@ func (r *run) waitForCI(ctx context.Context, app *App) error {
 		case <-time.After(wait):
 		}
 	}
+}
+
+// ciStarted is when d began to wait for CI: now, or for a resumed
+// deployment the time its timeline says, so that ci_timeout counts from
+// the first wait and not from each resumption.
+func (r *run) ciStarted(ctx context.Context) time.Time {
+	if r.d.Attempts > 1 {
+		events, err := r.s.Store.Events(ctx, r.d.ID)
+		if err != nil {
+			r.log.Warn("read timeline for the CI deadline", "err", err)
+		}
+		for _, e := range events {
+			if e.Stage == StateWaitingForCI {
+				return e.At
+			}
+		}
+	}
+	return r.s.now()
 }
 
 // describeChecks lists the checks as "name state, …" for the timeline.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -255,5 +256,60 @@ func TestCIPendingThenFailureNamesTheCheck(t *testing.T) {
 	}
 	if n := len(sb.aws.Calls()); n != 0 {
 		t.Errorf("%d AWS calls", n)
+	}
+}
+
+// ci_timeout counts from the first wait: a deployment resumed long after
+// it began waiting for CI times out at once instead of waiting anew.
+func TestCITimeoutCountsFromTheFirstWait(t *testing.T) {
+	sb := newTestSandbox(t)
+	ctx := context.Background()
+	sha := sb.commit("ci forever", "main", "pending", true)
+	path := filepath.Join(t.TempDir(), "resume.db")
+	db, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	gh, err := ghclientForSandbox(sb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := &bot.Service{Config: sb.cfg, Store: db, GitHub: gh, Images: sb.bot.service.Images, Deployers: sb.bot.service.Deployers,
+		CIPoll: bot.Backoff{Initial: 10 * time.Millisecond, Max: 50 * time.Millisecond}, Logger: slog.New(slog.DiscardHandler)}
+	d, err := svc.Accept(ctx, bot.Request{App: sandboxApp, Env: "dev", Ref: "main", SHA: sha, Requester: "slack:" + sandboxUser, Source: bot.SourceSlack})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A first attempt reached the CI wait and was interrupted.
+	first, cancel := context.WithCancel(ctx)
+	svc.Progress = func(d *bot.Deployment, line string) {
+		if d.State == bot.StateWaitingForCI {
+			cancel()
+		}
+	}
+	_ = svc.RunOne(first, d)
+	if d.State != bot.StateWaitingForCI {
+		t.Fatalf("first attempt stopped in %s", d.State)
+	}
+	// Its wait began an hour ago, as far as the timeline knows.
+	raw, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.Exec(`UPDATE deployment_events SET at = ? WHERE deployment_id = ?`, time.Now().Add(-time.Hour).UTC(), d.ID); err != nil {
+		t.Fatal(err)
+	}
+	svc.Progress = nil
+	sb.cfg.Apps[sandboxApp].CITimeout = bot.Duration(30 * time.Minute)
+	second, stop := context.WithTimeout(ctx, 20*time.Second)
+	defer stop()
+	err = svc.RunOne(second, d)
+	if second.Err() != nil {
+		t.Fatal("the resumed deployment waited for CI anew")
+	}
+	if err == nil || d.State != bot.StateFailed || !strings.Contains(d.Reason, "CI did not finish within 30m0s") {
+		t.Fatalf("resumed deployment %s: %q (%v)", d.State, d.Reason, err)
 	}
 }

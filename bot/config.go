@@ -57,7 +57,10 @@ type GitHubConfig struct {
 	PrivateKey     string `yaml:"private_key"`
 	PrivateKeyFile string `yaml:"private_key_file"`
 	WebhookSecret  string `yaml:"webhook_secret"`
-	Token          string `yaml:"token"`
+	// PreviousWebhookSecrets are still accepted while a new webhook_secret
+	// rolls out (GitHub signs with one secret; rotating it is not atomic).
+	PreviousWebhookSecrets []string `yaml:"previous_webhook_secrets"`
+	Token                  string   `yaml:"token"`
 }
 
 type SlackConfig struct {
@@ -493,4 +496,16 @@ func (c *Config) AppsForRepo(repo string) []*App {
 		}
 	}
 	return apps
+}
+
+// WebhookSecrets are the secrets a GitHub webhook may be signed with, the
+// current one first.
+func (g *GitHubConfig) WebhookSecrets() []string {
+	var out []string
+	for _, s := range append([]string{g.WebhookSecret}, g.PreviousWebhookSecrets...) {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }

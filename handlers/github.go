@@ -28,7 +28,8 @@ func (s *Server) githubWebhook(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if s.Config.GitHub.WebhookSecret == "" {
+	secrets := s.Config.GitHub.WebhookSecrets()
+	if len(secrets) == 0 {
 		// Without a secret anyone could sign; refuse rather than trust.
 		http.Error(w, "webhooks are not configured on this deploybot (github.webhook_secret)", http.StatusServiceUnavailable)
 		return
@@ -38,7 +39,7 @@ func (s *Server) githubWebhook(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "X-Hub-Signature-256 required", http.StatusUnauthorized)
 		return
 	}
-	if err := github.ValidateSignature(signature, body, []byte(s.Config.GitHub.WebhookSecret)); err != nil {
+	if !validSignature(signature, body, secrets) {
 		s.logger().Warn("github webhook refused", "reason", "bad signature", "event", event, "delivery", delivery)
 		http.Error(w, "invalid X-Hub-Signature-256", http.StatusUnauthorized)
 		return
@@ -267,4 +268,16 @@ type statusWriter struct {
 func (w *statusWriter) WriteHeader(code int) {
 	w.status = code
 	w.ResponseWriter.WriteHeader(code)
+}
+
+// validSignature accepts a signature made with any of secrets, so that a
+// secret can be rotated without refusing deliveries signed with the old
+// one meanwhile.
+func validSignature(signature string, body []byte, secrets []string) bool {
+	for _, secret := range secrets {
+		if github.ValidateSignature(signature, body, []byte(secret)) == nil {
+			return true
+		}
+	}
+	return false
 }

@@ -540,3 +540,18 @@ func TestMetricsRouteIsProtectedLikeTheDashboard(t *testing.T) {
 		t.Errorf("/healthz behind the token: %d", resp.StatusCode)
 	}
 }
+
+// During a rotation both the new and the previous webhook secret are
+// accepted, and nothing else.
+func TestWebhookSecretRotation(t *testing.T) {
+	cfg := &bot.Config{GitHub: bot.GitHubConfig{WebhookSecret: "new-secret", PreviousWebhookSecrets: []string{"old-secret"}}}
+	srv := httptest.NewServer((&Server{Config: cfg}).Handler())
+	defer srv.Close()
+	body := []byte(`{"zen":"Keep it logically awesome."}`)
+	for secret, want := range map[string]int{"new-secret": http.StatusOK, "old-secret": http.StatusOK, "other": http.StatusUnauthorized} {
+		code, _ := postHook(t, srv, "ping", "d-"+secret, map[string]string{"X-Hub-Signature-256": hubSign(secret, body)}, body)
+		if code != want {
+			t.Errorf("signed with %s: HTTP %d, want %d", secret, code, want)
+		}
+	}
+}

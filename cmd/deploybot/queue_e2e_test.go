@@ -28,6 +28,23 @@ func waitState(t *testing.T, sb *sandbox, id int64, state bot.State) *bot.Deploy
 	return d
 }
 
+// waitMessage waits until deployment id's Slack message says text and
+// returns the deployment as stored then. The message's timestamp is saved
+// only after the message is posted, so the deployment is read anew.
+func waitMessage(t *testing.T, sb *sandbox, id int64, text string) *bot.Deployment {
+	t.Helper()
+	var d *bot.Deployment
+	waitFor(t, fmt.Sprintf("deployment #%d's message to say %q", id, text), 10*time.Second, func() bool {
+		var err error
+		if d, err = sb.bot.store.Deployment(context.Background(), id); err != nil || d.SlackTS == "" {
+			return false
+		}
+		m, _ := sb.slack.Message(d.SlackChannel, d.SlackTS)
+		return strings.Contains(m.Text, text)
+	})
+	return d
+}
+
 // CI pending, then green: the wait is woken by GitHub's status webhook
 // (the poll is set to an hour, so nothing else could wake it) and the
 // deployment goes on.
@@ -99,11 +116,8 @@ func TestQueuePerEnvironment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db := waitState(t, sb, b, bot.StateQueued)
-	waitFor(t, "the queued deployment to say why", 10*time.Second, func() bool {
-		m, _ := sb.slack.Message(db.SlackChannel, db.SlackTS)
-		return strings.Contains(m.Text, fmt.Sprintf("Queued behind deployment #%d", a))
-	})
+	waitState(t, sb, b, bot.StateQueued)
+	db := waitMessage(t, sb, b, fmt.Sprintf("Queued behind deployment #%d", a))
 	st := sb.github.Statuses(sandboxRepo, db.GitHubDeploymentID)
 	if last := st[len(st)-1]; last.State != "queued" || !strings.Contains(last.Description, fmt.Sprintf("#%d", a)) {
 		t.Errorf("GitHub status of the queued one: %+v", last)
@@ -169,11 +183,8 @@ func TestLockHoldsTheQueue(t *testing.T) {
 	if d, err := sb.wait(ctx, id); err != nil || d.State != bot.StateSucceeded {
 		t.Fatalf("the one past the gate before the lock: %+v %v", d, err)
 	}
-	d2 := waitState(t, sb, id2, bot.StateQueued)
-	waitFor(t, "the held deployment to say why", 10*time.Second, func() bool {
-		m, _ := sb.slack.Message(d2.SlackChannel, d2.SlackTS)
-		return strings.Contains(m.Text, "Held: takumi-server dev is locked by <@ULOCKER>: maintenance")
-	})
+	waitState(t, sb, id2, bot.StateQueued)
+	waitMessage(t, sb, id2, "Held: takumi-server dev is locked by <@ULOCKER>: maintenance")
 	if _, reply, _ := sb.slash(ctx, "ULOCKER", "unlock takumi-server dev"); !strings.Contains(reply, "unlocked") {
 		t.Fatalf("unlock reply %q", reply)
 	}

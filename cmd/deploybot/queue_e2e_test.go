@@ -200,19 +200,7 @@ func TestResumeFindsEarlierGitHubDeployment(t *testing.T) {
 	sb := newTestSandbox(t)
 	ctx := context.Background()
 	sha := sb.commit("resume gh", "main", "success", true)
-	// A store of its own, with no dispatcher, so that nothing claims the
-	// deployment before the test has played the dead replica's attempt.
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "resume.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	gh, err := ghclientForSandbox(sb)
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := &bot.Service{Config: sb.cfg, Store: db, GitHub: gh, Images: sb.bot.service.Images, Deployers: sb.bot.service.Deployers,
-		CIPoll: bot.Backoff{Initial: 10 * time.Millisecond, Max: 50 * time.Millisecond}, Logger: slog.New(slog.DiscardHandler)}
+	svc, db, gh, _ := standaloneService(t, sb)
 	d, err := svc.Accept(ctx, bot.Request{App: sandboxApp, Env: "dev", Ref: "main", SHA: sha, Requester: "slack:" + sandboxUser, Source: bot.SourceSlack})
 	if err != nil {
 		t.Fatal(err)
@@ -240,6 +228,26 @@ func TestResumeFindsEarlierGitHubDeployment(t *testing.T) {
 	if len(st) == 0 || st[len(st)-1].State != "success" {
 		t.Errorf("statuses on the earlier deployment: %+v", st)
 	}
+}
+
+// standaloneService is a bot service on the sandbox's emulators but with a
+// store of its own and no dispatcher, so that nothing claims a deployment
+// before the test has played an earlier, interrupted attempt.
+func standaloneService(t *testing.T, sb *sandbox) (*bot.Service, *sqlite.DB, *ghclient.Client, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "standalone.db")
+	db, err := sqlite.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	gh, err := ghclientForSandbox(sb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := &bot.Service{Config: sb.cfg, Store: db, GitHub: gh, Images: sb.bot.service.Images, Deployers: sb.bot.service.Deployers,
+		CIPoll: bot.Backoff{Initial: 10 * time.Millisecond, Max: 50 * time.Millisecond}, Logger: slog.New(slog.DiscardHandler)}
+	return svc, db, gh, path
 }
 
 // ghclientForSandbox is a GitHub client with the bot's own credentials.
@@ -276,18 +284,7 @@ func TestCITimeoutCountsFromTheFirstWait(t *testing.T) {
 	sb := newTestSandbox(t)
 	ctx := context.Background()
 	sha := sb.commit("ci forever", "main", "pending", true)
-	path := filepath.Join(t.TempDir(), "resume.db")
-	db, err := sqlite.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	gh, err := ghclientForSandbox(sb)
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := &bot.Service{Config: sb.cfg, Store: db, GitHub: gh, Images: sb.bot.service.Images, Deployers: sb.bot.service.Deployers,
-		CIPoll: bot.Backoff{Initial: 10 * time.Millisecond, Max: 50 * time.Millisecond}, Logger: slog.New(slog.DiscardHandler)}
+	svc, _, _, path := standaloneService(t, sb)
 	d, err := svc.Accept(ctx, bot.Request{App: sandboxApp, Env: "dev", Ref: "main", SHA: sha, Requester: "slack:" + sandboxUser, Source: bot.SourceSlack})
 	if err != nil {
 		t.Fatal(err)

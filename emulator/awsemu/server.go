@@ -16,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/deploybot/deploybot/emulator/faults"
 )
 
 // The account and region every ARN the emulator makes belongs to.
@@ -67,6 +69,8 @@ type Server struct {
 	ebFailing map[string]bool // environment names whose updates fail
 	ebIDs     int
 
+	faults faults.Injector
+
 	deniedRoles map[string]bool
 	sessions    map[string]*session // by access key id
 }
@@ -107,6 +111,9 @@ func clientError(code, format string, args ...any) *apiError {
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.faults.Apply(w, r) {
+		return
+	}
 	auth := r.Header.Get("Authorization")
 	scope := credentialScope(auth)
 	switch {

@@ -71,6 +71,9 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	e.calls = append(e.calls, Call{Method: r.Method, Path: strings.TrimPrefix(r.URL.Path, Prefix), At: time.Now()})
 	e.origin = htmlBase(r)
 	e.mu.Unlock()
+	if e.faults.Apply(w, r) {
+		return
+	}
 	e.mux.ServeHTTP(w, r)
 }
 

@@ -28,6 +28,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/deploybot/deploybot/emulator/faults"
 )
 
 // Prefix is the path under which the API is served; the API base URL of
@@ -49,6 +51,8 @@ type Emulator struct {
 	client *http.Client // delivers webhooks
 
 	hooks sync.WaitGroup // in-flight async webhook deliveries
+
+	faults faults.Injector
 
 	mu          sync.Mutex
 	nextID      int64

@@ -29,6 +29,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/deploybot/deploybot/emulator/faults"
 )
 
 // Identity the emulated workspace reports from auth.test and stamps on the
@@ -101,6 +103,8 @@ type Server struct {
 	nextResp  int
 	calls     []Call
 	faults    map[string][]fault
+
+	outage faults.Injector
 }
 
 type fault struct {
@@ -135,7 +139,32 @@ func NewServer(botToken string) (*Server, *httptest.Server) {
 }
 
 // ServeHTTP serves the Web API under /api/ and response_urls under /response/.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.outage.Apply(w, r) {
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// Inject adds a fault below the Web API: an outage or slow answers, for
+// every method the rule matches. Slack's own error answers are FailNext's.
+func (s *Server) Inject(r faults.Rule) { s.outage.Add(r) }
+
+// ClearFaults ends the outage.
+func (s *Server) ClearFaults() { s.outage.Clear() }
+
+// FaultHits counts the requests the injected faults answered or delayed.
+func (s *Server) FaultHits() int { return s.outage.Hits() }
+
+// Method matches Web API calls of method, e.g. "chat.update".
+func Method(method string) func(*http.Request) bool {
+	return func(r *http.Request) bool { return r.URL.Path == "/api/"+method }
+}
+
+// Unavailable answers as Slack's edge does during an incident.
+func Unavailable(w http.ResponseWriter, _ *http.Request) {
+	http.Error(w, "upstream connect error or disconnect/reset before headers", http.StatusServiceUnavailable)
+}
 
 // SetBaseURL tells the emulator where it is served, because response_urls
 // are handed out before any request could reveal the host.

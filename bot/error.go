@@ -13,6 +13,9 @@ const (
 	ENOTFOUND  = "not_found"
 	EFORBIDDEN = "forbidden"
 	EINTERNAL  = "internal"
+	// EUNAVAILABLE: a service deploybot depends on (GitHub, AWS) failed or
+	// refused to answer after retries; the message says which and is safe.
+	EUNAVAILABLE = "unavailable"
 )
 
 // Error is an error whose Message is safe to show to the person who asked.

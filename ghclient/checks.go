@@ -81,7 +81,7 @@ func (c *Client) checksError(repo bot.Repo, sha string, err error) error {
 	case http.StatusNotFound, http.StatusUnprocessableEntity:
 		return bot.Errorf(bot.ENOTFOUND, "commit %s not found in %s", shortSHA(sha), repo.FullName)
 	}
-	return fmt.Errorf("github: checks of %s in %s: %w", shortSHA(sha), repo.FullName, err)
+	return wrapError(err, fmt.Sprintf("reading the checks of %s in %s", shortSHA(sha), repo.FullName))
 }
 
 // observed is a status or check run with what orders it among others of

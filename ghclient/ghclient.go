@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unicode/utf8"
 
 	"github.com/bradleyfalzon/ghinstallation/v2"
@@ -37,13 +38,17 @@ type Config struct {
 	Token      string
 	// HTTPClient supplies the base transport and timeout; optional.
 	HTTPClient *http.Client
+	// RetryBase is the first wait before a retry, doubled for each next
+	// one; zero means 500 ms. Tests shorten it.
+	RetryBase time.Duration
 }
 
 // Client is a bot.GitHub. It is safe for concurrent use.
 type Client struct {
-	baseURL  *url.URL
-	http     *http.Client // counts requests; no authentication
-	requests atomic.Int64
+	baseURL   *url.URL
+	http      *http.Client // counts requests, retries; no authentication
+	requests  atomic.Int64
+	retryBase time.Duration
 
 	token *github.Client // token mode
 
@@ -87,7 +92,12 @@ func New(cfg Config) (*Client, error) {
 			inner = hc.Transport
 		}
 	}
-	hc.Transport = countingTransport{next: inner, n: &c.requests}
+	c.retryBase = cfg.RetryBase
+	if c.retryBase <= 0 {
+		c.retryBase = defaultRetryBase
+	}
+	// Counted below the retries: each try is a request GitHub sees.
+	hc.Transport = retryTransport{next: countingTransport{next: inner, n: &c.requests}, attempts: defaultAttempts, base: c.retryBase}
 	c.http = &hc
 
 	switch {
@@ -144,7 +154,7 @@ func (c *Client) clientFor(ctx context.Context, repo bot.Repo, owner, name strin
 			return nil, bot.Errorf(bot.ENOTFOUND, "deploybot's GitHub App is not installed on %s", repo.FullName)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("github: find installation for %s: %w", repo.FullName, err)
+			return nil, wrapError(err, "finding the App's installation on "+repo.FullName)
 		}
 		id = inst.GetID()
 	}
@@ -199,7 +209,7 @@ func (c *Client) ResolveRef(ctx context.Context, repo bot.Repo, ref string) (str
 		case http.StatusNotFound, http.StatusUnprocessableEntity, http.StatusConflict:
 			return "", bot.Errorf(bot.ENOTFOUND, "ref %q not found in %s", ref, repo.FullName)
 		}
-		return "", fmt.Errorf("github: resolve %q in %s: %w", ref, repo.FullName, err)
+		return "", wrapError(err, fmt.Sprintf("resolving %q in %s", ref, repo.FullName))
 	}
 	if commit.GetSHA() == "" {
 		return "", fmt.Errorf("github: resolve %q in %s: no sha in the answer", ref, repo.FullName)
@@ -219,15 +229,19 @@ func (c *Client) CreateDeployment(ctx context.Context, repo bot.Repo, req bot.Gi
 	if err != nil {
 		return 0, err
 	}
-	d, _, err := gh.Repositories.CreateDeployment(ctx, owner, name, &github.DeploymentRequest{
+	create := &github.DeploymentRequest{
 		Ref:              github.String(req.SHA),
 		Environment:      github.String(req.Environment),
 		Description:      github.String(req.Description),
 		Payload:          req.Payload,
 		RequiredContexts: &[]string{}, // a non-nil pointer, so "[]" is sent
 		AutoMerge:        github.Bool(false),
-	})
-	if err != nil {
+	}
+	for attempt := 1; ; attempt++ {
+		d, _, err := gh.Repositories.CreateDeployment(ctx, owner, name, create)
+		if err == nil {
+			return d.GetID(), nil
+		}
 		c.forget(repo, err)
 		switch statusCode(err) {
 		case http.StatusNotFound:
@@ -237,9 +251,22 @@ func (c *Client) CreateDeployment(ctx context.Context, repo bot.Repo, req bot.Gi
 		case http.StatusUnprocessableEntity:
 			return 0, bot.Errorf(bot.EINVALID, "GitHub refused the deployment of %s: %s", shortSHA(req.SHA), githubMessage(err))
 		}
-		return 0, fmt.Errorf("github: create deployment for %s: %w", repo.FullName, err)
+		err = wrapError(err, "creating the deployment in "+repo.FullName)
+		// A 5xx or a lost answer may come after GitHub created it, so the
+		// transport does not repeat this POST; asking first does.
+		if bot.ErrorCode(err) != bot.EUNAVAILABLE || req.Payload.DeploybotID == 0 || attempt >= defaultAttempts {
+			return 0, err
+		}
+		if serr := sleep(ctx, c.retryBase<<(attempt-1)); serr != nil {
+			return 0, err
+		}
+		if id, ferr := c.FindDeployment(ctx, repo, req.SHA, req.Environment, req.Payload.DeploybotID); ferr != nil || id != 0 {
+			if ferr != nil {
+				return 0, err
+			}
+			return id, nil
+		}
 	}
-	return d.GetID(), nil
 }
 
 // FindDeployment returns the id of the GitHub deployment of sha to
@@ -260,7 +287,7 @@ func (c *Client) FindDeployment(ctx context.Context, repo bot.Repo, sha, environ
 		page, resp, err := gh.Repositories.ListDeployments(ctx, owner, name, opts)
 		if err != nil {
 			c.forget(repo, err)
-			return 0, fmt.Errorf("github: list deployments of %s in %s: %w", shortSHA(sha), repo.FullName, err)
+			return 0, wrapError(err, fmt.Sprintf("listing deployments of %s in %s", shortSHA(sha), repo.FullName))
 		}
 		for _, d := range page {
 			var p bot.DeploymentPayload
@@ -307,7 +334,7 @@ func (c *Client) CreateDeploymentStatus(ctx context.Context, repo bot.Repo, depl
 		case http.StatusUnprocessableEntity:
 			return bot.Errorf(bot.EINVALID, "GitHub refused deployment status %q: %s", st.State, githubMessage(err))
 		}
-		return fmt.Errorf("github: create status of deployment %d in %s: %w", deploymentID, repo.FullName, err)
+		return wrapError(err, fmt.Sprintf("setting the status of deployment %d in %s", deploymentID, repo.FullName))
 	}
 	return nil
 }

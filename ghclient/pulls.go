@@ -34,7 +34,7 @@ func (c *Client) PullRequestHead(ctx context.Context, repo bot.Repo, number int)
 		if statusCode(err) == http.StatusNotFound {
 			return "", bot.Errorf(bot.ENOTFOUND, "pull request #%d not found in %s", number, repo.FullName)
 		}
-		return "", fmt.Errorf("github: get pull request #%d of %s: %w", number, repo.FullName, err)
+		return "", wrapError(err, fmt.Sprintf("reading pull request #%d of %s", number, repo.FullName))
 	}
 	sha := pr.GetHead().GetSHA()
 	if sha == "" {
@@ -78,7 +78,7 @@ func (c *Client) Permission(ctx context.Context, repo bot.Repo, login string) (s
 		if statusCode(err) == http.StatusNotFound {
 			return bot.PermissionNone, nil
 		}
-		return "", fmt.Errorf("github: permission of %s on %s: %w", login, repo.FullName, err)
+		return "", wrapError(err, fmt.Sprintf("reading the permission of %s on %s", login, repo.FullName))
 	}
 	return permission(level), nil
 }
@@ -174,7 +174,7 @@ func (c *Client) commentError(repo bot.Repo, err error, what, notFound string) e
 	case http.StatusUnprocessableEntity:
 		return bot.Errorf(bot.EINVALID, "GitHub refused to %s: %s", what, githubMessage(err))
 	}
-	return fmt.Errorf("github: %s in %s: %w", what, repo.FullName, err)
+	return wrapError(err, what+" in "+repo.FullName)
 }
 
 // TeamMember reports whether login is an active member of org's team
@@ -202,7 +202,7 @@ func (c *Client) TeamMember(ctx context.Context, repo bot.Repo, org, team, login
 		if statusCode(err) == http.StatusNotFound {
 			return false, nil
 		}
-		return false, fmt.Errorf("github: membership of %s in %s/%s: %w", login, org, team, err)
+		return false, wrapError(err, fmt.Sprintf("reading the membership of %s in %s/%s", login, org, team))
 	}
 	// An invitation not yet accepted is "pending" and grants nothing.
 	return m.GetState() == "active", nil

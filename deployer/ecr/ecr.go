@@ -51,7 +51,7 @@ func (im *Images) Resolve(ctx context.Context, image, tag string, env *bot.Envir
 	case errors.As(err, &imageNotFound), errors.As(err, &repoNotFound):
 		return "", bot.Errorf(bot.ENOTFOUND, "image %s:%s not found in ECR", image, tag)
 	case err != nil:
-		return "", fmt.Errorf("ECR DescribeImages %s:%s: %w", repository, tag, err)
+		return "", awsenv.Unavailable(fmt.Errorf("ECR DescribeImages %s:%s: %w", repository, tag, err))
 	}
 	for _, d := range out.ImageDetails {
 		if digest := aws.ToString(d.ImageDigest); digest != "" {

@@ -306,12 +306,16 @@ func (dp *Deployer) wait(ctx context.Context, client *ecs.Client, t *bot.ECSTarg
 	interval := dp.pollInitial
 	for {
 		svc, err := dp.describeService(ctx, client, t)
-		if err != nil {
+		if err != nil && !awsenv.Transient(err) {
 			return err
 		}
-		done, line, err := w.assess(svc)
-		if err != nil || done {
-			return err
+		// The rollout goes on whether or not AWS answers this poll, so an
+		// unanswered poll is no verdict: poll again until the timeout.
+		done, line := false, "AWS did not answer the last poll ("+bot.ErrorMessage(awsenv.Unavailable(err))+"); still polling"
+		if err == nil {
+			if done, line, err = w.assess(svc); err != nil || done {
+				return err
+			}
 		}
 		if line != w.last {
 			w.last = line
@@ -464,7 +468,7 @@ func (dp *Deployer) notFound(t *bot.ECSTarget, err error) error {
 // person who deployed.
 func (dp *Deployer) timedOut(ctx context.Context, timeout time.Duration, detail string, err error) error {
 	if !errors.Is(context.Cause(ctx), errTimeout) {
-		return err
+		return awsenv.Unavailable(err)
 	}
 	return bot.Errorf(bot.ECONFLICT, "ECS deploy did not finish within %s; %s", timeout, detail)
 }

@@ -538,33 +538,16 @@ func (r *run) version(ctx context.Context, label string) (*types.ApplicationVers
 func (r *run) wait(ctx context.Context) (types.EnvironmentDescription, error) {
 	interval := r.dp.pollInitial
 	for {
-		out, err := r.eb.DescribeEnvironments(ctx, &elasticbeanstalk.DescribeEnvironmentsInput{
-			ApplicationName: aws.String(r.t.Application),
-			EnvironmentIds:  []string{aws.ToString(r.ebEnv.EnvironmentId)},
-		})
-		if err != nil {
-			return types.EnvironmentDescription{}, fmt.Errorf("Elastic Beanstalk DescribeEnvironments %s: %w", r.t.Environment, err)
-		}
-		if len(out.Environments) == 0 {
-			return types.EnvironmentDescription{}, bot.Errorf(bot.ECONFLICT, "Elastic Beanstalk environment %s disappeared during the deploy of version %s", r.t.Environment, r.watch.label)
-		}
-		env := out.Environments[0]
-		// Events are read after the environment, so an ERROR that led to
-		// the state just seen is already among them.
-		events, err := r.eb.DescribeEvents(ctx, &elasticbeanstalk.DescribeEventsInput{
-			ApplicationName: aws.String(r.t.Application),
-			EnvironmentId:   r.ebEnv.EnvironmentId,
-			StartTime:       startTime(r.watch.since),
-			Severity:        types.EventSeverityError,
-			VersionLabel:    r.watch.versionFilter(),
-		})
-		if err != nil {
-			return types.EnvironmentDescription{}, fmt.Errorf("Elastic Beanstalk DescribeEvents %s: %w", r.t.Environment, err)
-		}
-		r.watch.observe(events.Events)
-		done, line, err := r.watch.assess(env)
-		if err != nil || done {
+		env, done, line, err := r.poll(ctx)
+		switch {
+		case err != nil && !awsenv.Transient(err):
 			return env, err
+		case err != nil:
+			// The deploy goes on whether or not AWS answers a poll, so an
+			// unanswered one is no verdict: poll again until the timeout.
+			line = "AWS did not answer the last poll (" + bot.ErrorMessage(awsenv.Unavailable(err)) + "); still polling"
+		case done:
+			return env, nil
 		}
 		if line != r.watch.last {
 			r.watch.last = line
@@ -579,6 +562,37 @@ func (r *run) wait(ctx context.Context) (types.EnvironmentDescription, error) {
 		}
 		interval = min(interval*2, r.dp.pollMax)
 	}
+}
+
+// poll reads the environment and its new ERROR events once and assesses
+// them: done (with a nil error for success), or a progress line.
+func (r *run) poll(ctx context.Context) (env types.EnvironmentDescription, done bool, line string, err error) {
+	out, err := r.eb.DescribeEnvironments(ctx, &elasticbeanstalk.DescribeEnvironmentsInput{
+		ApplicationName: aws.String(r.t.Application),
+		EnvironmentIds:  []string{aws.ToString(r.ebEnv.EnvironmentId)},
+	})
+	if err != nil {
+		return env, false, "", fmt.Errorf("Elastic Beanstalk DescribeEnvironments %s: %w", r.t.Environment, err)
+	}
+	if len(out.Environments) == 0 {
+		return env, false, "", bot.Errorf(bot.ECONFLICT, "Elastic Beanstalk environment %s disappeared during the deploy of version %s", r.t.Environment, r.watch.label)
+	}
+	env = out.Environments[0]
+	// Events are read after the environment, so an ERROR that led to
+	// the state just seen is already among them.
+	events, err := r.eb.DescribeEvents(ctx, &elasticbeanstalk.DescribeEventsInput{
+		ApplicationName: aws.String(r.t.Application),
+		EnvironmentId:   r.ebEnv.EnvironmentId,
+		StartTime:       startTime(r.watch.since),
+		Severity:        types.EventSeverityError,
+		VersionLabel:    r.watch.versionFilter(),
+	})
+	if err != nil {
+		return env, false, "", fmt.Errorf("Elastic Beanstalk DescribeEvents %s: %w", r.t.Environment, err)
+	}
+	r.watch.observe(events.Events)
+	done, line, err = r.watch.assess(env)
+	return env, done, line, err
 }
 
 // watch is what the wait knows about our update.
@@ -688,7 +702,7 @@ func (r *run) explain(ctx context.Context, timeout time.Duration, err error) err
 	if code, msg, ok := assumeRoleFailure(err); ok {
 		return bot.Errorf(bot.EFORBIDDEN, "cannot assume role %s for environment %s: AssumeRole failed: %s: %s", r.env.RoleARN, r.env.Name, code, msg)
 	}
-	return err
+	return awsenv.Unavailable(err)
 }
 
 // assumeRoleFailure finds the STS AssumeRole error under the error of the

@@ -20,13 +20,25 @@ var _ bot.Chat = (*Client)(nil)
 
 // Client talks to one Slack workspace as the bot user.
 type Client struct {
-	api *slack.Client
+	api         *slack.Client
+	callTimeout time.Duration
+	outage      outage
 }
+
+// Option adjusts a Client.
+type Option func(*Client)
+
+// WithCallTimeout bounds each call, retries included (default 10 s).
+func WithCallTimeout(d time.Duration) Option { return func(c *Client) { c.callTimeout = d } }
+
+// WithOutageCooldown sets how long calls fail at once after Slack failed
+// to answer one (default 30 s).
+func WithOutageCooldown(d time.Duration) Option { return func(c *Client) { c.outage.cooldown = d } }
 
 // New returns a Client for botToken. An empty apiURL means Slack itself; a
 // nil httpClient means one with a 30 s timeout, because slack-go's default
 // has none and a hung Slack must not hang a deployment.
-func New(botToken, apiURL string, httpClient *http.Client) *Client {
+func New(botToken, apiURL string, httpClient *http.Client, opts ...Option) *Client {
 	if apiURL == "" {
 		apiURL = slack.APIURL
 	}
@@ -37,16 +49,24 @@ func New(botToken, apiURL string, httpClient *http.Client) *Client {
 	if httpClient == nil {
 		httpClient = &http.Client{Timeout: 30 * time.Second}
 	}
-	return &Client{api: slack.New(botToken,
-		slack.OptionAPIURL(apiURL),
-		slack.OptionHTTPClient(httpClient),
-	)}
+	c := &Client{
+		api: slack.New(botToken,
+			slack.OptionAPIURL(apiURL),
+			slack.OptionHTTPClient(httpClient),
+		),
+		callTimeout: 10 * time.Second,
+		outage:      outage{cooldown: 30 * time.Second},
+	}
+	for _, opt := range opts {
+		opt(c)
+	}
+	return c
 }
 
 // Ping checks that the token is valid (auth.test), for readiness checks and
 // `deploybot check`.
 func (c *Client) Ping(ctx context.Context) error {
-	err := c.retry(ctx, func() error {
+	err := c.retry(ctx, func(ctx context.Context) error {
 		_, err := c.api.AuthTestContext(ctx)
 		return err
 	})
@@ -62,7 +82,7 @@ func (c *Client) Post(ctx context.Context, channel string, msg bot.Message) (cha
 	if b := blocks(msg); b != nil {
 		opts = append(opts, slack.MsgOptionBlocks(b...))
 	}
-	err = c.retry(ctx, func() error {
+	err = c.retry(ctx, func(ctx context.Context) error {
 		channelID, ts, err = c.api.PostMessageContext(ctx, channel, opts...)
 		return err
 	})
@@ -81,7 +101,7 @@ func (c *Client) Update(ctx context.Context, channelID, ts string, msg bot.Messa
 		slack.MsgOptionText(msg.Text, false),
 		slack.MsgOptionBlocks(blocks(msg)...),
 	}
-	err := c.retry(ctx, func() error {
+	err := c.retry(ctx, func(ctx context.Context) error {
 		_, _, _, err := c.api.UpdateMessageContext(ctx, channelID, ts, opts...)
 		return err
 	})
@@ -103,7 +123,7 @@ func (c *Client) Respond(ctx context.Context, responseURL string, msg bot.Messag
 	if b := blocks(msg); b != nil {
 		opts = append(opts, slack.MsgOptionBlocks(b...))
 	}
-	err := c.retry(ctx, func() error {
+	err := c.retry(ctx, func(ctx context.Context) error {
 		_, _, _, err := c.api.SendMessageContext(ctx, "", opts...)
 		return err
 	})
@@ -120,8 +140,19 @@ func (c *Client) Respond(ctx context.Context, responseURL string, msg bot.Messag
 // would, with its own policy; one bounded retry keeps a deployment's own
 // timeouts in charge). A 429 means Slack did not act, so posting again
 // cannot duplicate the message.
-func (c *Client) retry(ctx context.Context, call func() error) error {
-	err := call()
+func (c *Client) retry(ctx context.Context, call func(context.Context) error) error {
+	if err := c.outage.check(); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.callTimeout)
+	defer cancel()
+	err := c.rateLimited(ctx, call)
+	c.outage.observe(ctx, err)
+	return err
+}
+
+func (c *Client) rateLimited(ctx context.Context, call func(context.Context) error) error {
+	err := call(ctx)
 	var rl *slack.RateLimitedError
 	if !errors.As(err, &rl) {
 		return err
@@ -136,7 +167,7 @@ func (c *Client) retry(ctx context.Context, call func() error) error {
 		return err
 	case <-t.C:
 	}
-	return call()
+	return call(ctx)
 }
 
 // Block Kit limits (https://docs.slack.dev/reference/block-kit/blocks/section-block).

@@ -33,6 +33,10 @@ func (b Backoff) next(d time.Duration) time.Duration {
 // DefaultCIPoll is how often commit statuses are read while CI runs.
 var DefaultCIPoll = Backoff{Initial: 10 * time.Second, Max: time.Minute}
 
+// DefaultFinalStatusPatience is how long a final GitHub deployment status
+// is tried while GitHub is unavailable.
+const DefaultFinalStatusPatience = 2 * time.Minute
+
 // Service accepts deployment requests and runs the pipeline of DESIGN.md
 // for each, reporting to GitHub and Slack as it goes.
 type Service struct {
@@ -47,7 +51,10 @@ type Service struct {
 	Deployers    map[string]Deployer // by Environment.TargetKind
 	Logger       *slog.Logger
 	CIPoll       Backoff
-	Now          func() time.Time
+	// FinalStatusPatience bounds the tries of a final GitHub status while
+	// GitHub is unavailable; zero means DefaultFinalStatusPatience.
+	FinalStatusPatience time.Duration
+	Now                 func() time.Time
 	// Finished, when set, is called after a started pipeline has stopped
 	// and reported; the sandbox and the tests wait on it.
 	Finished func(d *Deployment)
@@ -455,8 +462,10 @@ func (r *run) fail(ctx context.Context, err error) {
 		r.log.Error("store failed deployment", "err", serr)
 	}
 	if d.GitHubDeploymentID != 0 {
+		// "error" is GitHub's state for a deployment that broke down for
+		// reasons of its own, not the version's: ours, or a service's.
 		state := "failure"
-		if ErrorCode(err) == EINTERNAL {
+		if code := ErrorCode(err); code == EINTERNAL || code == EUNAVAILABLE {
 			state = "error"
 		}
 		r.setStatus(ctx, state, d.Reason)
@@ -477,13 +486,44 @@ func (r *run) fail(ctx context.Context, err error) {
 }
 
 // setStatus reports to GitHub; a failure to report never fails the deploy.
+// A final status (success, failure, error) is what GitHub keeps showing,
+// so while GitHub is unavailable it is tried again for a while; a lost
+// intermediate one is made good by the next.
 func (r *run) setStatus(ctx context.Context, state, description string) {
 	d := r.d
 	st := DeploymentStatus{State: state, Description: description, EnvironmentURL: d.EnvironmentURL, LogURL: r.logURL()}
 	repo := Repo{FullName: d.Repo, InstallationID: d.InstallationID}
-	if err := r.s.GitHub.CreateDeploymentStatus(ctx, repo, d.GitHubDeploymentID, st); err != nil {
-		r.log.Warn("github deployment status", "state", state, "err", err)
+	final := state == "success" || state == "failure" || state == "error"
+	giveUp := r.s.now().Add(r.s.finalStatusPatience())
+	var wait time.Duration
+	for {
+		err := r.s.GitHub.CreateDeploymentStatus(ctx, repo, d.GitHubDeploymentID, st)
+		if err == nil {
+			return
+		}
+		wait = finalStatusBackoff.next(wait)
+		if !final || ErrorCode(err) != EUNAVAILABLE || r.s.now().Add(wait).After(giveUp) {
+			r.log.Warn("github deployment status", "state", state, "err", err)
+			return
+		}
+		r.log.Warn("github deployment status; trying again", "state", state, "err", err, "in", wait)
+		select {
+		case <-ctx.Done():
+			r.log.Warn("github deployment status lost: shutting down", "state", state)
+			return
+		case <-time.After(wait):
+		}
 	}
+}
+
+// finalStatusBackoff spaces the tries of a final GitHub status.
+var finalStatusBackoff = Backoff{Initial: time.Second, Max: 30 * time.Second}
+
+func (s *Service) finalStatusPatience() time.Duration {
+	if s.FinalStatusPatience > 0 {
+		return s.FinalStatusPatience
+	}
+	return DefaultFinalStatusPatience
 }
 
 func (r *run) logURL() string {
@@ -604,24 +644,36 @@ func (r *run) waitForCI(ctx context.Context, app *App) error {
 	)
 	for {
 		checks, err := r.s.GitHub.Checks(ctx, repo, r.d.SHA)
-		if err != nil {
+		if ErrorCode(err) == EUNAVAILABLE {
+			// Reading CI results is safe to repeat, and GitHub failing to
+			// answer is no verdict on the commit: keep asking until the
+			// CI deadline.
+			if !r.s.now().Before(deadline) {
+				return Errorf(EUNAVAILABLE, "CI results could not be read within %s: %s", time.Duration(app.CITimeout), ErrorMessage(err))
+			}
+			if seen := "could not read CI results: " + ErrorMessage(err) + "; trying again"; seen != lastSeen {
+				lastSeen = seen
+				r.progress(seen)
+			}
+		} else if err != nil {
 			return fmt.Errorf("read CI results: %w", err)
-		}
-		verdict := EvaluateCI(app, checks)
-		if seen := describeChecks(checks); seen != lastSeen {
-			lastSeen = seen
-			r.progress("CI: " + seen)
-		}
-		switch {
-		case verdict.Failed != nil:
-			return Errorf(EINVALID, "CI failed for %s: %s", r.d.ShortSHA(), strings.Join(verdict.Failed, ", "))
-		case verdict.Passed:
-			return nil
-		case !r.s.now().Before(deadline):
-			return Errorf(EINVALID, "CI did not finish within %s; still pending: %s", time.Duration(app.CITimeout), strings.Join(verdict.Pending, ", "))
+		} else {
+			verdict := EvaluateCI(app, checks)
+			if seen := "CI: " + describeChecks(checks); seen != lastSeen {
+				lastSeen = seen
+				r.progress(seen)
+			}
+			switch {
+			case verdict.Failed != nil:
+				return Errorf(EINVALID, "CI failed for %s: %s", r.d.ShortSHA(), strings.Join(verdict.Failed, ", "))
+			case verdict.Passed:
+				return nil
+			case !r.s.now().Before(deadline):
+				return Errorf(EINVALID, "CI did not finish within %s; still pending: %s", time.Duration(app.CITimeout), strings.Join(verdict.Pending, ", "))
+			}
+			r.log.Info("waiting for CI", "pending", verdict.Pending)
 		}
 		wait = poll.next(wait)
-		r.log.Info("waiting for CI", "pending", verdict.Pending, "next_poll", wait)
 		select {
 		case <-ctx.Done():
 			return context.Cause(ctx)

@@ -68,7 +68,7 @@ type sandbox struct {
 
 // newSandbox starts the emulators and the bot. logs receives the bot's
 // own log lines.
-func newSandbox(ctx context.Context, listen string, logs io.Writer) (_ *sandbox, err error) {
+func newSandbox(ctx context.Context, listen string, logs io.Writer, tweaks ...func(*options)) (_ *sandbox, err error) {
 	s := &sandbox{finished: map[int64]chan struct{}{}}
 	defer func() {
 		if err != nil {
@@ -121,7 +121,7 @@ func newSandbox(ctx context.Context, listen string, logs io.Writer) (_ *sandbox,
 	if err != nil {
 		return nil, fmt.Errorf("sandbox config: %w", err)
 	}
-	s.bot, err = start(ctx, s.cfg, listen, options{
+	opt := options{
 		logger: newLogger(logs),
 		awsOptions: []func(*awsconfig.LoadOptions) error{
 			awsconfig.WithBaseEndpoint(awsSrv.URL),
@@ -134,7 +134,11 @@ func newSandbox(ctx context.Context, listen string, logs io.Writer) (_ *sandbox,
 				s.markDone(d.ID)
 			}
 		},
-	})
+	}
+	for _, tweak := range tweaks {
+		tweak(&opt)
+	}
+	s.bot, err = start(ctx, s.cfg, listen, opt)
 	if err != nil {
 		return nil, err
 	}

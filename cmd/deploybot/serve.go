@@ -38,6 +38,11 @@ type options struct {
 	progress   func(*bot.Deployment, string)
 
 	failOnInterrupt bool
+
+	// Tests shorten the waits of the resilience policies.
+	slack               []slackclient.Option
+	githubRetryBase     time.Duration
+	finalStatusPatience time.Duration
 }
 
 // instance is one running deploybot: store, pipeline and HTTP server.
@@ -151,13 +156,14 @@ func wire(ctx context.Context, cfg *bot.Config, store storeDB, logger *slog.Logg
 	gh, err := ghclient.New(ghclient.Config{
 		APIURL: cfg.GitHub.APIURL, AppID: cfg.GitHub.AppID, PrivateKey: privateKey, Token: cfg.GitHub.Token,
 		HTTPClient: &http.Client{Transport: m.Transport("github", nil), Timeout: 30 * time.Second},
+		RetryBase:  opt.githubRetryBase,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("github client: %w", err)
 	}
 	var chat bot.Chat
 	if cfg.Slack.BotToken != "" {
-		chat = slackclient.New(cfg.Slack.BotToken, cfg.Slack.APIURL, &http.Client{Transport: m.Transport("slack", nil), Timeout: 30 * time.Second})
+		chat = slackclient.New(cfg.Slack.BotToken, cfg.Slack.APIURL, &http.Client{Transport: m.Transport("slack", nil), Timeout: 30 * time.Second}, opt.slack...)
 	}
 
 	// Endpoints come from the SDK's own AWS_ENDPOINT_URL* variables, so
@@ -196,6 +202,8 @@ func wire(ctx context.Context, cfg *bot.Config, store storeDB, logger *slog.Logg
 		Logger: logger,
 		CIPoll: ciPoll,
 		Now:    opt.now,
+
+		FinalStatusPatience: opt.finalStatusPatience,
 
 		Observer: m,
 

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -61,6 +62,9 @@ type sandbox struct {
 	bot    *instance
 
 	servers []*httptest.Server
+	// emulatorTime is the time the emulators spent answering, so that a
+	// benchmark can tell the bot's own time from theirs.
+	emulatorTime atomic.Int64
 
 	mu       sync.Mutex
 	finished map[int64]chan struct{}
@@ -190,7 +194,11 @@ apps:
 `
 
 func (s *sandbox) serve(h http.Handler) *httptest.Server {
-	srv := httptest.NewServer(h)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		began := time.Now()
+		h.ServeHTTP(w, r)
+		s.emulatorTime.Add(int64(time.Since(began)))
+	}))
 	s.servers = append(s.servers, srv)
 	return srv
 }

@@ -3,6 +3,7 @@ package handlers
 import (
 	"errors"
 	"io"
+	"mime"
 	"net/http"
 )
 
@@ -36,6 +37,11 @@ func readBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, bool) 
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
+		// MaxBytesReader has the server close the connection after this
+		// reply only when w is the server's own writer; through middleware
+		// it cannot, and the server would read up to 256 KB more of the
+		// body before sending the reply.
+		w.Header().Set("Connection", "close")
 		http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
 		return nil, false
 	case err != nil:
@@ -43,4 +49,17 @@ func readBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, bool) 
 		return nil, false
 	}
 	return body, true
+}
+
+// hasContentType reports whether r's body is of media type want. A request
+// that declares no type is taken as want; one that declares another type
+// (GitHub's form-encoded webhook setting, a JSON body sent to Slack's
+// endpoint) would otherwise be read as the wrong thing.
+func hasContentType(r *http.Request, want string) bool {
+	ct := r.Header.Get("Content-Type")
+	if ct == "" || ct == want {
+		return true
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && mt == want
 }

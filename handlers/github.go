@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/deploybot/deploybot/bot"
 	"github.com/google/go-github/v60/github"
@@ -22,6 +23,10 @@ func (s *Server) githubWebhook(w http.ResponseWriter, r *http.Request) {
 	signature := r.Header.Get("X-Hub-Signature-256")
 	if event == "" || delivery == "" {
 		http.Error(w, "missing X-GitHub-Event or X-GitHub-Delivery", http.StatusBadRequest)
+		return
+	}
+	if !hasContentType(r, "application/json") {
+		http.Error(w, "Content-Type must be application/json: set the webhook's content type to application/json", http.StatusUnsupportedMediaType)
 		return
 	}
 	body, ok := readBody(w, r, maxGitHubBody)
@@ -79,12 +84,29 @@ func (s *Server) deploymentEvent(w http.ResponseWriter, r *http.Request, deliver
 			log.Warn("record delivery", "err", err)
 		}
 	}()
-	var ev github.DeploymentEvent
-	if err := json.Unmarshal(body, &ev); err != nil || ev.Deployment == nil || ev.Repo == nil {
-		http.Error(w, "not a deployment event", http.StatusBadRequest)
+	var ev struct {
+		github.DeploymentEvent
+		Action string `json:"action"` // not in go-github v60's type
+	}
+	if err := json.Unmarshal(body, &ev); err != nil {
+		http.Error(w, "not a deployment event: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	if ev.Deployment == nil || ev.Repo == nil {
+		http.Error(w, "not a deployment event: no deployment or repository", http.StatusBadRequest)
+		return
+	}
+	if ev.Action != "" && ev.Action != "created" {
+		writeJSON(w, http.StatusAccepted, map[string]string{"msg": "ignored: deployment " + ev.Action})
 		return
 	}
 	dep := ev.Deployment
+	if !isFullSHA(dep.GetSHA()) {
+		// GitHub resolves the ref itself and always sends the full sha;
+		// anything else would be deployed as whatever it resolves to now.
+		http.Error(w, "not a deployment event: deployment.sha is not a full commit sha (40 lower-case hex digits)", http.StatusBadRequest)
+		return
+	}
 	repo := bot.Repo{FullName: ev.Repo.GetFullName(), InstallationID: ev.GetInstallation().GetID()}
 	payload := decodeDeploymentPayload(dep.Payload)
 
@@ -105,7 +127,7 @@ func (s *Server) deploymentEvent(w http.ResponseWriter, r *http.Request, deliver
 	app, err := s.appForDeployment(repo.FullName, payload.App)
 	if err != nil {
 		s.Deployments.Reject(ctx, repo, dep.GetID(), err)
-		writeJSON(w, http.StatusAccepted, map[string]string{"msg": bot.ErrorMessage(err)})
+		writeJSON(w, http.StatusAccepted, map[string]string{"msg": clip(bot.ErrorMessage(err))})
 		return
 	}
 	d, err := s.Deployments.Accept(ctx, bot.Request{
@@ -124,7 +146,7 @@ func (s *Server) deploymentEvent(w http.ResponseWriter, r *http.Request, deliver
 		return
 	default:
 		s.Deployments.Reject(ctx, repo, dep.GetID(), err)
-		writeJSON(w, http.StatusAccepted, map[string]string{"msg": bot.ErrorMessage(err)})
+		writeJSON(w, http.StatusAccepted, map[string]string{"msg": clip(bot.ErrorMessage(err))})
 		return
 	}
 	s.Deployments.Start(d)
@@ -176,8 +198,12 @@ func decodeDeploymentPayload(raw json.RawMessage) bot.DeploymentPayload {
 func (s *Server) issueCommentEvent(w http.ResponseWriter, r *http.Request, delivery string, body []byte) {
 	ctx := r.Context()
 	var ev github.IssueCommentEvent
-	if err := json.Unmarshal(body, &ev); err != nil || ev.Comment == nil || ev.Issue == nil || ev.Repo == nil {
-		http.Error(w, "not an issue_comment event", http.StatusBadRequest)
+	if err := json.Unmarshal(body, &ev); err != nil {
+		http.Error(w, "not an issue_comment event: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	if ev.Comment == nil || ev.Issue == nil || ev.Repo == nil {
+		http.Error(w, "not an issue_comment event: no comment, issue or repository", http.StatusBadRequest)
 		return
 	}
 	author := ev.GetComment().GetUser()
@@ -216,6 +242,11 @@ func (s *Server) issueCommentEvent(w http.ResponseWriter, r *http.Request, deliv
 		if ferr := s.Store.ForgetDelivery(context.WithoutCancel(ctx), key); ferr != nil {
 			s.logger().Error("forget delivery", "err", ferr, "delivery", delivery)
 		}
+		if bot.ErrorCode(err) == bot.EUNAVAILABLE {
+			// GitHub's own failure: it may redeliver once it is back.
+			http.Error(w, "could not handle the comment: "+bot.ErrorMessage(err), http.StatusServiceUnavailable)
+			return
+		}
 		http.Error(w, "could not handle the comment", http.StatusInternalServerError)
 		return
 	}
@@ -243,6 +274,28 @@ func (s *Server) ciEvent(w http.ResponseWriter, event string, body []byte) {
 		s.Deployments.NotifyCI(sha)
 	}
 	writeJSON(w, http.StatusAccepted, map[string]string{"msg": event + " noted"})
+}
+
+// clip bounds a refusal echoed to the caller: the names in it come from
+// the event and may be as long as the body.
+func clip(msg string) string {
+	const max = 500
+	if utf8.RuneCountInString(msg) <= max {
+		return msg
+	}
+	return string([]rune(msg)[:max]) + "…"
+}
+
+func isFullSHA(s string) bool {
+	if len(s) != 40 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 func findSHA(body []byte, key string) (string, bool) {

@@ -86,6 +86,10 @@ func firstLine(s string) string {
 // readSlackForm reads a signed Slack request and returns its form; it
 // answers the request itself and returns false when it is refused.
 func (s *Server) readSlackForm(w http.ResponseWriter, r *http.Request) (url.Values, bool) {
+	if !hasContentType(r, "application/x-www-form-urlencoded") {
+		http.Error(w, "Content-Type must be application/x-www-form-urlencoded, as Slack sends it", http.StatusUnsupportedMediaType)
+		return nil, false
+	}
 	body, ok := readBody(w, r, maxSlackBody)
 	if !ok {
 		return nil, false
@@ -97,7 +101,9 @@ func (s *Server) readSlackForm(w http.ResponseWriter, r *http.Request) (url.Valu
 	}
 	if err := verifySlack(s.Config.Slack.SigningSecret, r.Header, body, s.now()); err != nil {
 		s.logger().Warn("slack request refused", "reason", err.Error(), "remote", r.RemoteAddr, "path", r.URL.Path)
-		http.Error(w, "invalid Slack signature", http.StatusUnauthorized)
+		// The reason holds nothing secret and tells a clock skew from a
+		// wrong secret.
+		http.Error(w, "invalid Slack signature: "+err.Error(), http.StatusUnauthorized)
 		return nil, false
 	}
 	form, err := url.ParseQuery(string(body))

@@ -124,6 +124,14 @@ func (s *Server) deploymentEvent(w http.ResponseWriter, r *http.Request, deliver
 		return
 	}
 
+	if len(s.Config.AppsForRepo(repo.FullName)) == 0 {
+		// An App installed on a whole organisation hears every tool's
+		// deployments (GitHub Pages, other deployers); one in a repository
+		// deploybot does not serve is none of its business, and marking it
+		// failed would break that tool's view of it.
+		writeJSON(w, http.StatusAccepted, map[string]string{"msg": clip("ignored: deploybot serves no app in " + repo.FullName)})
+		return
+	}
 	app, err := s.appForDeployment(repo.FullName, payload.App)
 	if err != nil {
 		s.Deployments.Reject(ctx, repo, dep.GetID(), err)

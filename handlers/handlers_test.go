@@ -363,6 +363,19 @@ func TestGitHubDeploymentEvent(t *testing.T) {
 	if code != http.StatusAccepted || len(rec.started) != 1 || len(rec.rejected) != 1 || !strings.Contains(rec.rejected[0], `no environment "staging"`) {
 		t.Errorf("unknown env: %d, started %v, rejected %v", code, rec.started, rec.rejected)
 	}
+
+	// Another tool's deployment in a repository deploybot does not serve
+	// is left alone: no status on it.
+	var foreign map[string]any
+	if err := json.Unmarshal(rewriteDeployment(t, 4444, "", "github-pages"), &foreign); err != nil {
+		t.Fatal(err)
+	}
+	foreign["repository"].(map[string]any)["full_name"] = "octo-org/homepage"
+	other, _ := json.Marshal(foreign)
+	code, resp = postHook(t, srv, "deployment", "del-4", map[string]string{"X-Hub-Signature-256": hubSign(hookSecret, other)}, other)
+	if code != http.StatusAccepted || !strings.Contains(resp, "ignored: deploybot serves no app in octo-org/homepage") || len(rec.rejected) != 1 || len(rec.accepted) != 1 {
+		t.Errorf("foreign repository: %d %s, accepted %v, rejected %v", code, resp, rec.accepted, rec.rejected)
+	}
 }
 
 func slackSay(t *testing.T, srv *httptest.Server, now time.Time, user, text string) map[string]any {

@@ -719,10 +719,10 @@ func badInputRows(t *testing.T, sb *sandbox, corpusDir, good string) []badInput 
 	add(
 		hook("github event: repository not configured", "deployment", deployment(func(ev, _ map[string]any) {
 			ev["repository"].(map[string]any)["full_name"] = "someone/else"
-		}), http.StatusAccepted, "deploybot has no app for someone/else"),
+		}), http.StatusAccepted, "ignored: deploybot serves no app in someone/else"),
 		hook("github event: repository ../../etc", "deployment", deployment(func(ev, _ map[string]any) {
 			ev["repository"].(map[string]any)["full_name"] = "../../etc"
-		}), http.StatusAccepted, "deploybot has no app for ../../etc"),
+		}), http.StatusAccepted, "ignored: deploybot serves no app in ../../etc"),
 		hook("github event: app not configured", "deployment", deployment(func(_, dep map[string]any) {
 			dep["payload"] = map[string]any{"app": "nope"}
 		}), http.StatusAccepted, `deploybot has no app "nope" for takumi/takumi-server`),

@@ -470,7 +470,8 @@ func (r *run) fail(ctx context.Context, err error) {
 		}
 		r.setStatus(ctx, state, d.Reason)
 	}
-	r.announce(ctx, "Failed: "+d.Reason)
+	// Reasons quote refs and names as given; see message.
+	r.announce(ctx, "Failed: "+slackEscape.Replace(d.Reason))
 	r.progress("Failed: " + d.Reason)
 	if d.SlackTS == "" && d.SlackResponseURL != "" && r.s.Chat != nil {
 		// Nothing was posted to the channel (the ref did not resolve), so
@@ -581,11 +582,13 @@ func (r *run) channel() string {
 
 func (r *run) message(status string) Message {
 	d := r.d
-	ref := d.Ref
+	// A ref comes from whoever asked (a branch may be named <!channel>),
+	// and the message is mrkdwn.
+	ref := slackEscape.Replace(d.Ref)
 	if d.SHA != "" {
 		ref = d.ShortSHA()
 		if d.Ref != "" && !strings.HasPrefix(d.SHA, d.Ref) {
-			ref = fmt.Sprintf("%s (%s)", d.Ref, d.ShortSHA())
+			ref = fmt.Sprintf("%s (%s)", slackEscape.Replace(d.Ref), d.ShortSHA())
 		}
 	}
 	text := fmt.Sprintf("%s %s: %s %s to %s — %s", stateEmoji(d.State), deploymentLabel(d), d.App, ref, d.Env, status)

@@ -283,10 +283,12 @@ func TestRefusedRequestsCreateNothing(t *testing.T) {
 // same pipeline and reports on that deployment.
 func TestGitHubAPIDeployment(t *testing.T) {
 	sb := newTestSandbox(t)
-	sha := sb.commit("api", "main", "success", true)
+	// git allows a branch named <!channel>; Slack must not ping anyone.
+	const branch = "<!channel>"
+	sha := sb.commit("api", branch, "success", true)
 	sb.github.AddToken("ghp_octocat", "octocat")
 
-	body, _ := json.Marshal(map[string]any{"ref": "main", "environment": "dev", "required_contexts": []string{}, "payload": map[string]any{}})
+	body, _ := json.Marshal(map[string]any{"ref": branch, "environment": "dev", "required_contexts": []string{}, "payload": map[string]any{}})
 	srvURL := strings.TrimSuffix(sb.cfg.GitHub.APIURL, "/")
 	req, _ := http.NewRequest("POST", srvURL+"/repos/"+sandboxRepo+"/deployments", bytes.NewReader(body))
 	req.Header.Set("Authorization", "token ghp_octocat")
@@ -317,6 +319,11 @@ func TestGitHubAPIDeployment(t *testing.T) {
 	states := sb.github.Statuses(sandboxRepo, gd.ID)
 	if len(states) == 0 || states[len(states)-1].State != "success" {
 		t.Errorf("statuses on the API-created deployment: %+v", states)
+	}
+	for _, m := range sb.slack.Messages(sandboxChannel) {
+		if strings.Contains(m.Text+string(m.Blocks), branch) || !strings.Contains(m.Text, "&lt;!channel&gt;") {
+			t.Errorf("Slack message %q (blocks %s) does not escape the ref %s", m.Text, m.Blocks, branch)
+		}
 	}
 }
 

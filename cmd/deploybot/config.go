@@ -7,6 +7,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -32,7 +33,7 @@ func loadConfig(path string, getenv func(string) string) (*bot.Config, error) {
 func parseConfig(data []byte, getenv func(string) string) (*bot.Config, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, err
+		return nil, withLine(data, err)
 	}
 	if len(doc.Content) == 0 {
 		return nil, errors.New("the file is empty")
@@ -84,6 +85,10 @@ func walkConfig(n *yaml.Node, t reflect.Type, path string, lines map[string]int,
 		}
 		if msg := checkScalar(n.Value, t); msg != "" {
 			bad(path, n.Line, msg)
+		} else if err := n.Decode(reflect.New(t).Interface()); err != nil {
+			// An explicit tag (!!float, !!binary) that does not fit the
+			// value, or a value of the wrong kind.
+			bad(path, n.Line, decodeMessage(err))
 		}
 	case yaml.MappingNode:
 		for i := 0; i+1 < len(n.Content); i += 2 {
@@ -130,6 +135,50 @@ func expandScalar(n *yaml.Node, path string, bad func(key string, line int, msg 
 	// string tag the parser chose for the unexpanded text is dropped.
 	n.Tag, n.Style = "", 0
 }
+
+// withLine adds the line yaml.v3 leaves out of some syntax errors (one on
+// the first line, a character it cannot read, an unknown anchor): the
+// line up to which the file fails the same way, and not one line earlier.
+func withLine(data []byte, err error) error {
+	msg, ok := strings.CutPrefix(err.Error(), "yaml: ")
+	if !ok || strings.HasPrefix(msg, "line ") {
+		return err
+	}
+	var ends []int // of each line, newline included
+	for i, c := range data {
+		if c == '\n' {
+			ends = append(ends, i+1)
+		}
+	}
+	if len(ends) == 0 || ends[len(ends)-1] < len(data) {
+		ends = append(ends, len(data))
+	}
+	n := sort.Search(len(ends), func(i int) bool {
+		var doc yaml.Node
+		e := yaml.Unmarshal(data[:ends[i]], &doc)
+		return e != nil && e.Error() == err.Error()
+	})
+	if n == len(ends) {
+		return err
+	}
+	return fmt.Errorf("yaml: line %d: %s", n+1, msg)
+}
+
+// decodeMessage is yaml.v3's decoding error without the line, which the
+// caller reports with the key.
+func decodeMessage(err error) string {
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		msgs := make([]string, len(te.Errors))
+		for i, m := range te.Errors {
+			msgs[i] = lineNumber.ReplaceAllString(m, "")
+		}
+		return strings.Join(msgs, "; ")
+	}
+	return strings.TrimPrefix(err.Error(), "yaml: ")
+}
+
+var lineNumber = regexp.MustCompile(`^line \d+: `)
 
 var textUnmarshaler = reflect.TypeOf((*encoding.TextUnmarshaler)(nil)).Elem()
 

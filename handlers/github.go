@@ -274,9 +274,9 @@ func (s *Server) issueCommentEvent(w http.ResponseWriter, r *http.Request, deliv
 // so the commit is picked out of the raw bytes: the first "head_sha"
 // (check_run, check_suite) or "sha" (status) holding 40 hex digits.
 func (s *Server) ciEvent(w http.ResponseWriter, event string, body []byte) {
-	key := `"head_sha":"`
+	key := `"head_sha"`
 	if event == "status" {
-		key = `"sha":"`
+		key = `"sha"`
 	}
 	if sha, ok := findSHA(body, key); ok {
 		s.Deployments.NotifyCI(sha)
@@ -308,16 +308,26 @@ func isFullSHA(s string) bool {
 
 func findSHA(body []byte, key string) (string, bool) {
 	i := bytes.Index(body, []byte(key))
-	if i < 0 || len(body) < i+len(key)+40 {
+	if i < 0 {
 		return "", false
 	}
-	sha := body[i+len(key) : i+len(key)+40]
-	for _, c := range sha {
+	// GitHub sends compact JSON, but nothing promises it: allow the
+	// whitespace JSON allows around the colon.
+	rest := bytes.TrimLeft(body[i+len(key):], " \t\r\n")
+	rest, ok := bytes.CutPrefix(rest, []byte(":"))
+	if !ok {
+		return "", false
+	}
+	rest, ok = bytes.CutPrefix(bytes.TrimLeft(rest, " \t\r\n"), []byte(`"`))
+	if !ok || len(rest) < 41 || rest[40] != '"' {
+		return "", false
+	}
+	for _, c := range rest[:40] {
 		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
 			return "", false
 		}
 	}
-	return string(sha), true
+	return string(rest[:40]), true
 }
 
 // statusWriter remembers the status a handler answered with.

@@ -34,6 +34,14 @@ type recorder struct {
 	accepted []bot.Request
 	started  []int64
 	rejected []string
+	notified []string
+}
+
+func (r *recorder) NotifyCI(sha string) {
+	r.mu.Lock()
+	r.notified = append(r.notified, sha)
+	r.mu.Unlock()
+	r.Service.NotifyCI(sha)
 }
 
 func (r *recorder) Accept(ctx context.Context, req bot.Request) (*bot.Deployment, error) {
@@ -312,6 +320,47 @@ func TestGitHubWebhookPingAndIgnored(t *testing.T) {
 	code, _ = postHook(t, srv, "check_run", "c1", map[string]string{"X-Hub-Signature-256": hubSign(hookSecret, cr)}, cr)
 	if code != http.StatusAccepted {
 		t.Errorf("check_run: status %d, want 202", code)
+	}
+}
+
+// CI events wake the waiters on their commit, whether the JSON comes
+// compact, as GitHub sends it, or indented, as the corpus has it.
+func TestCIEventsWakeTheirCommit(t *testing.T) {
+	srv, rec := newTestServer(t, time.Now())
+	for _, tc := range []struct{ event, file, key string }{
+		{"check_run", "check_run/completed.payload.json", "head_sha"},
+		{"check_suite", "check_suite/completed.payload.json", "head_sha"},
+		{"status", "status/payload.json", "sha"},
+	} {
+		raw, err := os.ReadFile("../../shared/corpus/github-webhooks/" + tc.file)
+		if err != nil {
+			t.Skipf("corpus: %v", err)
+		}
+		var ev map[string]any
+		if err := json.Unmarshal(raw, &ev); err != nil {
+			t.Fatal(err)
+		}
+		obj := ev
+		if o, ok := ev[tc.event].(map[string]any); ok {
+			obj = o
+		}
+		want, _ := obj[tc.key].(string)
+		var compact bytes.Buffer
+		if err := json.Compact(&compact, raw); err != nil {
+			t.Fatal(err)
+		}
+		for _, body := range [][]byte{raw, compact.Bytes()} {
+			rec.mu.Lock()
+			rec.notified = nil
+			rec.mu.Unlock()
+			code, _ := postHook(t, srv, tc.event, "ci-"+tc.event, map[string]string{"X-Hub-Signature-256": hubSign(hookSecret, body)}, body)
+			rec.mu.Lock()
+			got := rec.notified
+			rec.mu.Unlock()
+			if code != http.StatusAccepted || len(got) != 1 || got[0] != want || len(want) != 40 {
+				t.Errorf("%s (%d bytes): status %d, woke %v; want %s", tc.event, len(body), code, got, want)
+			}
+		}
 	}
 }
 

@@ -176,6 +176,10 @@ func wrapError(err error, what string) error {
 // isTransportError reports a failure to get any answer: refused or dropped
 // connections and timeouts, not an answer GitHub gave, nor one of ours.
 func isTransportError(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) {
+		// go-github returns the caller's expired context as it is.
+		return true
+	}
 	var ue *url.Error
 	if !errors.As(err, &ue) || errors.Is(err, context.Canceled) {
 		return false

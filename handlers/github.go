@@ -239,6 +239,14 @@ func (s *Server) issueCommentEvent(w http.ResponseWriter, r *http.Request, deliv
 		writeJSON(w, http.StatusOK, map[string]string{"msg": "comment already handled"})
 		return
 	}
+	// Handling a comment makes several GitHub calls, each retried while
+	// GitHub is unwell; it is cut off in time to answer the webhook.
+	timeout := s.CommentTimeout
+	if timeout <= 0 {
+		timeout = DefaultCommentTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	d, err := s.Deployments.HandleComment(ctx, bot.Comment{
 		Repo:   bot.Repo{FullName: ev.GetRepo().GetFullName(), InstallationID: ev.GetInstallation().GetID()},
 		Number: ev.GetIssue().GetNumber(), CommentID: ev.GetComment().GetID(),

@@ -48,7 +48,14 @@ type Server struct {
 	// Metrics serves GET /metrics, behind the dashboard's protection; nil
 	// leaves the route out.
 	Metrics http.Handler
+	// CommentTimeout bounds the handling of a PR comment inside its
+	// webhook; zero means DefaultCommentTimeout.
+	CommentTimeout time.Duration
 }
+
+// DefaultCommentTimeout leaves room in the 10 s GitHub gives a webhook
+// before it counts the delivery failed.
+const DefaultCommentTimeout = 8 * time.Second
 
 // Handler returns the routes of DESIGN.md's contract built so far.
 func (s *Server) Handler() http.Handler {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -232,5 +233,42 @@ func TestFinalStatusOutlivesAGitHubOutage(t *testing.T) {
 	}
 	if got := githubStates(sb, d); got != "queued in_progress success" {
 		t.Errorf("GitHub statuses %q; want the final success to have landed", got)
+	}
+}
+
+// A PR comment is handled inside its webhook, which GitHub gives 10 s: a
+// GitHub too slow to answer the handling's own calls gets a 503 in time,
+// nothing is deployed, and the comment is left for a redelivery.
+func TestSlowGitHubCommentAnsweredInTime(t *testing.T) {
+	sb, err := newSandbox(context.Background(), "127.0.0.1:0", io.Discard, func(o *options) {
+		o.githubRetryBase = 10 * time.Millisecond
+		o.commentTimeout = 300 * time.Millisecond
+	})
+	if err != nil {
+		t.Fatalf("sandbox: %v", err)
+	}
+	t.Cleanup(sb.Close)
+	head := sb.commit("faults slow comment", "feature/slow", "success", true)
+	sb.github.AddPullRequest(sandboxRepo, 12, head, "feature/slow", sandboxWriter)
+	sb.github.Inject(faults.Rule{Match: githubemu.Route("GET", "/repos/*/*/collaborators/*/permission"), Delay: 2 * time.Second, Respond: githubemu.ServerError(http.StatusGatewayTimeout)})
+
+	began := time.Now()
+	id, _ := sb.github.UserComment(sandboxRepo, 12, sandboxWriter, "deploy to dev") // the 503 is an error to it
+	took := time.Since(began)
+	var answered *githubemu.Delivery
+	for _, dl := range sb.github.Deliveries() {
+		if dl.Event == "issue_comment" {
+			answered = &dl
+		}
+	}
+	if answered == nil || answered.StatusCode != http.StatusServiceUnavailable || took >= 2*time.Second {
+		t.Fatalf("comment webhook answered %+v after %s; want 503 before GitHub's slow answer", answered, took)
+	}
+	if ds, _ := sb.bot.store.Deployments(context.Background(), 10); len(ds) != 0 {
+		t.Errorf("%d deployments stored; want none", len(ds))
+	}
+	first, err := sb.bot.store.RecordDelivery(context.Background(), fmt.Sprintf("issue_comment:%s:%d", sandboxRepo, id), "issue_comment")
+	if err != nil || !first {
+		t.Errorf("the comment is still marked handled (%v); a redelivery would be ignored", err)
 	}
 }

@@ -41,6 +41,7 @@ type options struct {
 
 	// Tests shorten the waits of the resilience policies.
 	slack               []slackclient.Option
+	commentTimeout      time.Duration
 	githubRetryBase     time.Duration
 	finalStatusPatience time.Duration
 }
@@ -217,7 +218,7 @@ func wire(ctx context.Context, cfg *bot.Config, store storeDB, logger *slog.Logg
 	}
 	h := &handlers.Server{
 		Config: cfg, Deployments: service, Store: store, Logger: logger,
-		Ready: store.Ping, Now: opt.now, Metrics: m.Handler(),
+		Ready: store.Ping, Now: opt.now, Metrics: m.Handler(), CommentTimeout: opt.commentTimeout,
 	}
 	return &instance{
 		cfg:     cfg,

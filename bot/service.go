@@ -474,9 +474,10 @@ func (r *run) fail(ctx context.Context, err error) {
 	r.announce(ctx, "Failed: "+slackEscape.Replace(d.Reason))
 	r.progress("Failed: " + d.Reason)
 	if d.SlackTS == "" && d.SlackResponseURL != "" && r.s.Chat != nil {
-		// Nothing was posted to the channel (the ref did not resolve), so
-		// the requester hears it privately.
-		msg := Message{Text: fmt.Sprintf("Deployment #%d of %s %s to %s failed: %s", d.ID, d.App, d.Ref, d.Env, d.Reason)}
+		// The channel never got the deployment's message (Slack refused
+		// or was down when the failure was announced), so the requester
+		// hears it privately, as the command's reply.
+		msg := Message{Text: fmt.Sprintf("Deployment #%d of %s %s to %s failed: %s", d.ID, d.App, slackEscape.Replace(d.Ref), d.Env, slackEscape.Replace(d.Reason))}
 		if err := r.s.Chat.Respond(ctx, d.SlackResponseURL, msg); err != nil {
 			r.log.Warn("slack respond", "err", err)
 		}

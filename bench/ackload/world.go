@@ -1,0 +1,219 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/deploybot/deploybot/emulator/awsemu"
+	"github.com/deploybot/deploybot/emulator/githubemu"
+	"github.com/deploybot/deploybot/emulator/slackemu"
+	"github.com/deploybot/deploybot/store/postgres"
+	"github.com/deploybot/deploybot/store/sqlite"
+
+	"github.com/deploybot/deploybot/bot"
+)
+
+// The world the load runs in.
+const (
+	app           = "web"
+	repo          = "ackload/web"
+	image         = "123456789012.dkr.ecr.us-east-1.amazonaws.com/web"
+	service       = "web-api"
+	container     = "api"
+	ciCheck       = "ci/build"
+	channel       = "#deploys"
+	botToken      = "xoxb-ackload"
+	githubToken   = "ghp_ackload_bot"
+	humanToken    = "ghp_ackload_human"
+	humanLogin    = "Codertocat" // the creator in GitHub's example payload
+	slackUser     = "U0ACKLOAD"
+	signingSecret = "ackload-slack-signing-secret"
+	webhookSecret = "ackload-github-webhook-secret"
+)
+
+// world is the emulators serve talks to, in this process.
+type world struct {
+	github  *githubemu.Emulator
+	slack   *slackemu.Server
+	aws     *awsemu.Server
+	servers []*httptest.Server
+	ghURL   string // the GitHub emulator's origin
+	envs    []string
+	sha     string   // the commit every request deploys; its CI stays pending
+	home    string   // serve's HOME
+	environ []string // serve's environment: where the emulators are
+}
+
+func newWorld(envCount int) (*world, error) {
+	w := &world{github: githubemu.New(0, nil), slack: slackemu.New(botToken), aws: awsemu.New()}
+	gh := w.serve(w.github)
+	w.ghURL = gh.URL
+	sl := w.serve(w.slack)
+	w.slack.SetBaseURL(sl.URL)
+	w.slack.AddChannel(channel)
+	aw := w.serve(w.aws)
+
+	w.github.AddRepo(repo, 0)
+	w.github.AddToken(githubToken, "ackload-bot")
+	w.github.AddToken(humanToken, humanLogin)
+	sum := sha256.Sum256([]byte("ackload commit"))
+	w.sha = hex.EncodeToString(sum[:20])
+	w.github.AddCommit(repo, w.sha, "main")
+	w.github.SetStatus(repo, w.sha, ciCheck, "pending")
+	digest := sha256.Sum256([]byte("ackload image"))
+	w.aws.PutImage("web", "git_"+w.sha[:7], "sha256:"+hex.EncodeToString(digest[:]))
+	for i := range envCount {
+		env := fmt.Sprintf("env%02d", i+1)
+		w.envs = append(w.envs, env)
+		w.aws.AddService(env, service, awsemu.TaskDef{
+			Family: service + "-" + env, CPU: "256", Memory: "512",
+			Containers: []awsemu.Container{{Name: container, Image: image + ":git_0000000", Memory: 512}},
+		})
+	}
+	var err error
+	if w.home, err = os.MkdirTemp("", "ackload-home-"); err != nil {
+		w.Close()
+		return nil, err
+	}
+	w.environ = []string{
+		"PATH=" + os.Getenv("PATH"), "HOME=" + w.home,
+		"GITHUB_URL=" + gh.URL + githubemu.Prefix + "/", "SLACK_URL=" + w.slack.APIURL(),
+		"AWS_ENDPOINT_URL=" + aw.URL, "AWS_ACCESS_KEY_ID=AKIAACKLOAD", "AWS_SECRET_ACCESS_KEY=secret",
+		"AWS_EC2_METADATA_DISABLED=true",
+	}
+	return w, nil
+}
+
+func (w *world) serve(h http.Handler) *httptest.Server {
+	srv := httptest.NewServer(h)
+	w.servers = append(w.servers, srv)
+	return srv
+}
+
+func (w *world) Close() {
+	for _, srv := range w.servers {
+		srv.Close()
+	}
+	if w.home != "" {
+		os.RemoveAll(w.home)
+	}
+}
+
+// config writes serve's config: production timing (no timing section),
+// one app whose environments are the ECS services, ci_timeout 1h.
+func (w *world) config(dir, listen, store string) (string, error) {
+	var b strings.Builder
+	fmt.Fprintf(&b, `listen: %q
+store: %q
+github:
+  api_url: ${GITHUB_URL}
+  token: %s
+  webhook_secret: %s
+slack:
+  api_url: ${SLACK_URL}
+  bot_token: %s
+  signing_secret: %s
+  channel: %q
+aws:
+  region: us-east-1
+apps:
+  %s:
+    repo: %s
+    image: %s
+    tag: "git_{{.ShortSHA}}"
+    checks: [%q]
+    ci_timeout: 1h
+    environments:
+`, listen, store, githubToken, webhookSecret, botToken, signingSecret, channel, app, repo, image, ciCheck)
+	for _, env := range w.envs {
+		fmt.Fprintf(&b, "      %s:\n        ecs: {cluster: %s, service: %s, container: %s}\n        timeout: 10m\n", env, env, service, container)
+	}
+	path := filepath.Join(dir, "deploybot.yaml")
+	return path, os.WriteFile(path, []byte(b.String()), 0o600)
+}
+
+// storeSetup is the store serve runs on.
+type storeSetup struct {
+	dsn string
+	// drop removes it.
+	drop func() error
+	// sessions, for PostgreSQL, is how many connections the server has
+	// accepted so far; nil for SQLite.
+	sessions func(ctx context.Context) (int64, error)
+}
+
+// prepareStore returns the store for serve. PostgreSQL gets a schema of
+// its own, named in the DSN's search_path as store/postgres/pgtest does,
+// so runs never see each other's rows.
+func prepareStore(ctx context.Context, flagValue, dir string) (storeSetup, error) {
+	if flagValue == "sqlite" {
+		return storeSetup{dsn: "sqlite:" + filepath.Join(dir, "deploybot.db"), drop: func() error { return nil }}, nil
+	}
+	u, err := url.Parse(flagValue)
+	if err != nil {
+		return storeSetup{}, fmt.Errorf("-store: %w", err)
+	}
+	db, err := sql.Open("pgx", flagValue)
+	if err != nil {
+		return storeSetup{}, err
+	}
+	db.SetMaxOpenConns(1)
+	b := make([]byte, 6)
+	rand.Read(b)
+	schema := "ackload_" + hex.EncodeToString(b)
+	if _, err := db.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
+		db.Close()
+		return storeSetup{}, fmt.Errorf("create schema: %w", err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return storeSetup{
+		dsn: u.String(),
+		drop: func() error {
+			defer db.Close()
+			if _, err := db.Exec("DROP SCHEMA " + schema + " CASCADE"); err != nil {
+				return fmt.Errorf("drop schema %s: %w", schema, err)
+			}
+			return nil
+		},
+		sessions: func(ctx context.Context) (int64, error) {
+			// A backend reports its session to the statistics within a
+			// second or so; this one's own is subtracted by the caller's
+			// difference.
+			var n int64
+			err := db.QueryRowContext(ctx, `SELECT sessions FROM pg_stat_database WHERE datname = current_database()`).Scan(&n)
+			return n, err
+		},
+	}, nil
+}
+
+func describeStore(flagValue string) string {
+	if flagValue == "sqlite" {
+		return "SQLite (file in the temp dir)"
+	}
+	return "PostgreSQL (a fresh schema)"
+}
+
+// deploymentLister is what verify reads of either store.
+type deploymentLister interface {
+	Deployments(ctx context.Context, limit int) ([]*bot.Deployment, error)
+	Close() error
+}
+
+func openStore(ctx context.Context, dsn string) (deploymentLister, error) {
+	if path, ok := strings.CutPrefix(dsn, "sqlite:"); ok {
+		return sqlite.Open(ctx, path)
+	}
+	return postgres.Open(ctx, dsn)
+}

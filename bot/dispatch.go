@@ -97,9 +97,23 @@ func (s *Service) Serve(ctx context.Context) error {
 	}
 }
 
+// capacity is how many pipelines one replica runs at once; the rest wait
+// in the store for a free slot here or on another replica.
+const capacity = 100
+
 func (s *Service) dispatch(ctx context.Context) {
+	s.mu.Lock()
+	full := len(s.stops) >= capacity
+	s.mu.Unlock()
+	if full {
+		// Every accepted request kicks the dispatcher; at capacity a claim
+		// would only renew this replica's own leases (100 row updates per
+		// request, measured as most of serve's CPU under load). A pipeline
+		// that ends kicks again.
+		return
+	}
 	now := s.now()
-	claimed, err := s.Store.ClaimDeployments(ctx, s.Owner, now, now.Add(s.lease()), 100)
+	claimed, err := s.Store.ClaimDeployments(ctx, s.Owner, now, now.Add(s.lease()), capacity)
 	if err != nil {
 		if ctx.Err() == nil {
 			s.logger().Error("claim deployments", "err", err)

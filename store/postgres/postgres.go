@@ -7,6 +7,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -36,6 +37,9 @@ const migrationLock = 0x6465706c6f79 // "deploy"
 // merely wait for each other.
 const gateLockClass = 0x64706774 // "dpgt"
 
+// maxConns bounds each process's connections to PostgreSQL.
+const maxConns = 20
+
 // Open connects to the database at dsn (postgres://…) and brings its
 // schema up to date.
 func Open(ctx context.Context, dsn string) (*DB, error) {
@@ -44,6 +48,14 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		return nil, err
 	}
 	db := stdlib.OpenDB(*cfg)
+	// database/sql's defaults, unbounded open and two idle connections,
+	// turned a burst of requests into a connection per request: under
+	// load PostgreSQL ran out of connections ("too many clients") and the
+	// rest paid a new connection each. A bounded pool kept open queues
+	// instead; two replicas take 2×maxConns of the server's default 100.
+	db.SetMaxOpenConns(maxConns)
+	db.SetMaxIdleConns(maxConns)
+	db.SetConnMaxIdleTime(5 * time.Minute)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("connect to postgres %s@%s/%s: %w", cfg.User, cfg.Host, cfg.Database, err)

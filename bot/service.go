@@ -123,12 +123,19 @@ func (s *Service) Accept(ctx context.Context, req Request) (*Deployment, error) 
 	}
 	// Whoever runs `deploybot deploy` holds the AWS credentials and the
 	// GitHub token already; the allow list guards the shared triggers.
+	// Only a refusal is logged as one: a store or GitHub failure on the
+	// way is the caller's to report, and once read as "refused: locked"
+	// thousands of times under load.
 	if err := s.authorize(ctx, app, env, req.Requester); err != nil && req.Source != SourceCLI {
-		s.logger().Warn("deploy refused", "app", req.App, "env", req.Env, "requester", req.Requester, "source", req.Source)
+		if ErrorCode(err) == EFORBIDDEN {
+			s.logger().Warn("deploy refused", "app", req.App, "env", req.Env, "requester", req.Requester, "source", req.Source)
+		}
 		return nil, err
 	}
 	if err := s.checkLock(ctx, app.Name, env.Name, req.Requester); err != nil {
-		s.logger().Warn("deploy refused: locked", "app", req.App, "env", req.Env, "requester", req.Requester, "source", req.Source)
+		if ErrorCode(err) == EFORBIDDEN {
+			s.logger().Warn("deploy refused: locked", "app", req.App, "env", req.Env, "requester", req.Requester, "source", req.Source)
+		}
 		return nil, err
 	}
 	d := &Deployment{

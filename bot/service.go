@@ -654,6 +654,9 @@ func (r *run) waitForCI(ctx context.Context, app *App) error {
 		lastSeen string
 	)
 	for {
+		// Listen before reading: news arriving between the read and the
+		// wait would otherwise wake nobody, leaving the wait to the poll.
+		woken := r.s.ciWaiter(r.d.SHA)
 		checks, err := r.s.GitHub.Checks(ctx, repo, r.d.SHA)
 		if ErrorCode(err) == EUNAVAILABLE {
 			// Reading CI results is safe to repeat, and GitHub failing to
@@ -688,7 +691,7 @@ func (r *run) waitForCI(ctx context.Context, app *App) error {
 		select {
 		case <-ctx.Done():
 			return context.Cause(ctx)
-		case <-r.s.ciWaiter(r.d.SHA):
+		case <-woken:
 			// A status or check webhook for this sha: read again now.
 			wait = 0
 		case <-time.After(wait):

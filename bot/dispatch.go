@@ -98,22 +98,24 @@ func (s *Service) Serve(ctx context.Context) error {
 }
 
 // capacity is how many pipelines one replica runs at once; the rest wait
-// in the store for a free slot here or on another replica.
+// in the store for a free slot here or on another replica. Waiting
+// pipelines (for CI, in the queue) hold slots too, so more would let a
+// backlog in one environment starve none of the others; but 1000 was
+// measured (bench/ackload) to start so many pipelines at once that acks
+// took seconds for the first four, and queued ones polling the gate kept
+// the ack over budget after. See docs/benchmarks.md.
 const capacity = 100
 
 func (s *Service) dispatch(ctx context.Context) {
 	s.mu.Lock()
-	full := len(s.stops) >= capacity
+	free := capacity - len(s.stops)
 	s.mu.Unlock()
-	if full {
-		// Every accepted request kicks the dispatcher; at capacity a claim
-		// would only renew this replica's own leases (100 row updates per
-		// request, measured as most of serve's CPU under load). A pipeline
-		// that ends kicks again.
+	if free <= 0 {
+		// A pipeline that ends kicks again.
 		return
 	}
 	now := s.now()
-	claimed, err := s.Store.ClaimDeployments(ctx, s.Owner, now, now.Add(s.lease()), capacity)
+	claimed, err := s.Store.ClaimDeployments(ctx, s.Owner, now, now.Add(s.lease()), free)
 	if err != nil {
 		if ctx.Err() == nil {
 			s.logger().Error("claim deployments", "err", err)

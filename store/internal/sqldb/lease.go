@@ -14,13 +14,11 @@ import (
 // Lease expiry is kept as unix milliseconds, not as a timestamp, so that
 // SQL can compare it: SQLite's text timestamps do not sort in time order.
 
-// ClaimDeployments returns owner's own unexpired leases again, renewed,
-// and counts them against limit: the dispatcher passes its whole capacity,
-// not its free slots, and skips the deployments it already runs. Only a
-// lease that was free, had expired or changes hands counts an attempt, so
-// Attempts stays the number of times a process took a deployment on.
-// Owners must therefore be unique per process: a restarted process reusing
-// its predecessor's name would take over its leases without an attempt.
+// ClaimDeployments leases to owner up to limit unfinished deployments,
+// oldest first, whose lease is free or has expired, and counts an attempt
+// on each. Leases owner holds already are not returned: the dispatcher
+// passes its free slots, and its heartbeats renew what it runs. (Returning
+// them, as this once did, rewrote every running lease on every claim.)
 func (s *DB) ClaimDeployments(ctx context.Context, owner string, now, expires time.Time, limit int) ([]*bot.Deployment, error) {
 	if owner == "" {
 		// An empty owner would read as a free lease and disable fencing.
@@ -39,14 +37,14 @@ func (s *DB) ClaimDeployments(ctx context.Context, owner string, now, expires ti
 	// whatever plan the outer UPDATE gets.
 	rows, err := tx.QueryContext(ctx, s.q(`WITH picked AS MATERIALIZED (
 			SELECT id FROM deployments
-			WHERE state NOT IN `+terminalStates+` AND (lease_owner = '' OR lease_owner = ? OR lease_expires_ms < ?)
+			WHERE state NOT IN `+terminalStates+` AND (lease_owner = '' OR lease_expires_ms < ?)
 			ORDER BY id LIMIT ?`+s.d.SkipLocked+`)
 		UPDATE deployments SET
-			attempts = attempts + CASE WHEN lease_owner = ? AND lease_expires_ms >= ? THEN 0 ELSE 1 END,
+			attempts = attempts + 1,
 			lease_owner = ?, lease_expires_ms = ?
 		WHERE id IN (SELECT id FROM picked)
 		RETURNING `+deploymentColumns),
-		owner, nowMS, limit, owner, nowMS, owner, expiresMS)
+		nowMS, limit, owner, expiresMS)
 	if err != nil {
 		return nil, err
 	}

@@ -50,3 +50,9 @@ func Unavailable(err error) error {
 	}
 	return bot.Errorf(bot.EUNAVAILABLE, "%s failed: %s", what, answer)
 }
+
+// UnansweredPoll is the progress line for a rollout poll that err left
+// unanswered: the rollout goes on, so the wait polls again.
+func UnansweredPoll(err error) string {
+	return "AWS did not answer the last poll (" + bot.ErrorMessage(Unavailable(err)) + "); still polling"
+}

@@ -311,7 +311,10 @@ func (dp *Deployer) wait(ctx context.Context, client *ecs.Client, t *bot.ECSTarg
 		}
 		// The rollout goes on whether or not AWS answers this poll, so an
 		// unanswered poll is no verdict: poll again until the timeout.
-		done, line := false, "AWS did not answer the last poll ("+bot.ErrorMessage(awsenv.Unavailable(err))+"); still polling"
+		done, line := false, ""
+		if err != nil {
+			line = awsenv.UnansweredPoll(err)
+		}
 		if err == nil {
 			if done, line, err = w.assess(svc); err != nil || done {
 				return err

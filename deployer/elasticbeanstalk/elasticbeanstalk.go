@@ -545,7 +545,7 @@ func (r *run) wait(ctx context.Context) (types.EnvironmentDescription, error) {
 		case err != nil:
 			// The deploy goes on whether or not AWS answers a poll, so an
 			// unanswered one is no verdict: poll again until the timeout.
-			line = "AWS did not answer the last poll (" + bot.ErrorMessage(awsenv.Unavailable(err)) + "); still polling"
+			line = awsenv.UnansweredPoll(err)
 		case done:
 			return env, nil
 		}

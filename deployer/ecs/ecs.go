@@ -306,7 +306,9 @@ func (dp *Deployer) wait(ctx context.Context, client *ecs.Client, t *bot.ECSTarg
 	interval := dp.pollInitial
 	for {
 		svc, err := dp.describeService(ctx, client, t)
-		if err != nil && !awsenv.Transient(err) {
+		// A poll cut off by the deadline is the timeout, not AWS failing:
+		// the last state seen stays the one reported.
+		if err != nil && (ctx.Err() != nil || !awsenv.Transient(err)) {
 			return err
 		}
 		// The rollout goes on whether or not AWS answers this poll, so an

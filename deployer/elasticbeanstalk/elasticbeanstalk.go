@@ -540,7 +540,9 @@ func (r *run) wait(ctx context.Context) (types.EnvironmentDescription, error) {
 	for {
 		env, done, line, err := r.poll(ctx)
 		switch {
-		case err != nil && !awsenv.Transient(err):
+		case err != nil && (ctx.Err() != nil || !awsenv.Transient(err)):
+			// A poll cut off by the deadline is the timeout, not AWS
+			// failing: the last state seen stays the one reported.
 			return env, err
 		case err != nil:
 			// The deploy goes on whether or not AWS answers a poll, so an

@@ -22,15 +22,24 @@ type Config struct {
 	Apps      map[string]*App `yaml:"apps"`
 }
 
-// DashboardConfig protects the dashboard, its JSON API and /metrics;
-// without it they are open to whoever reaches the bot. Health checks are
-// always open.
+// DashboardConfig protects the dashboard, its JSON API and /metrics. They
+// show who deploys what, the AWS accounts, digests and failure reasons,
+// so without credentials they answer 401 unless Public says they may be
+// open to whoever reaches the bot. Health checks are always open.
 type DashboardConfig struct {
+	// Public serves them without credentials: for a bot reachable only
+	// from a trusted network (the sandbox, on loopback).
+	Public bool `yaml:"public"`
 	// Token is accepted as "Authorization: Bearer <token>".
 	Token string `yaml:"token"`
 	// Username and Password are accepted as HTTP basic auth, for browsers.
 	Username string `yaml:"username"`
 	Password string `yaml:"password"`
+}
+
+// HasCredentials reports whether any credentials are configured.
+func (c DashboardConfig) HasCredentials() bool {
+	return c.Token != "" || c.Username != "" || c.Password != ""
 }
 
 // TimingConfig tunes the polls and leases; the defaults suit production,
@@ -68,6 +77,12 @@ type SlackConfig struct {
 	BotToken      string `yaml:"bot_token"`
 	SigningSecret string `yaml:"signing_secret"`
 	Channel       string `yaml:"channel"`
+	// TeamID, EnterpriseID and APIAppID, when set, pin the workspace,
+	// Enterprise Grid organisation and Slack app requests must come from;
+	// others are refused even when signed.
+	TeamID       string `yaml:"team_id"`
+	EnterpriseID string `yaml:"enterprise_id"`
+	APIAppID     string `yaml:"api_app_id"`
 }
 
 type AWSConfig struct {
@@ -245,6 +260,9 @@ func (c *Config) Validate() []*ConfigError {
 	}
 	if (c.Dashboard.Username == "") != (c.Dashboard.Password == "") {
 		bad("dashboard.password", "set username and password together")
+	}
+	if c.Dashboard.Public && c.Dashboard.HasCredentials() {
+		bad("dashboard.public", "public serves the dashboard to anyone; remove it or the credentials")
 	}
 	if c.Timing.Lease != 0 && time.Duration(c.Timing.Lease) < time.Second {
 		bad("timing.lease", "must be at least 1s")

@@ -586,15 +586,16 @@ func etagMatches(header, etag string) bool {
 // Access control.
 
 // protected lets a request through to h only with the dashboard's
-// credentials, when any are configured: a bearer token, or basic auth for
-// browsers. Without them it is h itself, open to whoever reaches the bot.
+// credentials: a bearer token, or basic auth for browsers. Without any
+// configured, h is served only when config makes it public; otherwise
+// every request is refused, since what it shows is not for strangers.
 func (s *Server) protected(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var c bot.DashboardConfig
 		if s.Config != nil {
 			c = s.Config.Dashboard
 		}
-		if c.Token == "" && c.Username == "" && c.Password == "" {
+		if c.Public {
 			h.ServeHTTP(w, r)
 			return
 		}
@@ -611,11 +612,15 @@ func (s *Server) protected(h http.Handler) http.Handler {
 			w.Header().Add("WWW-Authenticate", `Bearer realm="deploybot"`)
 		}
 		w.Header().Set("Cache-Control", "no-store")
+		msg := "authentication required"
+		if !c.HasCredentials() {
+			msg += ": this deploybot has no dashboard credentials (dashboard.token, or dashboard.username and password) and is not public (dashboard.public)"
+		}
 		if strings.HasPrefix(r.URL.Path, "/api/") {
-			writeJSON(w, http.StatusUnauthorized, errorJSON{Error: "authentication required"})
+			writeJSON(w, http.StatusUnauthorized, errorJSON{Error: msg})
 			return
 		}
-		http.Error(w, "authentication required", http.StatusUnauthorized)
+		http.Error(w, msg, http.StatusUnauthorized)
 	})
 }
 

@@ -163,7 +163,7 @@ func row(t *testing.T, page, id string) string {
 }
 
 func TestDashboardMatrix(t *testing.T) {
-	w := newDashboardWorld(t, bot.DashboardConfig{})
+	w := newDashboardWorld(t, bot.DashboardConfig{Public: true})
 	resp, page := w.get(t, "/")
 	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
 		t.Fatalf("GET / = %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
@@ -215,7 +215,7 @@ func TestDashboardMatrix(t *testing.T) {
 // Text that people typed (lock reasons, failure reasons that quote CI)
 // reaches the page as text, never as markup.
 func TestDashboardEscapesUserText(t *testing.T) {
-	w := newDashboardWorld(t, bot.DashboardConfig{})
+	w := newDashboardWorld(t, bot.DashboardConfig{Public: true})
 	for _, path := range []string{"/", "/deployments/" + itoa(w.ids["web-prod-failed"])} {
 		resp, page := w.get(t, path)
 		if resp.StatusCode != http.StatusOK {
@@ -248,7 +248,7 @@ func TestDashboardEscapesUserText(t *testing.T) {
 }
 
 func TestDashboardInFlightAndHistory(t *testing.T) {
-	w := newDashboardWorld(t, bot.DashboardConfig{})
+	w := newDashboardWorld(t, bot.DashboardConfig{Public: true})
 	_, page := w.get(t, "/")
 
 	inflight := page[strings.Index(page, "<h2>In flight"):strings.Index(page, "<h2>History")]
@@ -290,7 +290,7 @@ func TestDashboardInFlightAndHistory(t *testing.T) {
 }
 
 func TestDeploymentPage(t *testing.T) {
-	w := newDashboardWorld(t, bot.DashboardConfig{})
+	w := newDashboardWorld(t, bot.DashboardConfig{Public: true})
 	id := itoa(w.ids["web-dev"])
 	resp, page := w.get(t, "/deployments/"+id)
 	if resp.StatusCode != http.StatusOK {
@@ -325,7 +325,7 @@ func TestDeploymentPage(t *testing.T) {
 }
 
 func TestDashboardNotFound(t *testing.T) {
-	w := newDashboardWorld(t, bot.DashboardConfig{})
+	w := newDashboardWorld(t, bot.DashboardConfig{Public: true})
 	for _, path := range []string{"/deployments/999999", "/deployments/abc", "/deployments/-1"} {
 		resp, page := w.get(t, path)
 		if resp.StatusCode != http.StatusNotFound || !strings.Contains(page, "No such deployment") || !strings.Contains(page, `href="/"`) {
@@ -364,7 +364,7 @@ func keys(m map[string]any) []string {
 }
 
 func TestAPIDeployments(t *testing.T) {
-	w := newDashboardWorld(t, bot.DashboardConfig{})
+	w := newDashboardWorld(t, bot.DashboardConfig{Public: true})
 	resp, body := w.get(t, "/api/deployments")
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/json" {
 		t.Fatalf("GET /api/deployments = %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
@@ -457,7 +457,7 @@ func TestAPIDeployments(t *testing.T) {
 }
 
 func TestAPIDeploymentWithEvents(t *testing.T) {
-	w := newDashboardWorld(t, bot.DashboardConfig{})
+	w := newDashboardWorld(t, bot.DashboardConfig{Public: true})
 	resp, body := w.get(t, "/api/deployments/"+itoa(w.ids["web-dev"]))
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("status %d", resp.StatusCode)
@@ -507,7 +507,7 @@ func TestAPIDeploymentWithEvents(t *testing.T) {
 // The page's script polls the API with the ETag the page was rendered
 // with; this is the contract that lets a page notice a change.
 func TestDashboardSelfUpdateContract(t *testing.T) {
-	w := newDashboardWorld(t, bot.DashboardConfig{})
+	w := newDashboardWorld(t, bot.DashboardConfig{Public: true})
 	etagOf := func(page string) (poll, etag string) {
 		m := regexp.MustCompile(`<main id="live" data-poll="([^"]*)" data-etag="([^"]*)"`).FindStringSubmatch(page)
 		if m == nil {
@@ -573,7 +573,12 @@ func TestDashboardAuth(t *testing.T) {
 		tries     []try
 		challenge []string
 	}{
-		{name: "none configured", tries: []try{{"anonymous", nil, http.StatusOK}}},
+		// Closed by default: what the dashboard shows is not for strangers.
+		{name: "none configured", tries: []try{
+			{"anonymous", nil, http.StatusUnauthorized},
+			{"any bearer", []string{"Authorization", "Bearer x"}, http.StatusUnauthorized},
+		}},
+		{name: "public", dash: bot.DashboardConfig{Public: true}, tries: []try{{"anonymous", nil, http.StatusOK}}},
 		{name: "token", dash: bot.DashboardConfig{Token: token}, challenge: []string{`Bearer realm="deploybot"`}, tries: []try{
 			{"anonymous", nil, http.StatusUnauthorized},
 			{"bearer", []string{"Authorization", "Bearer " + token}, http.StatusOK},

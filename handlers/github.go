@@ -18,6 +18,9 @@ import (
 // X-Hub-Signature, so the header is checked here and only the HMAC
 // comparison is left to go-github.
 func (s *Server) githubWebhook(w http.ResponseWriter, r *http.Request) {
+	// Everything that can be decided from the headers is decided before a
+	// byte of the body is read: the body is what costs memory.
+	unread(w)
 	event := r.Header.Get("X-GitHub-Event")
 	delivery := r.Header.Get("X-GitHub-Delivery")
 	signature := r.Header.Get("X-Hub-Signature-256")
@@ -27,10 +30,6 @@ func (s *Server) githubWebhook(w http.ResponseWriter, r *http.Request) {
 	}
 	if !hasContentType(r, "application/json") {
 		http.Error(w, "Content-Type must be application/json: set the webhook's content type to application/json", http.StatusUnsupportedMediaType)
-		return
-	}
-	body, ok := readBody(w, r, maxGitHubBody)
-	if !ok {
 		return
 	}
 	secrets := s.Config.GitHub.WebhookSecrets()
@@ -44,6 +43,27 @@ func (s *Server) githubWebhook(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "X-Hub-Signature-256 required", http.StatusUnauthorized)
 		return
 	}
+	if !actsOn(event) {
+		// Not parsed, nor even kept: floods of events deploybot ignores
+		// must cost next to nothing, and some real payloads do not even
+		// parse. The signature is still checked, so that an answer never
+		// tells a stranger more than a refusal would.
+		valid, ok := discardVerified(w, r, signature, secrets)
+		switch {
+		case !ok:
+		case !valid:
+			s.logger().Warn("github webhook refused", "reason", "bad signature", "event", event, "delivery", delivery)
+			http.Error(w, "invalid X-Hub-Signature-256", http.StatusUnauthorized)
+		default:
+			writeJSON(w, http.StatusAccepted, map[string]string{"msg": clip("ignored event " + event)})
+		}
+		return
+	}
+	body, release, ok := s.readBody(w, r, maxGitHubBody)
+	if !ok {
+		return
+	}
+	defer release()
 	if !validSignature(signature, body, secrets) {
 		s.logger().Warn("github webhook refused", "reason", "bad signature", "event", event, "delivery", delivery)
 		http.Error(w, "invalid X-Hub-Signature-256", http.StatusUnauthorized)
@@ -59,11 +79,17 @@ func (s *Server) githubWebhook(w http.ResponseWriter, r *http.Request) {
 		s.issueCommentEvent(w, r, delivery, body)
 	case "status", "check_run", "check_suite":
 		s.ciEvent(w, event, body)
-	default:
-		// Not parsed at all: floods of check_run or push events must cost
-		// next to nothing, and some real payloads do not even parse.
-		writeJSON(w, http.StatusAccepted, map[string]string{"msg": "ignored event " + event})
 	}
+}
+
+// actsOn reports whether deploybot reads the payload of a GitHub event;
+// the others are only acknowledged.
+func actsOn(event string) bool {
+	switch event {
+	case "ping", "deployment", "issue_comment", "status", "check_run", "check_suite":
+		return true
+	}
+	return false
 }
 
 // deploymentEvent runs a GitHub deployment created by someone else. The

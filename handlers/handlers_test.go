@@ -35,6 +35,8 @@ type recorder struct {
 	started  []int64
 	rejected []string
 	notified []string
+	// responses are the texts sent to response_urls.
+	responses []string
 }
 
 func (r *recorder) NotifyCI(sha string) {
@@ -474,7 +476,9 @@ func TestSlackLockFlow(t *testing.T) {
 	if text := out["text"].(string); !strings.Contains(text, "unlocked by <@UBOB> (it was locked by <@UALICE>)") {
 		t.Errorf("unlock = %q", text)
 	}
-	out = slackSay(t, srv, now, "UBOB", "web main dev")
+	// Typed again, so signed anew: the same signed request would be a
+	// replay.
+	out = slackSay(t, srv, now.Add(time.Second), "UBOB", "web main dev")
 	if !strings.Contains(out["text"].(string), "accepted") || len(rec.started) != 2 {
 		t.Errorf("deploy after unlock: %v", out)
 	}

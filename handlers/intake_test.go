@@ -38,7 +38,8 @@ func TestBodyTooLargeAnsweredBehindMiddleware(t *testing.T) {
 	}
 	defer conn.Close()
 	chunk := strings.Repeat("a", maxSlackBody+1024)
-	fmt.Fprintf(conn, "POST /slack/commands HTTP/1.1\r\nHost: deploybot\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n", len(chunk), chunk)
+	// Headers as Slack's, so that the body is what is judged.
+	fmt.Fprintf(conn, "POST /slack/commands HTTP/1.1\r\nHost: deploybot\r\nContent-Type: application/x-www-form-urlencoded\r\nX-Slack-Request-Timestamp: %d\r\nX-Slack-Signature: v0=00\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n", time.Now().Unix(), len(chunk), chunk)
 	// No more of the body, and no end to it.
 	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)

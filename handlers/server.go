@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/deploybot/deploybot/bot"
@@ -51,6 +52,43 @@ type Server struct {
 	// CommentTimeout bounds the handling of a PR comment inside its
 	// webhook; zero means DefaultCommentTimeout.
 	CommentTimeout time.Duration
+	// BodyBudget bounds the bytes of request bodies held at once; zero
+	// means DefaultBodyBudget.
+	BodyBudget int64
+	// InFlight bounds the requests each intake route handles at once;
+	// zero means DefaultInFlight.
+	InFlight int
+
+	initOnce sync.Once
+	budget   *bodyBudget
+	ready    readiness
+}
+
+// DefaultInFlight is how many requests an intake route (GitHub webhooks,
+// Slack commands, Slack interactions) handles at once; the next gets 503
+// at once, which Slack and GitHub both retry, instead of waiting in
+// memory behind the others. At the measured capacity (docs/benchmarks.md)
+// a handful are in flight; 64 of them finish well inside a second even
+// when each waits for the store in turn.
+const DefaultInFlight = 64
+
+// dashboardInFlight bounds the dashboard's pages and API, which read the
+// store for whoever asks; they must never take what the intake needs.
+const dashboardInFlight = 8
+
+func (s *Server) init() {
+	s.initOnce.Do(func() {
+		budget := s.BodyBudget
+		if budget <= 0 {
+			budget = DefaultBodyBudget
+		}
+		s.budget = &bodyBudget{max: budget}
+	})
+}
+
+func (s *Server) bodyBudget() *bodyBudget {
+	s.init()
+	return s.budget
 }
 
 // DefaultCommentTimeout leaves room in the 10 s GitHub gives a webhook
@@ -59,38 +97,101 @@ const DefaultCommentTimeout = 8 * time.Second
 
 // Handler returns the routes of DESIGN.md's contract built so far.
 func (s *Server) Handler() http.Handler {
+	s.init()
+	inFlight := s.InFlight
+	if inFlight <= 0 {
+		inFlight = DefaultInFlight
+	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /webhooks/github", s.githubWebhook)
-	mux.HandleFunc("POST /slack/commands", s.slackCommand)
-	mux.HandleFunc("POST /slack/interactions", s.slackInteraction)
+	// Each route sheds on its own, so a flood of one kind of request
+	// never takes the slots of another.
+	mux.Handle("POST /webhooks/github", shed(inFlight, http.HandlerFunc(s.githubWebhook)))
+	mux.Handle("POST /slack/commands", shed(inFlight, http.HandlerFunc(s.slackCommand)))
+	mux.Handle("POST /slack/interactions", shed(inFlight, http.HandlerFunc(s.slackInteraction)))
+	// Health answers from memory and is never shed: an orchestrator that
+	// sees a busy bot as a dead one would restart it, and its in-flight
+	// deployments, at the worst time.
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
 
 	// The dashboard shows who deploys what and where; it sits behind
-	// config's dashboard credentials when there are any.
-	mux.Handle("GET /{$}", s.protected(http.HandlerFunc(s.dashboard)))
-	mux.Handle("GET /deployments/{id}", s.protected(http.HandlerFunc(s.deploymentPage)))
-	mux.Handle("GET /api/deployments", s.protected(http.HandlerFunc(s.apiDeployments)))
-	mux.Handle("GET /api/deployments/{id}", s.protected(http.HandlerFunc(s.apiDeployment)))
+	// config's dashboard credentials, or is public only when config says
+	// so.
+	dash := func(h http.Handler) http.Handler { return shed(dashboardInFlight, s.protected(h)) }
+	mux.Handle("GET /{$}", dash(http.HandlerFunc(s.dashboard)))
+	mux.Handle("GET /deployments/{id}", dash(http.HandlerFunc(s.deploymentPage)))
+	mux.Handle("GET /api/deployments", dash(http.HandlerFunc(s.apiDeployments)))
+	mux.Handle("GET /api/deployments/{id}", dash(http.HandlerFunc(s.apiDeployment)))
 	if s.Metrics != nil {
-		mux.Handle("GET /metrics", s.protected(s.Metrics))
+		mux.Handle("GET /metrics", dash(s.Metrics))
 	}
 	return mux
 }
 
-func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
-	if s.Ready != nil {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if err := s.Ready(ctx); err != nil {
-			s.logger().Warn("not ready", "err", err)
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "store unreachable"})
-			return
+// shed lets at most limit requests into h at once and answers the others
+// 503 at once: a queue of requests in memory only makes every one of
+// them late (Slack gives up after 3 s) and the process large.
+func shed(limit int, h http.Handler) http.Handler {
+	slots := make(chan struct{}, limit)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case slots <- struct{}{}:
+			defer func() { <-slots }()
+			h.ServeHTTP(w, r)
+		default:
+			w.Header().Set("Retry-After", "1")
+			w.Header().Set("Connection", "close")
+			http.Error(w, "deploybot is busy; retry shortly", http.StatusServiceUnavailable)
 		}
+	})
+}
+
+// readiness remembers the store's last answer for a second, and asks it
+// once at a time: probes during a flood must not queue for the store
+// behind the flood, nor add to it.
+type readiness struct {
+	mu       sync.Mutex
+	at       time.Time
+	err      error
+	checking bool
+}
+
+const readinessFresh = time.Second
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if err := s.readyErr(r.Context()); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "store unreachable"})
+		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func (s *Server) readyErr(ctx context.Context) error {
+	if s.Ready == nil {
+		return nil
+	}
+	rd := &s.ready
+	rd.mu.Lock()
+	if !rd.at.IsZero() && (rd.checking || time.Since(rd.at) < readinessFresh) {
+		err := rd.err
+		rd.mu.Unlock()
+		return err
+	}
+	rd.checking = true
+	rd.mu.Unlock()
+
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	err := s.Ready(ctx)
+	if err != nil {
+		s.logger().Warn("not ready", "err", err)
+	}
+	rd.mu.Lock()
+	rd.at, rd.err, rd.checking = time.Now(), err, false
+	rd.mu.Unlock()
+	return err
 }
 
 func (s *Server) logger() *slog.Logger {

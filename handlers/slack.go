@@ -19,10 +19,10 @@ import (
 // documentation asks for five minutes.
 const slackReplayWindow = 5 * time.Minute
 
-// verifySlack checks Slack's v0 request signature. slack-go's
-// SecretsVerifier does the same but reads time.Now itself, and the replay
-// window must be testable with Slack's published (2018) example.
-func verifySlack(secret string, header http.Header, body []byte, now time.Time) error {
+// checkSlackHeaders checks what Slack's v0 signing puts in the headers —
+// both present, the timestamp inside the replay window — so that a
+// request that cannot be Slack's is refused before its body is read.
+func checkSlackHeaders(header http.Header, now time.Time) error {
 	tsHeader := header.Get("X-Slack-Request-Timestamp")
 	sig := header.Get("X-Slack-Signature")
 	if tsHeader == "" || sig == "" {
@@ -30,16 +30,26 @@ func verifySlack(secret string, header http.Header, body []byte, now time.Time) 
 	}
 	ts, err := strconv.ParseInt(tsHeader, 10, 64)
 	if err != nil {
-		return fmt.Errorf("bad X-Slack-Request-Timestamp %q", tsHeader)
+		return fmt.Errorf("bad X-Slack-Request-Timestamp %q", clip(tsHeader))
 	}
 	if age := now.Sub(time.Unix(ts, 0)); age > slackReplayWindow || age < -slackReplayWindow {
 		return fmt.Errorf("timestamp %d is %s away from now, outside the %s window", ts, age.Round(time.Second), slackReplayWindow)
 	}
+	return nil
+}
+
+// verifySlack checks Slack's v0 request signature. slack-go's
+// SecretsVerifier does the same but reads time.Now itself, and the replay
+// window must be testable with Slack's published (2018) example.
+func verifySlack(secret string, header http.Header, body []byte, now time.Time) error {
+	if err := checkSlackHeaders(header, now); err != nil {
+		return err
+	}
 	mac := hmac.New(sha256.New, []byte(secret))
-	fmt.Fprintf(mac, "v0:%s:", tsHeader)
+	fmt.Fprintf(mac, "v0:%s:", header.Get("X-Slack-Request-Timestamp"))
 	mac.Write(body)
 	want := "v0=" + hex.EncodeToString(mac.Sum(nil))
-	if !hmac.Equal([]byte(sig), []byte(want)) {
+	if !hmac.Equal([]byte(header.Get("X-Slack-Signature")), []byte(want)) {
 		return fmt.Errorf("signature does not match")
 	}
 	return nil
@@ -86,12 +96,9 @@ func firstLine(s string) string {
 // readSlackForm reads a signed Slack request and returns its form; it
 // answers the request itself and returns false when it is refused.
 func (s *Server) readSlackForm(w http.ResponseWriter, r *http.Request) (url.Values, bool) {
+	unread(w)
 	if !hasContentType(r, "application/x-www-form-urlencoded") {
 		http.Error(w, "Content-Type must be application/x-www-form-urlencoded, as Slack sends it", http.StatusUnsupportedMediaType)
-		return nil, false
-	}
-	body, ok := readBody(w, r, maxSlackBody)
-	if !ok {
 		return nil, false
 	}
 	if s.Config.Slack.SigningSecret == "" {
@@ -99,11 +106,18 @@ func (s *Server) readSlackForm(w http.ResponseWriter, r *http.Request) (url.Valu
 		http.Error(w, "Slack is not configured on this deploybot (slack.signing_secret)", http.StatusServiceUnavailable)
 		return nil, false
 	}
-	if err := verifySlack(s.Config.Slack.SigningSecret, r.Header, body, s.now()); err != nil {
-		s.logger().Warn("slack request refused", "reason", err.Error(), "remote", r.RemoteAddr, "path", r.URL.Path)
-		// The reason holds nothing secret and tells a clock skew from a
-		// wrong secret.
-		http.Error(w, "invalid Slack signature: "+err.Error(), http.StatusUnauthorized)
+	now := s.now()
+	if err := checkSlackHeaders(r.Header, now); err != nil {
+		s.refuseSlack(w, r, err)
+		return nil, false
+	}
+	body, release, ok := s.readBody(w, r, maxSlackBody)
+	if !ok {
+		return nil, false
+	}
+	defer release()
+	if err := verifySlack(s.Config.Slack.SigningSecret, r.Header, body, now); err != nil {
+		s.refuseSlack(w, r, err)
 		return nil, false
 	}
 	form, err := url.ParseQuery(string(body))
@@ -114,11 +128,68 @@ func (s *Server) readSlackForm(w http.ResponseWriter, r *http.Request) (url.Valu
 	return form, true
 }
 
+func (s *Server) refuseSlack(w http.ResponseWriter, r *http.Request, err error) {
+	s.logger().Warn("slack request refused", "reason", err.Error(), "remote", r.RemoteAddr, "path", r.URL.Path)
+	// The reason holds nothing secret and tells a clock skew from a wrong
+	// secret.
+	http.Error(w, "invalid Slack signature: "+err.Error(), http.StatusUnauthorized)
+}
+
+// slackWorkspace is who a Slack request says it comes from.
+type slackWorkspace struct {
+	TeamID, EnterpriseID, APIAppID string
+}
+
+// pinned refuses a request from a workspace, organisation or app other
+// than the ones configured: a signing secret leaked from (or shared with)
+// another workspace's app must not be enough to deploy here.
+func (s *Server) pinned(w http.ResponseWriter, from slackWorkspace) bool {
+	c := s.Config.Slack
+	for _, pin := range []struct{ key, want, got string }{
+		{"slack.team_id", c.TeamID, from.TeamID},
+		{"slack.enterprise_id", c.EnterpriseID, from.EnterpriseID},
+		{"slack.api_app_id", c.APIAppID, from.APIAppID},
+	} {
+		if pin.want != "" && pin.got != pin.want {
+			s.logger().Warn("slack request refused", "reason", "not the configured workspace", "key", pin.key, "got", clip(pin.got))
+			http.Error(w, fmt.Sprintf("this deploybot serves another Slack workspace or app (%s)", pin.key), http.StatusForbidden)
+			return false
+		}
+	}
+	return true
+}
+
+// firstSeen records a signed Slack request that is about to act, keyed by
+// its signature, and reports whether it is new. Slack signs the
+// timestamp with the body, so the signature names the request: one seen
+// before is a replay (the signature stays valid for the whole replay
+// window), and is refused without acting. The record is in the store, so
+// a restart or another replica remembers it too. When it cannot be
+// recorded it answers the request itself and returns false.
+func (s *Server) firstSeen(w http.ResponseWriter, r *http.Request) bool {
+	first, err := s.Store.RecordDelivery(r.Context(), "slack:"+r.Header.Get("X-Slack-Signature"), "slack")
+	switch {
+	case err != nil:
+		s.logger().Error("record slack request", "err", err)
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "deploybot could not record the request; nothing was done", http.StatusServiceUnavailable)
+		return false
+	case !first:
+		s.logger().Warn("slack request refused", "reason", "replayed", "remote", r.RemoteAddr, "path", r.URL.Path)
+		ephemeral(w, "This exact request was already handled; nothing was done again.")
+		return false
+	}
+	return true
+}
+
 // slackCommand answers `/deploy …` within Slack's 3 seconds: a deploy is
 // stored and started in the background before the reply.
 func (s *Server) slackCommand(w http.ResponseWriter, r *http.Request) {
 	form, ok := s.readSlackForm(w, r)
 	if !ok {
+		return
+	}
+	if !s.pinned(w, slackWorkspace{TeamID: form.Get("team_id"), EnterpriseID: form.Get("enterprise_id"), APIAppID: form.Get("api_app_id")}) {
 		return
 	}
 	var err error
@@ -135,6 +206,9 @@ func (s *Server) slackCommand(w http.ResponseWriter, r *http.Request) {
 		msg       bot.Message
 		inChannel bool
 	)
+	if acts(cmd.Kind) && !s.firstSeen(w, r) {
+		return
+	}
 	switch cmd.Kind {
 	case bot.CommandDeploy, bot.CommandRollback:
 		var d *bot.Deployment
@@ -190,6 +264,16 @@ func (s *Server) slackCommand(w http.ResponseWriter, r *http.Request) {
 	reply(w, msg, inChannel)
 }
 
+// acts reports whether a command changes something, and so must not be
+// carried out twice for one request; answers that only read may repeat.
+func acts(k bot.CommandKind) bool {
+	switch k {
+	case bot.CommandDeploy, bot.CommandRollback, bot.CommandLock, bot.CommandUnlock, bot.CommandCancel:
+		return true
+	}
+	return false
+}
+
 func shortSHA(sha string) string {
 	if len(sha) > 7 {
 		return sha[:7]
@@ -199,7 +283,14 @@ func shortSHA(sha string) string {
 
 // interaction is the part of Slack's block_actions payload deploybot reads.
 type interaction struct {
-	Type string `json:"type"`
+	Type     string `json:"type"`
+	APIAppID string `json:"api_app_id"`
+	Team     struct {
+		ID string `json:"id"`
+	} `json:"team"`
+	Enterprise *struct {
+		ID string `json:"id"`
+	} `json:"enterprise"`
 	User struct {
 		ID string `json:"id"`
 	} `json:"user"`
@@ -224,6 +315,13 @@ func (s *Server) slackInteraction(w http.ResponseWriter, r *http.Request) {
 	var in interaction
 	if err := json.Unmarshal([]byte(form.Get("payload")), &in); err != nil || in.Type != "block_actions" || len(in.Actions) == 0 {
 		http.Error(w, "not a block_actions payload", http.StatusBadRequest)
+		return
+	}
+	from := slackWorkspace{TeamID: in.Team.ID, APIAppID: in.APIAppID}
+	if in.Enterprise != nil {
+		from.EnterpriseID = in.Enterprise.ID
+	}
+	if !s.pinned(w, from) || !s.firstSeen(w, r) {
 		return
 	}
 	w.WriteHeader(http.StatusOK)

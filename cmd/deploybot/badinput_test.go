@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -29,7 +30,7 @@ import (
 // more than the limit an oversize stream offers before it holds back.
 const (
 	slackBodyLimit  = 64 << 10
-	githubBodyLimit = 25 << 20
+	githubBodyLimit = 1 << 20
 	overLimit       = 256 << 10
 )
 
@@ -571,31 +572,45 @@ func badInputRows(t *testing.T, sb *sandbox, corpusDir, good string) []badInput 
 		click("slack click: no payload", ``, http.StatusBadRequest, "not a block_actions payload", ""),
 	)
 
-	// Bodies over the limit, cut off without being read whole.
+	// Bodies over the limit, cut off without being read whole. The
+	// headers are as Slack's and GitHub's (the signature made up), so that
+	// the size is what is judged.
+	slackLike := map[string]string{"Content-Type": "application/x-www-form-urlencoded",
+		"X-Slack-Request-Timestamp": strconv.FormatInt(now.Unix(), 10), "X-Slack-Signature": "v0=" + strings.Repeat("0", 64)}
+	githubLike := func(event, delivery string) map[string]string {
+		return map[string]string{"Content-Type": "application/json", "X-GitHub-Event": event, "X-GitHub-Delivery": delivery,
+			"X-Hub-Signature-256": "sha256=" + strings.Repeat("0", 64)}
+	}
 	add(
 		badInput{name: "body size: Slack command streamed 32 MiB", path: "/slack/commands",
-			header: map[string]string{"Content-Type": "application/x-www-form-urlencoded"},
-			stream: 32 << 20, readAtMost: slackBodyLimit + overLimit,
+			header: slackLike, stream: 32 << 20, readAtMost: slackBodyLimit + overLimit,
 			status: http.StatusRequestEntityTooLarge, reply: "request body too large"},
 		badInput{name: "body size: Slack command announcing 32 MiB", path: "/slack/commands",
-			header: map[string]string{"Content-Type": "application/x-www-form-urlencoded"},
-			stream: 32 << 20, announce: 32 << 20, readAtMost: slackBodyLimit + overLimit,
+			header: slackLike, stream: 32 << 20, announce: 32 << 20, readAtMost: overLimit,
 			status: http.StatusRequestEntityTooLarge, reply: "request body too large"},
 		badInput{name: "body size: Slack button click streamed 32 MiB", path: "/slack/interactions",
-			header: map[string]string{"Content-Type": "application/x-www-form-urlencoded"},
-			stream: 32 << 20, readAtMost: slackBodyLimit + overLimit,
+			header: slackLike, stream: 32 << 20, readAtMost: slackBodyLimit + overLimit,
 			status: http.StatusRequestEntityTooLarge, reply: "request body too large"},
 		badInput{name: "body size: Slack command one byte over", path: "/slack/commands",
 			header: slackHeaders(sandboxSigningSecret, now, bytes.Repeat([]byte("a"), slackBodyLimit+1)), body: bytes.Repeat([]byte("a"), slackBodyLimit+1),
 			status: http.StatusRequestEntityTooLarge, reply: "request body too large"},
 		badInput{name: "body size: GitHub webhook streamed 128 MiB", path: "/webhooks/github",
-			header: map[string]string{"Content-Type": "application/json", "X-GitHub-Event": "deployment", "X-GitHub-Delivery": "bad-size-1"},
-			stream: 128 << 20, readAtMost: githubBodyLimit + overLimit,
+			header: githubLike("deployment", "bad-size-1"), stream: 128 << 20, readAtMost: githubBodyLimit + overLimit,
 			status: http.StatusRequestEntityTooLarge, reply: "request body too large"},
 		badInput{name: "body size: GitHub webhook announcing 128 MiB", path: "/webhooks/github",
-			header: map[string]string{"Content-Type": "application/json", "X-GitHub-Event": "deployment", "X-GitHub-Delivery": "bad-size-2"},
-			stream: 128 << 20, announce: 128 << 20, readAtMost: githubBodyLimit + overLimit,
+			header: githubLike("deployment", "bad-size-2"), stream: 128 << 20, announce: 128 << 20, readAtMost: overLimit,
 			status: http.StatusRequestEntityTooLarge, reply: "request body too large"},
+		badInput{name: "body size: GitHub comment announcing 2 MiB", path: "/webhooks/github",
+			header: githubLike("issue_comment", "bad-size-3"), stream: 2 << 20, announce: 2 << 20, readAtMost: overLimit,
+			status: http.StatusRequestEntityTooLarge, reply: "1 MiB"},
+		// Without the headers a sender would have, nothing of the body is
+		// read at all.
+		badInput{name: "body size: unsigned Slack command announcing 32 MiB", path: "/slack/commands",
+			header: map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, stream: 32 << 20, announce: 32 << 20, readAtMost: overLimit,
+			status: http.StatusUnauthorized, reply: "missing X-Slack-Request-Timestamp"},
+		badInput{name: "body size: unsigned GitHub webhook streamed 128 MiB", path: "/webhooks/github",
+			header: map[string]string{"Content-Type": "application/json", "X-GitHub-Event": "deployment", "X-GitHub-Delivery": "bad-size-4"}, stream: 128 << 20, readAtMost: overLimit,
+			status: http.StatusUnauthorized, reply: "X-Hub-Signature-256 required"},
 	)
 
 	// --- GitHub webhooks ---

@@ -125,6 +125,9 @@ func newSandbox(ctx context.Context, listen string, logs io.Writer, tweaks ...fu
 	if err != nil {
 		return nil, fmt.Errorf("sandbox config: %w", err)
 	}
+	// The sandbox's dashboard has no credentials to give; it is open only
+	// where nobody else can reach it.
+	s.cfg.Dashboard.Public = isLoopback(listen)
 	opt := options{
 		logger: newLogger(logs),
 		awsOptions: []func(*awsconfig.LoadOptions) error{

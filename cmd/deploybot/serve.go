@@ -66,6 +66,9 @@ func serve(ctx context.Context, cfg *bot.Config, stderr io.Writer) error {
 		return err
 	}
 	logger.Info("deploybot listening", "addr", in.URL, "apps", len(cfg.Apps))
+	if msg := dashboardAccess(cfg.Dashboard); msg != "" {
+		logger.Warn(msg)
+	}
 	select {
 	case <-ctx.Done():
 	case err := <-in.done:
@@ -264,4 +267,31 @@ func describeApps(cfg *bot.Config) string {
 		parts = append(parts, fmt.Sprintf("%s → %s", name, strings.Join(envs, ", ")))
 	}
 	return strings.Join(parts, "; ")
+}
+
+// dashboardAccess says what a stranger gets from the dashboard, its API
+// and /metrics when that is not what an operator might assume; empty when
+// they sit behind credentials.
+func dashboardAccess(c bot.DashboardConfig) string {
+	switch {
+	case c.Public:
+		return "dashboard, /api and /metrics are public (dashboard.public): anyone who reaches this address sees who deploys what, where"
+	case !c.HasCredentials():
+		return "dashboard, /api and /metrics answer 401 to everyone: set dashboard.token or dashboard.username and password to use them, or dashboard.public: true on a trusted network"
+	}
+	return ""
+}
+
+// isLoopback reports whether addr (host:port) listens only on this
+// machine.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -231,7 +231,7 @@ func FuzzSlackIntake(f *testing.F) {
 		age       int16
 	}
 	var seeds []seed
-	if raw, err := os.ReadFile("../../shared/corpus/slack/signing-example.json"); err == nil {
+	if raw, err := os.ReadFile("../testdata/corpus/slack/signing-example.json"); err == nil {
 		var ex struct {
 			Headers map[string]string `json:"headers"`
 			Body    string            `json:"raw_body"`
@@ -252,7 +252,7 @@ func FuzzSlackIntake(f *testing.F) {
 	} else {
 		f.Logf("corpus not beside the repository: %v", err)
 	}
-	if doc, err := os.ReadFile("../../shared/corpus/slack/slash-command-doc-example.form.txt"); err == nil {
+	if doc, err := os.ReadFile("../testdata/corpus/slack/slash-command-doc-example.form.txt"); err == nil {
 		seeds = append(seeds, seed{0, slackForm(string(doc)), "1531420618", "", true, 0})
 	}
 	form := func(text string) string {
@@ -385,13 +385,13 @@ func FuzzSlackIntake(f *testing.F) {
 // and none of these calls anything in the bot or records a delivery. A correctly signed delivery is never refused as
 // unauthenticated: it gets a 2xx with a JSON body, or a 4xx saying why.
 func FuzzGitHubIntake(f *testing.F) {
-	events, err := os.ReadDir("../../shared/corpus/github-webhooks")
+	events, err := os.ReadDir("../testdata/corpus/github-webhooks")
 	if err != nil {
 		f.Logf("corpus not beside the repository: %v", err)
 	}
 	for _, dir := range events {
 		event := dir.Name()
-		files, err := filepath.Glob(filepath.Join("../../shared/corpus/github-webhooks", event, "*.json"))
+		files, err := filepath.Glob(filepath.Join("../testdata/corpus/github-webhooks", event, "*.json"))
 		if err != nil {
 			f.Fatal(err)
 		}
@@ -415,7 +415,7 @@ func FuzzGitHubIntake(f *testing.F) {
 			}
 		}
 	}
-	if raw, err := os.ReadFile("../../shared/corpus/github-signature/example.json"); err == nil {
+	if raw, err := os.ReadFile("../testdata/corpus/github-signature/example.json"); err == nil {
 		var ex struct {
 			Payload   string `json:"payload"`
 			Signature string `json:"X-Hub-Signature-256"`
@@ -429,7 +429,7 @@ func FuzzGitHubIntake(f *testing.F) {
 		f.Add("push", "sig-3", "application/json", "sha1=757107ea0eb2509fc211221cce984b8a37570b6d", []byte(ex.Payload), false)
 		f.Add("ping", "sig-4", "application/x-www-form-urlencoded", "", []byte("payload="+url.QueryEscape(ex.Payload)), true)
 	}
-	if raw, err := os.ReadFile("../../shared/corpus/github-webhooks/issue_comment/created.with-installation.payload.json"); err == nil {
+	if raw, err := os.ReadFile("../testdata/corpus/github-webhooks/issue_comment/created.with-installation.payload.json"); err == nil {
 		// A comment on a pull request, which the corpus lacks.
 		var ev map[string]any
 		if err := json.Unmarshal(raw, &ev); err != nil {

@@ -180,14 +180,14 @@ func checkRewrite(template []string, sha, env string) error {
 	return nil
 }
 
-// corpusPayload finds GitHub's example deployment event in the corpus
-// beside the module (../shared/corpus, as DESIGN.md says).
+// corpusPayload finds GitHub's example deployment event in the module's
+// copy of the corpus (testdata/corpus, DESIGN.md's "Real data for tests").
 func corpusPayload() (string, error) {
 	root, err := moduleRoot()
 	if err != nil {
 		return "", err
 	}
-	path := filepath.Join(root, "..", "shared", "corpus", "github-webhooks", "deployment", "payload.json")
+	path := filepath.Join(root, "testdata", "corpus", "github-webhooks", "deployment", "payload.json")
 	if _, err := os.Stat(path); err != nil {
 		return "", fmt.Errorf("GitHub's example payload: %w", err)
 	}

@@ -109,9 +109,9 @@ func (r *heldReader) Read(p []byte) (int, error) {
 // message, create nothing (no deployment in the store, none on GitHub, no
 // Slack message, no AWS call), and leave the bot healthy and deploying.
 func TestBadInputSuite(t *testing.T) {
-	corpusDir := "../../../shared/corpus/github-webhooks/"
+	corpusDir := "../../testdata/corpus/github-webhooks/"
 	if _, err := os.Stat(corpusDir); err != nil {
-		t.Skipf("corpus not beside the repository: %v", err)
+		t.Fatalf("corpus: %v", err)
 	}
 	sb := newTestSandbox(t)
 	ctx := context.Background()

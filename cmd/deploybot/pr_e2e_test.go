@@ -112,9 +112,9 @@ func TestPRCommentRefusedAndIgnored(t *testing.T) {
 // The intake reads GitHub's own example payload, rewritten for the
 // sandbox's repository and signed like GitHub signs it.
 func TestPRCommentCorpusPayload(t *testing.T) {
-	raw, err := os.ReadFile("../../../shared/corpus/github-webhooks/issue_comment/created.payload.json")
+	raw, err := os.ReadFile("../../testdata/corpus/github-webhooks/issue_comment/created.payload.json")
 	if err != nil {
-		t.Skipf("corpus not beside the repository: %v", err)
+		t.Fatalf("corpus: %v", err)
 	}
 	sb := newTestSandbox(t)
 	head := sb.commit("corpus head", "feature/z", "success", true)

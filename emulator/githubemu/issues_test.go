@@ -419,9 +419,9 @@ func TestUserCommentWebhook(t *testing.T) {
 // The emulator's issue_comment payload carries every field of GitHub's
 // own example that a handler may read.
 func TestUserCommentShapeMatchesCorpus(t *testing.T) {
-	example, err := os.ReadFile("../../../shared/corpus/github-webhooks/issue_comment/created.with-installation.payload.json")
+	example, err := os.ReadFile("../../testdata/corpus/github-webhooks/issue_comment/created.with-installation.payload.json")
 	if err != nil {
-		t.Skipf("corpus not beside the repository: %v", err)
+		t.Fatalf("corpus: %v", err)
 	}
 	emu := githubemu.New(1, nil)
 	emu.AddRepo(repoName, 31)

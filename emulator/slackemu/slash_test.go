@@ -23,7 +23,7 @@ import (
 )
 
 // signingExample is Slack's documented request-signing example, copied
-// from ../shared/corpus/slack (source URL inside the file).
+// from the corpus into this package's testdata (source URL inside the file).
 type signingExample struct {
 	SigningSecret string            `json:"signing_secret"`
 	Headers       map[string]string `json:"headers"`

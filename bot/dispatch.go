@@ -123,13 +123,13 @@ func (s *Service) dispatch(ctx context.Context) {
 		return
 	}
 	for _, d := range claimed {
-		s.launch(ctx, d)
+		s.launch(ctx, d, now.Add(s.lease()))
 	}
 }
 
 // launch runs d in its own goroutine unless it already runs here, with a
-// heartbeat that keeps its lease.
-func (s *Service) launch(parent context.Context, d *Deployment) {
+// heartbeat that keeps its lease (claimed until leased).
+func (s *Service) launch(parent context.Context, d *Deployment, leased time.Time) {
 	s.mu.Lock()
 	if _, running := s.stops[d.ID]; running {
 		s.mu.Unlock()
@@ -143,7 +143,7 @@ func (s *Service) launch(parent context.Context, d *Deployment) {
 		s.logger().Info("resuming deployment", "deployment", d.ID, "state", d.State, "attempt", d.Attempts)
 	}
 
-	go s.heartbeat(ctx, d.ID, stop)
+	go s.heartbeat(ctx, d.ID, leased, stop)
 	go func() {
 		defer s.running.Done()
 		_ = s.Run(ctx, d)
@@ -172,11 +172,18 @@ func (s *Service) launch(parent context.Context, d *Deployment) {
 	}()
 }
 
-// heartbeat renews the lease of a running deployment; losing it (this
-// replica stalled past the lease, and another took over) stops the run.
-func (s *Service) heartbeat(ctx context.Context, id int64, stop context.CancelCauseFunc) {
+// heartbeat renews the lease of a running deployment, which runs out at
+// held unless renewed; losing it (this replica stalled past the lease,
+// and another took over) stops the run. So does a lease it cannot renew
+// in time, the store being down or refusing writes: once it has expired
+// another replica may take the deployment over, and nothing this run did
+// after that could be recorded. Stopped a little before, the run tells no
+// one anything more, and the deployment is resumed from its recorded
+// stage by whichever replica claims it next, this one included.
+func (s *Service) heartbeat(ctx context.Context, id int64, held time.Time, stop context.CancelCauseFunc) {
 	every := s.lease() / 3
-	t := time.NewTicker(every)
+	margin := s.lease() / 10
+	t := time.NewTimer(every)
 	defer t.Stop()
 	for {
 		select {
@@ -184,14 +191,31 @@ func (s *Service) heartbeat(ctx context.Context, id int64, stop context.CancelCa
 			return
 		case <-t.C:
 		}
-		err := s.Store.RenewLease(ctx, id, s.Owner, s.now().Add(s.lease()))
-		if ErrorCode(err) == ECONFLICT {
+		// A renewal answered after the lease ran out is no use: by then
+		// the run must have stopped.
+		renewCtx, cancel := context.WithTimeout(ctx, held.Sub(s.now())-margin)
+		next := s.now().Add(s.lease())
+		err := s.Store.RenewLease(renewCtx, id, s.Owner, next)
+		cancel()
+		switch {
+		case err == nil:
+			held = next
+			t.Reset(every)
+			continue
+		case ErrorCode(err) == ECONFLICT:
+			stop(errLeaseLost)
+			return
+		case ctx.Err() != nil:
+			return
+		}
+		left := held.Sub(s.now()) - margin
+		if left <= 0 {
+			s.logger().Warn("lease not renewed in time; stopping the run, to be resumed", "deployment", id, "err", err)
 			stop(errLeaseLost)
 			return
 		}
-		if err != nil && ctx.Err() == nil {
-			s.logger().Warn("renew lease", "deployment", id, "err", err)
-		}
+		s.logger().Warn("renew lease; trying again", "deployment", id, "err", err, "expires_in", left+margin)
+		t.Reset(min(margin, left))
 	}
 }
 
@@ -282,14 +306,15 @@ func (s *Service) envWaiter(app, env string) <-chan struct{} {
 func (s *Service) RunOne(ctx context.Context, d *Deployment) error {
 	s.init()
 	now := s.now()
-	claimed, err := s.Store.ClaimDeployment(ctx, d.ID, s.Owner, now, now.Add(s.lease()))
+	leased := now.Add(s.lease())
+	claimed, err := s.Store.ClaimDeployment(ctx, d.ID, s.Owner, now, leased)
 	if err != nil {
 		return fmt.Errorf("take deployment #%d: %w", d.ID, err)
 	}
 	*d = *claimed
 	runCtx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
-	go s.heartbeat(runCtx, d.ID, stop)
+	go s.heartbeat(runCtx, d.ID, leased, stop)
 	err = s.Run(runCtx, d)
 	if rerr := s.Store.ReleaseLease(context.WithoutCancel(ctx), d.ID, s.Owner); rerr != nil {
 		s.logger().Warn("release lease", "deployment", d.ID, "err", rerr)

@@ -167,13 +167,17 @@ func (s *Service) Run(ctx context.Context, d *Deployment) error {
 		return err
 	}
 	if errors.Is(err, errLeaseLost) || errors.Is(context.Cause(ctx), errLeaseLost) {
-		r.log.Warn("pipeline stopped: another replica took the deployment over")
+		r.log.Warn("pipeline stopped: its lease was lost; another replica took the deployment over, or will")
 		return err
 	}
 	if err != nil && ctx.Err() != nil {
 		if s.FailOnInterrupt {
 			stage := d.State
-			r.fail(context.WithoutCancel(ctx), Errorf(EINVALID, "deploybot was interrupted while %s; whatever it started in AWS may still be running", stage))
+			// No heartbeat renews the lease any more: the failure has as
+			// long as the lease to be recorded, or is left to be resumed.
+			failCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.lease())
+			defer cancel()
+			r.fail(failCtx, Errorf(EINVALID, "deploybot was interrupted while %s; whatever it started in AWS may still be running", stage))
 			return err
 		}
 		// Shutting down: the deployment stays in its stage, to be resumed
@@ -386,13 +390,20 @@ func (r *run) deploy(ctx context.Context, env *Environment) error {
 		return err
 	}
 
+	// The success is recorded before anyone hears of it. A store that
+	// cannot take the record is tried until the lease runs out; then this
+	// run stops, telling no one, and the run that resumes the deployment
+	// asks AWS again and reports what it finds, once. Reported before the
+	// record, the success would be reported again by that resumption, or
+	// contradicted by it if the service had failed meanwhile.
+	from := d.State
 	d.EnvironmentURL = rollout.EnvironmentURL
-	r.observeStage(d.State)
-	d.State = StateSucceeded
-	d.Reason = ""
+	d.State, d.Reason = StateSucceeded, ""
 	if err := r.save(ctx); err != nil {
+		d.State = from
 		return err
 	}
+	r.observeStage(from)
 	desc := fmt.Sprintf("Deployed %s to %s", d.ShortSHA(), d.Env)
 	if rollout.Detail != "" {
 		desc += " (" + rollout.Detail + ")"
@@ -413,6 +424,7 @@ func (r *run) enter(ctx context.Context, state State, githubState, text string) 
 	from := r.d.State
 	r.d.State = state
 	if err := r.save(ctx); err != nil {
+		r.d.State = from
 		return err
 	}
 	r.log.Info("stage", "state", state)
@@ -439,20 +451,40 @@ func (r *run) progress(line string) {
 	}
 }
 
+// save records d. Every stage is recorded before its side effects, and a
+// resumed run goes by the record, so a run cannot go on without it: a
+// store that fails (down, or refusing writes) is tried again until it
+// takes the record or ctx ends, which the heartbeat sees to once the
+// lease is lost. The deployment then stays in its recorded stage, for
+// whichever replica claims it next.
 func (r *run) save(ctx context.Context) error {
-	err := r.s.Store.UpdateDeployment(ctx, r.d)
-	if ErrorCode(err) == ECONFLICT {
-		return fmt.Errorf("%w: %v", errEnded, err)
+	var wait time.Duration
+	for {
+		err := r.s.Store.UpdateDeployment(ctx, r.d)
+		switch code := ErrorCode(err); {
+		case err == nil:
+			return nil
+		case code == ECONFLICT:
+			return fmt.Errorf("%w: %v", errEnded, err)
+		case code != EINTERNAL:
+			return fmt.Errorf("store deployment %d: %w", r.d.ID, err)
+		}
+		wait = storeRetryBackoff.next(wait)
+		r.log.Warn("store deployment; trying again", "state", r.d.State, "err", err, "in", wait)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("store deployment %d: %w (the store said: %v)", r.d.ID, context.Cause(ctx), err)
+		case <-time.After(wait):
+		}
 	}
-	if err != nil {
-		return fmt.Errorf("store deployment %d: %w", r.d.ID, err)
-	}
-	return nil
 }
+
+// storeRetryBackoff spaces the tries of a record the store failed to take.
+var storeRetryBackoff = Backoff{Initial: 200 * time.Millisecond, Max: 5 * time.Second}
 
 func (r *run) fail(ctx context.Context, err error) {
 	d := r.d
-	stage := d.State
+	stage, reason := d.State, d.Reason
 	d.State = StateFailed
 	d.Reason = ErrorMessage(err)
 	if ErrorCode(err) == EINTERNAL {
@@ -461,12 +493,18 @@ func (r *run) fail(ctx context.Context, err error) {
 	} else {
 		r.log.Warn("deployment failed", "reason", d.Reason)
 	}
-	if serr := r.s.Store.UpdateDeployment(ctx, d); ErrorCode(serr) == ECONFLICT {
+	// A failure nobody could record is told to nobody: the deployment
+	// stays in its stage and is resumed, and a failure reported now would
+	// stand beside whatever the resumption then finds, a success included.
+	if serr := r.save(ctx); errors.Is(serr, errEnded) {
+		d.State, d.Reason = stage, reason
 		// Cancelled, or taken over by another replica: theirs to report.
 		r.log.Info("failure not recorded: the deployment ended or moved elsewhere", "err", serr)
 		return
 	} else if serr != nil {
-		r.log.Error("store failed deployment", "err", serr)
+		d.State, d.Reason = stage, reason
+		r.log.Warn("failure not recorded; the deployment is left to be resumed", "state", stage, "err", serr)
+		return
 	}
 	if d.GitHubDeploymentID != 0 {
 		// "error" is GitHub's state for a deployment that broke down for

@@ -49,6 +49,7 @@ type fleet struct {
 	slack  *slackemu.Server
 	aws    *awsemu.Server
 	env    []string
+	lease  string // timing.lease of the configs; "" is 4s
 }
 
 func newFleet(t testing.TB) *fleet {
@@ -84,6 +85,10 @@ func (f *fleet) addServices(envs []string) {
 // config writes a config with envs (name → ECS cluster) and returns its path.
 func (f *fleet) config(t testing.TB, name, store, listen string, envs []string) string {
 	t.Helper()
+	lease := f.lease
+	if lease == "" {
+		lease = "4s"
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, `listen: %q
 store: %q
@@ -98,7 +103,7 @@ slack:
 aws:
   region: us-east-1
 timing:
-  lease: 4s
+  lease: %s
   queue_poll: 100ms
   ci_poll: 50ms
   rollout_poll: 50ms
@@ -108,7 +113,7 @@ apps:
     image: %s
     tag: "git_{{.ShortSHA}}"
     environments:
-`, listen, store, sandboxBotToken, sandboxSigningSecret, sandboxChannel, sandboxRepo, sandboxImage)
+`, listen, store, sandboxBotToken, sandboxSigningSecret, sandboxChannel, lease, sandboxRepo, sandboxImage)
 	for _, env := range envs {
 		fmt.Fprintf(&b, "      %s:\n        ecs: {cluster: %s, service: %s, container: %s}\n        timeout: 2m\n", env, env, sandboxService, sandboxContainer)
 	}

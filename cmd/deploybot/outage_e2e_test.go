@@ -29,6 +29,7 @@ func TestStoreOutageMidRolloutReportsOnce(t *testing.T) {
 		// longer than the lease: the run must give the deployment up and
 		// a resumption must finish it.
 		outlastsLease bool
+		rolloutFails  bool // ECS's circuit breaker rolls the service back
 	}{
 		{name: "stopped within the lease", lease: "30s", down: stopped(pg)},
 		{name: "stopped longer than the lease", lease: "4s", down: stopped(pg), outlastsLease: true},
@@ -36,12 +37,18 @@ func TestStoreOutageMidRolloutReportsOnce(t *testing.T) {
 			pg.RefuseWrites(t, true)
 			return func() { pg.RefuseWrites(t, false) }
 		}, outlastsLease: true},
+		{name: "stopped longer than the lease, the rollout failing", lease: "4s", down: stopped(pg), outlastsLease: true, rolloutFails: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dsn := pgtest.Schema(t, pg.DSN)
 			f := newFleet(t)
 			f.lease = tc.lease
 			f.addServices([]string{"dev"})
+			f.aws.FailRollouts("dev", sandboxService, tc.rolloutFails)
+			want, wantState, said, unsaid := "success", bot.StateSucceeded, "Succeeded", "Failed"
+			if tc.rolloutFails {
+				want, wantState, said, unsaid = "failure", bot.StateFailed, "Failed", "Succeeded"
+			}
 			addr := freeAddr(t)
 			var logs syncBuffer
 			defer func() {
@@ -73,8 +80,8 @@ func TestStoreOutageMidRolloutReportsOnce(t *testing.T) {
 			up := tc.down(t)
 			release.Do(func() { close(resume) })
 
-			// The emulator finishes a rollout on its third poll: after
-			// that deploybot knows it succeeded and has its end to record.
+			// The emulator ends a rollout on its third poll: after that
+			// deploybot knows how it went and has its end to record.
 			waitFor(t, "deploybot to see the rollout complete", 60*time.Second, func() bool {
 				return f.aws.CallCount("DescribeServices") >= polls+3
 			})
@@ -109,8 +116,8 @@ func TestStoreOutageMidRolloutReportsOnce(t *testing.T) {
 			})
 			for _, st := range states() {
 				if final(st) {
-					if st != "success" {
-						t.Fatalf("GitHub statuses %v: the first end reported is %s; want success", states(), st)
+					if st != want {
+						t.Fatalf("GitHub statuses %v: the first end reported is %s; want %s", states(), st, want)
 					}
 					break
 				}
@@ -132,8 +139,8 @@ func TestStoreOutageMidRolloutReportsOnce(t *testing.T) {
 				stored = ds[0]
 				return stored.State.Terminal() && stored.LeaseOwner == ""
 			})
-			if stored.State != bot.StateSucceeded {
-				t.Errorf("the store says %s (%s); want succeeded", stored.State, stored.Reason)
+			if stored.State != wantState {
+				t.Errorf("the store says %s (%s); want %s", stored.State, stored.Reason, wantState)
 			}
 			var ends []string
 			for _, st := range states() {
@@ -141,8 +148,8 @@ func TestStoreOutageMidRolloutReportsOnce(t *testing.T) {
 					ends = append(ends, st)
 				}
 			}
-			if strings.Join(ends, " ") != "success" {
-				t.Errorf("GitHub statuses %v; want exactly one end, success", states())
+			if strings.Join(ends, " ") != want {
+				t.Errorf("GitHub statuses %v; want exactly one end, %s", states(), want)
 			}
 			if tc.outlastsLease && stored.Attempts < 2 {
 				t.Errorf("the deployment was taken on %d times; an outage longer than the lease must leave it to a resumption", stored.Attempts)
@@ -155,17 +162,17 @@ func TestStoreOutageMidRolloutReportsOnce(t *testing.T) {
 			if len(msgs) != 1 {
 				t.Fatalf("Slack shows %d messages; want the deployment's one", len(msgs))
 			}
-			said := []string{msgs[0].Text}
+			texts := []string{msgs[0].Text}
 			for _, rev := range msgs[0].History {
-				said = append(said, rev.Text)
+				texts = append(texts, rev.Text)
 			}
-			for _, text := range said {
-				if strings.Contains(text, "Failed") {
+			for _, text := range texts {
+				if strings.Contains(text, unsaid) {
 					t.Errorf("Slack said %q", text)
 				}
 			}
-			if !strings.Contains(msgs[0].Text, "Succeeded") {
-				t.Errorf("Slack shows %q at the end; want Succeeded", msgs[0].Text)
+			if !strings.Contains(msgs[0].Text, said) {
+				t.Errorf("Slack shows %q at the end; want %s", msgs[0].Text, said)
 			}
 		})
 	}

@@ -219,7 +219,8 @@ func (c *Config) Validate() []*ConfigError {
 		c.Store = DefaultStore
 	}
 	if !strings.HasPrefix(c.Store, "sqlite:") && !strings.HasPrefix(c.Store, "postgres://") && !strings.HasPrefix(c.Store, "postgresql://") {
-		bad("store", "must start with sqlite: or postgres://, got %q", c.Store)
+		// The store is often DATABASE_URL, password included.
+		bad("store", "must start with sqlite: or postgres://, got %q", RedactDSN(c.Store))
 	}
 	if c.PublicURL != "" && !strings.HasPrefix(c.PublicURL, "http://") && !strings.HasPrefix(c.PublicURL, "https://") {
 		bad("public_url", "must be an http(s) URL, got %q", c.PublicURL)

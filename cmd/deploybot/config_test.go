@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -145,5 +147,48 @@ func TestExampleConfigChecks(t *testing.T) {
 	err = run(context.Background(), []string{"check", "--config", "../../deploybot.example.yaml"}, &out, &errOut, func(string) string { return "" })
 	if err == nil || !strings.Contains(err.Error(), "GITHUB_APP_ID is not set") {
 		t.Errorf("check without the environment: %v", err)
+	}
+}
+
+// `deploybot check` never prints the store's password: not in its summary
+// of a valid config, not in the error for a store it refuses (a typo in
+// the scheme, a key=value DSN), where the whole DSN used to be quoted.
+func TestCheckDoesNotPrintTheStorePassword(t *testing.T) {
+	const password = "hunter2-s3cret"
+	for _, tt := range []struct {
+		name, dsn string
+		valid     bool
+	}{
+		{"postgres URL", "postgres://deploybot:" + password + "@db.example.com:5432/deploybot?sslmode=require", true},
+		{"scheme typo", "postgress://deploybot:" + password + "@db.example.com:5432/deploybot", false},
+		{"key=value", "host=db.example.com user=deploybot password=" + password + " dbname=deploybot", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "deploybot.yaml")
+			if err := os.WriteFile(path, []byte("store: ${DATABASE_URL}\n"+validConfig), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			getenv := func(k string) string {
+				if k == "DATABASE_URL" {
+					return tt.dsn
+				}
+				return testEnv(k)
+			}
+			var out, errOut strings.Builder
+			err := run(context.Background(), []string{"check", "--config", path}, &out, &errOut, getenv)
+			printed := out.String() + errOut.String()
+			if err != nil {
+				printed += err.Error() // what main prints
+			}
+			if (err == nil) != tt.valid {
+				t.Fatalf("check: err = %v, want valid %v; printed:\n%s", err, tt.valid, printed)
+			}
+			if strings.Contains(printed, password) {
+				t.Errorf("check printed the password:\n%s", printed)
+			}
+			if !strings.Contains(printed, "xxxxx") {
+				t.Errorf("check did not name the store (redacted):\n%s", printed)
+			}
+		})
 	}
 }

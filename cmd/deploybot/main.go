@@ -13,6 +13,8 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/deploybot/deploybot/bot"
 )
 
 func main() {
@@ -68,7 +70,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "%s is valid: %d app(s): %s\n", path, len(cfg.Apps), describeApps(cfg))
+		// The store is printed with ${VAR} expanded, so an operator sees
+		// which database serve would use, but never its password.
+		fmt.Fprintf(stdout, "%s is valid: store %s; %d app(s): %s\n", path, bot.RedactDSN(cfg.Store), len(cfg.Apps), describeApps(cfg))
 		return nil
 	case "sandbox":
 		fs := flag.NewFlagSet("sandbox", flag.ContinueOnError)

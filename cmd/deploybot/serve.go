@@ -65,7 +65,7 @@ func serve(ctx context.Context, cfg *bot.Config, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	logger.Info("deploybot listening", "addr", in.URL, "apps", len(cfg.Apps))
+	logger.Info("deploybot listening", "addr", in.URL, "store", bot.RedactDSN(cfg.Store), "apps", len(cfg.Apps))
 	if msg := dashboardAccess(cfg.Dashboard); msg != "" {
 		logger.Warn(msg)
 	}

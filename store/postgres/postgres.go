@@ -84,8 +84,9 @@ func isUniqueViolation(err error) bool {
 func pgconnConfig(dsn string) (*pgx.ConnConfig, error) {
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
-		// The DSN may hold a password: say what is wrong, not what it is.
-		return nil, errors.New("store: cannot parse the postgres:// URL")
+		// pgx's own message redacts the password only as best it can,
+		// and what it wraps (a net/url error) quotes the whole URL.
+		return nil, fmt.Errorf("store: cannot parse %s as a PostgreSQL URL", bot.RedactDSN(dsn))
 	}
 	return cfg, nil
 }

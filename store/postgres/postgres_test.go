@@ -74,3 +74,24 @@ func TestBadDSNHidesPassword(t *testing.T) {
 		t.Errorf("error leaks the password: %s", got)
 	}
 }
+
+// A DSN that does not parse is named in the error, without its password:
+// pgx's own error quotes it, redacted only as well as pgx can guess.
+func TestOpenDoesNotEchoThePassword(t *testing.T) {
+	for _, dsn := range []string{
+		"postgres://deploybot:hunter2@db:notaport/deploybot",
+		"postgres://deploybot:hun/ter2@db:5432/deploybot",
+		"host=db port=notaport user=deploybot password=hunter2",
+	} {
+		_, err := postgres.Open(context.Background(), dsn)
+		if err == nil {
+			t.Fatalf("Open(%q) succeeded", dsn)
+		}
+		if strings.Contains(err.Error(), "hunter2") || strings.Contains(err.Error(), "ter2") {
+			t.Errorf("Open(%q): %v: the error holds the password", dsn, err)
+		}
+		if !strings.Contains(err.Error(), "xxxxx") {
+			t.Errorf("Open(%q): %v: the error does not name the DSN", dsn, err)
+		}
+	}
+}

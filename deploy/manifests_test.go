@@ -332,6 +332,10 @@ func TestKubernetesManifests(t *testing.T) {
 	if c.Resources.Limits["memory"] == "" {
 		t.Error("container has no memory limit")
 	}
+	memLimit, err := k8sBytes(c.Resources.Limits["memory"])
+	if err != nil {
+		t.Errorf("memory limit: %v", err)
+	}
 
 	// Environment: the replica id from the pod name, secrets from the Secret.
 	env := map[string]envVar{}
@@ -402,6 +406,9 @@ func TestKubernetesManifests(t *testing.T) {
 		if e, ok := env[want]; !ok || e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil {
 			t.Errorf("env %s does not come from a Secret", want)
 		}
+	}
+	if memLimit > 0 {
+		checkGOMEMLIMIT(t, "the Deployment", env["GOMEMLIMIT"].Value, memLimit)
 	}
 
 	// The config: a ConfigMap mounted at configPath, valid, on PostgreSQL.
@@ -624,6 +631,64 @@ func checkConfig(t *testing.T, name string, data []byte, set map[string]bool) *b
 	return &cfg
 }
 
+// checkGOMEMLIMIT holds the Go runtime's soft memory limit to the
+// container's hard one (limit, in bytes). Above 90 % of it the runtime
+// cannot keep the process out of the OOM killer: what it does not count
+// (the binary's mapped pages, memory freed but not yet returned) needs
+// the rest. Below 75 % the GC runs hard while memory the container may
+// use sits idle.
+func checkGOMEMLIMIT(t *testing.T, where, gomemlimit string, limit int64) {
+	t.Helper()
+	if gomemlimit == "" {
+		t.Errorf("%s: GOMEMLIMIT is not set; set it to about 80 %% of the memory limit (%d MiB)", where, limit>>20)
+		return
+	}
+	soft, err := goMemLimitBytes(gomemlimit)
+	if err != nil {
+		t.Errorf("%s: GOMEMLIMIT: %v", where, err)
+		return
+	}
+	if pct := float64(soft) / float64(limit) * 100; pct < 75 || pct > 90 {
+		t.Errorf("%s: GOMEMLIMIT %s is %.0f %% of the memory limit (%d MiB); want 75–90 %%", where, gomemlimit, pct, limit>>20)
+	}
+}
+
+// byteUnits parses <digits><unit> with the given unit multipliers.
+func byteUnits(s string, units map[string]int64) (int64, error) {
+	i := strings.IndexFunc(s, func(r rune) bool { return r < '0' || r > '9' })
+	if i < 0 {
+		i = len(s)
+	}
+	n, err := strconv.ParseInt(s[:i], 10, 64)
+	mult, ok := units[s[i:]]
+	if err != nil || !ok {
+		return 0, fmt.Errorf("cannot read %q as a size", s)
+	}
+	return n * mult, nil
+}
+
+// k8sBytes reads a Kubernetes memory quantity (256Mi, 1G, 268435456).
+func k8sBytes(s string) (int64, error) {
+	return byteUnits(s, map[string]int64{
+		"": 1, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
+		"Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30, "Ti": 1 << 40,
+	})
+}
+
+// goMemLimitBytes reads GOMEMLIMIT as the Go runtime does (208MiB).
+func goMemLimitBytes(s string) (int64, error) {
+	return byteUnits(s, map[string]int64{
+		"": 1, "B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40,
+	})
+}
+
+// composeBytes reads a compose byte value (256m, 1g, 512mb): binary units.
+func composeBytes(s string) (int64, error) {
+	return byteUnits(strings.ToLower(s), map[string]int64{
+		"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "m": 1 << 20, "mb": 1 << 20, "g": 1 << 30, "gb": 1 << 30,
+	})
+}
+
 // placeholderFor is a value of the right shape for an environment
 // variable the configs reference.
 func placeholderFor(v string) string {
@@ -652,6 +717,7 @@ type composeService struct {
 	} `yaml:"healthcheck"`
 	Volumes  []string `yaml:"volumes"`
 	ReadOnly bool     `yaml:"read_only"`
+	MemLimit string   `yaml:"mem_limit"`
 }
 
 func TestCompose(t *testing.T) {
@@ -732,6 +798,18 @@ func TestCompose(t *testing.T) {
 		if v := svc.Environment[k]; v == nil || !strings.HasPrefix(*v, "${"+k) {
 			t.Errorf("deploybot env %s is not taken from the environment (${%s…})", k, k)
 		}
+	}
+	// A memory limit, and the Go runtime told to stay below it.
+	if svc.MemLimit == "" {
+		t.Error("deploybot has no mem_limit")
+	} else if limit, err := composeBytes(svc.MemLimit); err != nil {
+		t.Errorf("deploybot mem_limit: %v", err)
+	} else {
+		gomemlimit := ""
+		if v := svc.Environment["GOMEMLIMIT"]; v != nil {
+			gomemlimit = *v
+		}
+		checkGOMEMLIMIT(t, "compose's deploybot", gomemlimit, limit)
 	}
 	// DATABASE_URL points at the postgres service, its user and database.
 	dbURL := svc.Environment["DATABASE_URL"]

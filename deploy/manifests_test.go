@@ -402,7 +402,7 @@ func TestKubernetesManifests(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{"GITHUB_APP_PRIVATE_KEY", "GITHUB_WEBHOOK_SECRET", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "DATABASE_URL"} {
+	for _, want := range []string{"GITHUB_APP_PRIVATE_KEY", "GITHUB_WEBHOOK_SECRET", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "DATABASE_URL", "DEPLOYBOT_DASHBOARD_TOKEN"} {
 		if e, ok := env[want]; !ok || e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil {
 			t.Errorf("env %s does not come from a Secret", want)
 		}
@@ -578,6 +578,7 @@ func checkConfig(t *testing.T, name string, data []byte, set map[string]bool) *b
 		return nil
 	}
 	var store string
+	raw := map[string]string{} // dashboard credential keys as written
 	var walk func(n *yaml.Node, key string)
 	walk = func(n *yaml.Node, key string) {
 		switch n.Kind {
@@ -592,6 +593,9 @@ func checkConfig(t *testing.T, name string, data []byte, set map[string]bool) *b
 		case yaml.ScalarNode:
 			if key == "store" {
 				store = n.Value
+			}
+			if strings.HasPrefix(key, "dashboard.") {
+				raw[key] = n.Value
 			}
 			if !envRef.MatchString(n.Value) {
 				return
@@ -627,6 +631,17 @@ func checkConfig(t *testing.T, name string, data []byte, set map[string]bool) *b
 	}
 	if !strings.HasPrefix(cfg.Store, "postgres://") {
 		t.Errorf("%s: store %q is not PostgreSQL", name, cfg.Store)
+	}
+	// The dashboard, /api and /metrics are closed without credentials: a
+	// production config sets some, from the environment, and is not
+	// public (which is for the sandbox on loopback).
+	if cfg.Dashboard.Public || !cfg.Dashboard.HasCredentials() {
+		t.Errorf("%s: dashboard: want credentials (token, or username and password) and no public: true; got public %v", name, cfg.Dashboard.Public)
+	}
+	for _, k := range []string{"dashboard.token", "dashboard.password"} {
+		if v, ok := raw[k]; ok && !envRef.MatchString(v) {
+			t.Errorf("%s: %s is written in the file; take it from a Secret as ${VAR}", name, k)
+		}
 	}
 	return &cfg
 }
@@ -794,7 +809,7 @@ func TestCompose(t *testing.T) {
 	checkConfig(t, configFile, config, set)
 
 	// Secrets come from the environment, never from the file.
-	for _, k := range []string{"GITHUB_APP_PRIVATE_KEY", "GITHUB_WEBHOOK_SECRET", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET"} {
+	for _, k := range []string{"GITHUB_APP_PRIVATE_KEY", "GITHUB_WEBHOOK_SECRET", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "DEPLOYBOT_DASHBOARD_TOKEN"} {
 		if v := svc.Environment[k]; v == nil || !strings.HasPrefix(*v, "${"+k) {
 			t.Errorf("deploybot env %s is not taken from the environment (${%s…})", k, k)
 		}

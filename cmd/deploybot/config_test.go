@@ -110,6 +110,9 @@ func TestParseConfigErrors(t *testing.T) {
 		{"unset variable", func(s string) string { return strings.Replace(s, "${HOOK}", "${NOPE}", 1) }, []string{"line 8: github.webhook_secret: environment variable NOPE is not set"}},
 		{"bad duration", func(s string) string { return strings.Replace(s, "ci_timeout: 10m", "ci_timeout: ten", 1) }, []string{"line 21: apps.takumi-server.ci_timeout: time: invalid duration"}},
 		{"bad allow entry", func(s string) string { return strings.Replace(s, `"github:octocat"`, `"octocat"`, 1) }, []string{"apps.takumi-server.environments.prod.allow[1]: want slack:"}},
+		{"public dashboard with credentials", func(s string) string {
+			return s + "dashboard: {public: true, token: t}\n"
+		}, []string{"dashboard.public: public serves the dashboard to anyone"}},
 		{"two errors at once", func(s string) string {
 			return strings.Replace(strings.Replace(s, "region: us-east-1", "regoin: us-east-1", 1), "repo: takumi", "rep: takumi", 1)
 		}, []string{"aws.regoin: unknown key", "apps.takumi-server.rep: unknown key"}},
@@ -190,5 +193,25 @@ func TestCheckDoesNotPrintTheStorePassword(t *testing.T) {
 				t.Errorf("check did not name the store (redacted):\n%s", printed)
 			}
 		})
+	}
+}
+
+// serve says at start-up when the dashboard, /api and /metrics are closed
+// to everyone or open to anyone, and says nothing when they sit behind
+// credentials.
+func TestDashboardAccess(t *testing.T) {
+	for _, tt := range []struct {
+		c    bot.DashboardConfig
+		want string
+	}{
+		{bot.DashboardConfig{}, "answer 401 to everyone"},
+		{bot.DashboardConfig{Public: true}, "are public"},
+		{bot.DashboardConfig{Token: "t"}, ""},
+		{bot.DashboardConfig{Username: "u", Password: "p"}, ""},
+	} {
+		got := dashboardAccess(tt.c)
+		if (tt.want == "") != (got == "") || !strings.Contains(got, tt.want) {
+			t.Errorf("dashboardAccess(%+v) = %q, want %q", tt.c, got, tt.want)
+		}
 	}
 }

@@ -66,10 +66,14 @@ type Server struct {
 
 // DefaultInFlight is how many requests an intake route (GitHub webhooks,
 // Slack commands, Slack interactions) handles at once; the next gets 503
-// at once, which Slack and GitHub both retry, instead of waiting in
-// memory behind the others. At the measured capacity (docs/benchmarks.md)
-// a handful are in flight; 64 of them finish well inside a second even
-// when each waits for the store in turn.
+// at once instead of waiting in memory behind the others. Neither Slack
+// nor GitHub retries a 503 by itself — the Slack user sees the command
+// fail and runs it again, a GitHub delivery can be redelivered — but an
+// answer in time is what makes that possible: a request queued past
+// Slack's 3 s is lost the same way, and takes memory meanwhile. At the
+// measured capacity (docs/benchmarks.md) a handful are in flight; 64 of
+// them finish well inside a second even when each waits for the store in
+// turn.
 const DefaultInFlight = 64
 
 // dashboardInFlight bounds the dashboard's pages and API, which read the

@@ -208,10 +208,18 @@ func TestInFlightRequestsShed(t *testing.T) {
 			}
 			done <- struct{}{}
 		}()
-		// A first byte read means the request holds its slot.
 		if _, err := feed.Write([]byte("a")); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// Each handler charges its first buffer to the budget once it reads
+	// the body: then both hold their slots.
+	deadline := time.Now().Add(10 * time.Second)
+	for s.bodyBudget().used.Load() < 2*firstChunk {
+		if time.Now().After(deadline) {
+			t.Fatalf("the two slow requests never reached the handler: %d bytes of budget held", s.bodyBudget().used.Load())
+		}
+		time.Sleep(time.Millisecond)
 	}
 
 	resp, err := http.DefaultClient.Do(slackRequest(t, srv.URL, strings.NewReader("text=x")))

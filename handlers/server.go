@@ -146,7 +146,12 @@ func shed(limit int, h http.Handler) http.Handler {
 			h.ServeHTTP(w, r)
 		default:
 			w.Header().Set("Retry-After", "1")
-			w.Header().Set("Connection", "close")
+			if r.ContentLength < 0 || r.ContentLength > maxSlackBody {
+				// The server would read what is left of an unread body
+				// before the next request on this connection; a short
+				// announced one is cheap to skip, any other is not.
+				w.Header().Set("Connection", "close")
+			}
 			http.Error(w, "deploybot is busy; retry shortly", http.StatusServiceUnavailable)
 		}
 	})

@@ -33,6 +33,9 @@ func Run(t *testing.T, open func(t *testing.T) bot.Store) {
 	t.Run("GateFIFO", func(t *testing.T) { testGateFIFO(t, open(t)) })
 	t.Run("GateLocks", func(t *testing.T) { testGateLocks(t, open(t)) })
 	t.Run("GateStateMoved", func(t *testing.T) { testGateStateMoved(t, open(t)) })
+	t.Run("ParkUntil", func(t *testing.T) { testParkUntil(t, open(t)) })
+	t.Run("Wake", func(t *testing.T) { testWake(t, open(t)) })
+	t.Run("ParkedVersusCrashed", func(t *testing.T) { testParkedVersusCrashed(t, open(t)) })
 }
 
 func testTransition(t *testing.T, s bot.Store) {

@@ -15,8 +15,10 @@ import (
 // SQL can compare it: SQLite's text timestamps do not sort in time order.
 
 // ClaimDeployments leases to owner up to limit unfinished deployments,
-// oldest first, whose lease is free or has expired, and counts an attempt
-// on each. Leases owner holds already are not returned: the dispatcher
+// oldest first, whose lease is free or has expired and which are not
+// parked until later, and counts an attempt on each that was not parked
+// (a parked one gave its lease back on purpose: taking it up again
+// resumes nothing that was interrupted). Leases owner holds already are not returned: the dispatcher
 // passes its free slots, and its heartbeats renew what it runs. (Returning
 // them, as this once did, rewrote every running lease on every claim.)
 func (s *DB) ClaimDeployments(ctx context.Context, owner string, now, expires time.Time, limit int) ([]*bot.Deployment, error) {
@@ -37,14 +39,14 @@ func (s *DB) ClaimDeployments(ctx context.Context, owner string, now, expires ti
 	// whatever plan the outer UPDATE gets.
 	rows, err := tx.QueryContext(ctx, s.q(`WITH picked AS MATERIALIZED (
 			SELECT id FROM deployments
-			WHERE state NOT IN `+terminalStates+` AND (lease_owner = '' OR lease_expires_ms < ?)
+			WHERE state NOT IN `+terminalStates+` AND (lease_owner = '' OR lease_expires_ms < ?) AND wake_ms <= ?
 			ORDER BY id LIMIT ?`+s.d.SkipLocked+`)
 		UPDATE deployments SET
-			attempts = attempts + 1,
+			attempts = attempts + CASE WHEN parked = 1 THEN 0 ELSE 1 END, parked = 0,
 			lease_owner = ?, lease_expires_ms = ?
 		WHERE id IN (SELECT id FROM picked)
 		RETURNING `+deploymentColumns),
-		nowMS, limit, owner, expiresMS)
+		nowMS, nowMS, limit, owner, expiresMS)
 	if err != nil {
 		return nil, err
 	}
@@ -76,8 +78,8 @@ func (s *DB) ClaimDeployment(ctx context.Context, id int64, owner string, now, e
 	}
 	nowMS := now.UnixMilli()
 	d, err := scanDeployment(s.sql.QueryRowContext(ctx, s.q(`UPDATE deployments SET
-			attempts = attempts + CASE WHEN lease_owner = ? AND lease_expires_ms >= ? THEN 0 ELSE 1 END,
-			lease_owner = ?, lease_expires_ms = ?
+			attempts = attempts + CASE WHEN parked = 1 OR (lease_owner = ? AND lease_expires_ms >= ?) THEN 0 ELSE 1 END,
+			parked = 0, lease_owner = ?, lease_expires_ms = ?
 		WHERE id = ? AND state NOT IN `+terminalStates+` AND (lease_owner = '' OR lease_owner = ? OR lease_expires_ms < ?)
 		RETURNING `+deploymentColumns),
 		owner, nowMS, owner, expires.UnixMilli(), id, owner, nowMS))
@@ -122,5 +124,36 @@ func (s *DB) RenewLease(ctx context.Context, id int64, owner string, expires tim
 func (s *DB) ReleaseLease(ctx context.Context, id int64, owner string) error {
 	_, err := s.sql.ExecContext(ctx, s.q(`UPDATE deployments SET lease_owner = '', lease_expires_ms = 0 WHERE id = ? AND lease_owner = ?`),
 		id, owner)
+	return err
+}
+
+// Park gives back owner's lease of id and records what it waits for; it
+// is claimed again from w.Until, or sooner once Wake(w.On) comes.
+func (s *DB) Park(ctx context.Context, id int64, owner string, w bot.Wait) error {
+	res, err := s.sql.ExecContext(ctx, s.q(`UPDATE deployments SET
+			waiting_on = ?, wait_note = ?, wait_since_ms = ?, wake_ms = ?, parked = 1,
+			lease_owner = '', lease_expires_ms = 0
+		WHERE id = ? AND lease_owner = ? AND state NOT IN `+terminalStates),
+		w.On, w.Note, toMillis(w.Since), toMillis(w.Until), id, owner)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n > 0 {
+		return err
+	}
+	stored, err := s.Deployment(ctx, id)
+	if err != nil {
+		return err
+	}
+	return bot.Errorf(bot.ECONFLICT, "deployment #%d is %s and run by %s", id, stored.State, orDash(stored.LeaseOwner))
+}
+
+// Wake brings the deployments parked on on forward to now. Only those
+// whose wake is later change, so a flood of events for one commit writes
+// nothing after the first.
+func (s *DB) Wake(ctx context.Context, on string, now time.Time) error {
+	_, err := s.sql.ExecContext(ctx, s.q(`UPDATE deployments SET wake_ms = ?
+		WHERE waiting_on = ? AND state NOT IN `+terminalStates+` AND wake_ms > ?`),
+		now.UnixMilli(), on, now.UnixMilli())
 	return err
 }

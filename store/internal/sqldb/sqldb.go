@@ -137,7 +137,7 @@ func (s *DB) migrateFile(ctx context.Context, migrations fs.FS, name string) err
 const deploymentColumns = `id, app, env, repo, ref, sha, image, requester, source, state, reason,
 	github_deployment_id, installation_id, slack_channel, slack_ts, slack_response_url,
 	pr_number, pr_comment_id, environment_url, rollout_ref, rollback_of, attempts, lease_owner,
-	created_at, updated_at`
+	created_at, updated_at, waiting_on, wait_note, wait_since_ms, wake_ms`
 
 // CreateDeployment leaves Attempts and the lease at zero whatever d says:
 // only the lease methods write them.
@@ -334,17 +334,19 @@ type scanner interface{ Scan(dest ...any) error }
 
 func scanDeployment(row scanner) (*bot.Deployment, error) {
 	var (
-		d             bot.Deployment
-		source, state string
-		githubID      sql.NullInt64
+		d               bot.Deployment
+		source, state   string
+		githubID        sql.NullInt64
+		sinceMS, wakeMS int64
 	)
 	err := row.Scan(&d.ID, &d.App, &d.Env, &d.Repo, &d.Ref, &d.SHA, &d.Image, &d.Requester, &source, &state, &d.Reason,
 		&githubID, &d.InstallationID, &d.SlackChannel, &d.SlackTS, &d.SlackResponseURL,
 		&d.PRNumber, &d.PRCommentID, &d.EnvironmentURL, &d.RolloutRef, &d.RollbackOf, &d.Attempts, &d.LeaseOwner,
-		&d.CreatedAt, &d.UpdatedAt)
+		&d.CreatedAt, &d.UpdatedAt, &d.Wait.On, &d.Wait.Note, &sinceMS, &wakeMS)
 	if err != nil {
 		return nil, err
 	}
+	d.Wait.Since, d.Wait.Until = fromMillis(sinceMS), fromMillis(wakeMS)
 	d.Source, d.State, d.GitHubDeploymentID = bot.Source(source), bot.State(state), githubID.Int64
 	d.CreatedAt, d.UpdatedAt = d.CreatedAt.UTC(), d.UpdatedAt.UTC()
 	return &d, nil
@@ -360,4 +362,20 @@ func (s *DB) translate(err error, d *bot.Deployment) error {
 		return bot.Errorf(bot.ECONFLICT, "GitHub deployment %d already belongs to another deployment", d.GitHubDeploymentID)
 	}
 	return err
+}
+
+// fromMillis reads a unix-milliseconds column; 0 is no time at all.
+func fromMillis(ms int64) time.Time {
+	if ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms).UTC()
+}
+
+// toMillis writes a time to a unix-milliseconds column.
+func toMillis(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
 }

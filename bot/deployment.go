@@ -80,10 +80,28 @@ type Deployment struct {
 	// owner still holds the lease, so a replica that lost its lease cannot
 	// overwrite the one that took over.
 	LeaseOwner string
+	// Wait is what the deployment last parked on, as the store keeps it.
+	Wait Wait
 
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }
+
+// Wait is what a parked deployment waits for. Waiting costs a row, not a
+// goroutine nor a slot: the deployment is claimed again once Until comes,
+// or sooner when the event it waits On wakes it.
+type Wait struct {
+	On    string    // WaitForCI(sha), WaitForGate(app, env)
+	Note  string    // what it last told people about this wait
+	Since time.Time // when it began waiting On this
+	Until time.Time // its own timer: a poll's backoff, a lock's expiry
+}
+
+// WaitForCI names the wait for CI results of sha.
+func WaitForCI(sha string) string { return "ci:" + sha }
+
+// WaitForGate names the wait for a turn in app/env's FIFO gate.
+func WaitForGate(app, env string) string { return "gate:" + app + "/" + env }
 
 // ShortSHA returns the first 7 characters of the resolved sha.
 func (d *Deployment) ShortSHA() string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -49,8 +50,9 @@ func (s *Service) init() {
 	if s.wake == nil {
 		s.wake = make(chan struct{}, 1)
 		s.stops = map[int64]context.CancelCauseFunc{}
-		s.ciWake = map[string]chan struct{}{}
-		s.envWake = map[string]chan struct{}{}
+		s.waiters = map[string]chan struct{}{}
+		s.toWake = map[string]struct{}{}
+		s.wakeWork = make(chan struct{}, 1)
 	}
 	if s.Owner == "" {
 		s.Owner = NewOwner("")
@@ -82,6 +84,11 @@ func (s *Service) Serve(ctx context.Context) error {
 	s.mu.Lock()
 	s.serving = true
 	s.mu.Unlock()
+	wakerDone := make(chan struct{})
+	go func() {
+		defer close(wakerDone)
+		s.storeWakes(ctx)
+	}()
 	ticker := time.NewTicker(s.queuePoll())
 	defer ticker.Stop()
 	for {
@@ -90,6 +97,7 @@ func (s *Service) Serve(ctx context.Context) error {
 		case <-ctx.Done():
 			s.stopAll(errShutdown)
 			s.running.Wait()
+			<-wakerDone
 			return nil
 		case <-s.wake:
 		case <-ticker.C:
@@ -98,12 +106,12 @@ func (s *Service) Serve(ctx context.Context) error {
 }
 
 // capacity is how many pipelines one replica runs at once; the rest wait
-// in the store for a free slot here or on another replica. Waiting
-// pipelines (for CI, in the queue) hold slots too, so more would let a
-// backlog in one environment starve none of the others; but 1000 was
-// measured (bench/ackload) to start so many pipelines at once that acks
-// took seconds for the first four, and queued ones polling the gate kept
-// the ack over budget after. See docs/benchmarks.md.
+// in the store for a free slot here or on another replica. A deployment
+// that waits (for CI, for its turn in the gate) is parked in the store
+// and holds no slot, so only work in progress counts: talking to GitHub
+// or AWS, following a rollout. 1000 was measured (bench/ackload) to start
+// so many pipelines at once that acks took seconds; see
+// docs/benchmarks.md.
 const capacity = 100
 
 func (s *Service) dispatch(ctx context.Context) {
@@ -146,11 +154,21 @@ func (s *Service) launch(parent context.Context, d *Deployment, leased time.Time
 	go s.heartbeat(ctx, d.ID, leased, stop)
 	go func() {
 		defer s.running.Done()
-		_ = s.Run(ctx, d)
+		err := s.run(ctx, d, true)
 		stop(nil)
 		s.mu.Lock()
 		delete(s.stops, d.ID)
 		s.mu.Unlock()
+		if errors.Is(err, errParked) {
+			// Its lease went back with the park. Its timer is kept here
+			// too, so that this replica looks again when it comes rather
+			// than at the next poll; the event it waits for may be sooner.
+			if wait := d.Wait.Until.Sub(s.now()); wait > 0 {
+				time.AfterFunc(wait, s.kick)
+			}
+			s.kick()
+			return
+		}
 		// Free the lease: an ended deployment needs none, and one that was
 		// interrupted is picked up again at once.
 		if err := s.Store.ReleaseLease(context.WithoutCancel(ctx), d.ID, s.Owner); err != nil {
@@ -227,14 +245,16 @@ func (s *Service) stopAll(cause error) {
 	}
 }
 
-// stopRun stops deployment id's pipeline if it runs here.
-func (s *Service) stopRun(id int64, cause error) {
+// stopRun stops deployment id's pipeline if it runs here, and reports
+// whether it did.
+func (s *Service) stopRun(id int64, cause error) bool {
 	s.mu.Lock()
 	stop := s.stops[id]
 	s.mu.Unlock()
 	if stop != nil {
 		stop(cause)
 	}
+	return stop != nil
 }
 
 // Shutdown stops the running pipelines (they keep their stored stage and
@@ -253,50 +273,73 @@ func (s *Service) Shutdown(ctx context.Context) error {
 	}
 }
 
-// NotifyCI wakes the pipelines of this replica waiting for CI on sha; the
-// status, check_run and check_suite webhooks call it.
-func (s *Service) NotifyCI(sha string) {
+// NotifyCI wakes the deployments waiting for CI on sha, here and, through
+// the store, on every replica; the status, check_run and check_suite
+// webhooks call it.
+func (s *Service) NotifyCI(sha string) { s.wakeUp(WaitForCI(sha)) }
+
+// envEnded wakes the deployments queued behind app/env's gate: one of it
+// ended, or its lock went.
+func (s *Service) envEnded(app, env string) { s.wakeUp(WaitForGate(app, env)) }
+
+// maxPendingWakes bounds the wakes waiting to be written: past it, the
+// parked deployments' own timers still wake them.
+const maxPendingWakes = 10000
+
+// wakeUp wakes whoever waits on on: a run waiting in place here at once,
+// and the deployments parked on it in the store, by a write made apart
+// from the caller (a webhook being acknowledged) and coalesced, since CI
+// events come in floods for one commit.
+func (s *Service) wakeUp(on string) {
 	s.init()
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if ch, ok := s.ciWake[sha]; ok {
+	if ch, ok := s.waiters[on]; ok {
 		close(ch)
-		delete(s.ciWake, sha)
+		delete(s.waiters, on)
+	}
+	serving := s.serving
+	if serving && len(s.toWake) < maxPendingWakes {
+		s.toWake[on] = struct{}{}
+	}
+	s.mu.Unlock()
+	if serving {
+		select {
+		case s.wakeWork <- struct{}{}:
+		default:
+		}
 	}
 }
 
-func (s *Service) ciWaiter(sha string) <-chan struct{} {
+// storeWakes writes the pending wakes to the store until ctx ends.
+func (s *Service) storeWakes(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.wakeWork:
+		}
+		s.mu.Lock()
+		pending := s.toWake
+		s.toWake = make(map[string]struct{}, len(pending))
+		s.mu.Unlock()
+		for on := range pending {
+			if err := s.Store.Wake(ctx, on, s.now()); err != nil && ctx.Err() == nil {
+				s.logger().Warn("wake parked deployments", "on", on, "err", err)
+			}
+		}
+		s.kick()
+	}
+}
+
+// waiter returns a channel closed by the next wakeUp(on) here.
+func (s *Service) waiter(on string) <-chan struct{} {
 	s.init()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ch, ok := s.ciWake[sha]
+	ch, ok := s.waiters[on]
 	if !ok {
 		ch = make(chan struct{})
-		s.ciWake[sha] = ch
-	}
-	return ch
-}
-
-// envEnded wakes the deployments of app/env queued here.
-func (s *Service) envEnded(app, env string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	key := app + "/" + env
-	if ch, ok := s.envWake[key]; ok {
-		close(ch)
-		delete(s.envWake, key)
-	}
-}
-
-func (s *Service) envWaiter(app, env string) <-chan struct{} {
-	s.init()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	key := app + "/" + env
-	ch, ok := s.envWake[key]
-	if !ok {
-		ch = make(chan struct{})
-		s.envWake[key] = ch
+		s.waiters[on] = ch
 	}
 	return ch
 }
@@ -315,7 +358,7 @@ func (s *Service) RunOne(ctx context.Context, d *Deployment) error {
 	runCtx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 	go s.heartbeat(runCtx, d.ID, leased, stop)
-	err = s.Run(runCtx, d)
+	err = s.run(runCtx, d, false)
 	if rerr := s.Store.ReleaseLease(context.WithoutCancel(ctx), d.ID, s.Owner); rerr != nil {
 		s.logger().Warn("release lease", "deployment", d.ID, "err", rerr)
 	}

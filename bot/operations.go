@@ -100,6 +100,7 @@ func (s *Service) Unlock(ctx context.Context, app, env, requester string) (Messa
 		return Message{}, err
 	}
 	s.logger().Info("environment unlocked", "app", app, "env", env, "by", requester, "owner", l.Owner)
+	s.envEnded(app, env)
 	text := fmt.Sprintf(":unlock: %s %s unlocked by %s", app, env, requesterMention(requester))
 	if l.Owner != requester {
 		text += fmt.Sprintf(" (it was locked by %s)", requesterMention(l.Owner))
@@ -127,7 +128,9 @@ func (s *Service) Cancel(ctx context.Context, id int64, requester string) (Messa
 		return Message{}, err
 	}
 	s.init()
-	s.stopRun(id, errEnded)
+	ranHere := s.stopRun(id, errEnded)
+	// A parked deployment has no run to end it and wake those behind it.
+	s.envEnded(d.App, d.Env)
 	r := &run{s: s, d: d, log: s.logger().With("deployment", d.ID, "app", d.App, "env", d.Env)}
 	r.log.Info("deployment cancelled", "by", requester)
 	r.observeEnd()
@@ -135,6 +138,10 @@ func (s *Service) Cancel(ctx context.Context, id int64, requester string) (Messa
 		r.setStatus(ctx, "error", "Cancelled by "+requester)
 	}
 	r.announce(ctx, "Cancelled by "+requesterMention(requester))
+	if !ranHere && s.Finished != nil {
+		// No pipeline here will stop and say so: this was its end.
+		s.Finished(d)
+	}
 	return Message{Text: fmt.Sprintf(":no_entry_sign: Deployment #%d (%s to %s) cancelled.", id, d.App, d.Env)}, nil
 }
 

@@ -58,6 +58,12 @@ type Store interface {
 	RenewLease(ctx context.Context, id int64, owner string, expires time.Time) error
 	// ReleaseLease frees owner's lease of id, if owner holds it.
 	ReleaseLease(ctx context.Context, id int64, owner string) error
+	// Park frees owner's lease of id and leaves it waiting: claimable
+	// again from w.Until or once Wake(w.On) comes, without counting an
+	// attempt. ECONFLICT when owner no longer holds it.
+	Park(ctx context.Context, id int64, owner string, w Wait) error
+	// Wake makes every unfinished deployment parked on on claimable now.
+	Wake(ctx context.Context, on string, now time.Time) error
 	// EnterGate moves id from state from to state to when it may pass the
 	// CI gate: it is the oldest unfinished deployment of its app and
 	// environment (so none is past the gate, and order is FIFO) and no

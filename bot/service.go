@@ -78,22 +78,25 @@ type Service struct {
 	Lease     time.Duration
 	QueuePoll time.Duration
 
-	mu      sync.Mutex
-	running sync.WaitGroup
-	serving bool
-	stops   map[int64]context.CancelCauseFunc // pipelines running here
-	wake    chan struct{}                     // nudges the dispatcher
-	ciWake  map[string]chan struct{}          // by sha: closed when CI news came
-	envWake map[string]chan struct{}          // by app/env: closed when one of it ended
+	mu       sync.Mutex
+	running  sync.WaitGroup
+	serving  bool
+	stops    map[int64]context.CancelCauseFunc // pipelines running here
+	wake     chan struct{}                     // nudges the dispatcher
+	waiters  map[string]chan struct{}          // by Wait.On: closed when it comes
+	toWake   map[string]struct{}               // Wait.Ons to wake in the store
+	wakeWork chan struct{}                     // nudges the store waker
 }
 
 // errEnded stops a pipeline whose deployment was ended elsewhere (cancelled
 // by someone, on this replica or another); errLeaseLost one that another
 // replica took over; errShutdown the pipelines of a replica going away.
+// errParked ends a run whose deployment now waits in the store.
 var (
 	errEnded     = errors.New("deployment ended elsewhere")
 	errLeaseLost = errors.New("lease lost to another replica")
 	errShutdown  = errors.New("deploybot is shutting down")
+	errParked    = errors.New("deployment parked until woken")
 )
 
 // Request is a resolved and authorized ask to deploy, before it is stored.
@@ -154,13 +157,20 @@ func (s *Service) Accept(ctx context.Context, req Request) (*Deployment, error) 
 
 // Run takes d through every stage to succeeded or failed and returns the
 // error that failed it.
-func (s *Service) Run(ctx context.Context, d *Deployment) error {
+func (s *Service) Run(ctx context.Context, d *Deployment) error { return s.run(ctx, d, false) }
+
+// run is Run; with parks, a wait ends the run with errParked and leaves
+// the deployment parked in the store, to be claimed again when woken.
+func (s *Service) run(ctx context.Context, d *Deployment, parks bool) error {
 	log := s.logger().With("deployment", d.ID, "app", d.App, "env", d.Env)
 	if d.SHA != "" {
 		log = log.With("sha", d.SHA)
 	}
-	r := &run{s: s, d: d, log: log, stageStart: s.now()}
+	r := &run{s: s, d: d, log: log, stageStart: s.now(), parks: parks}
 	err := r.pipeline(ctx)
+	if errors.Is(err, errParked) {
+		return err
+	}
 	defer r.observeEnd()
 	if errors.Is(err, errEnded) || errors.Is(context.Cause(ctx), errEnded) {
 		r.log.Info("pipeline stopped: the deployment was ended elsewhere")
@@ -213,6 +223,9 @@ type run struct {
 	log *slog.Logger
 
 	stageStart time.Time // when this run saw d enter its current stage
+	// parks: a wait parks the deployment in the store and ends the run,
+	// rather than holding the lease and a goroutine while it waits.
+	parks bool
 }
 
 // observeStage reports the stage d leaves now, then starts timing the next.
@@ -252,10 +265,12 @@ func (r *run) pipeline(ctx context.Context) error {
 		}
 	}
 	if d.State == StateWaitingForCI {
-		began := r.s.now()
 		err := r.waitForCI(ctx, app)
+		if errors.Is(err, errParked) {
+			return err
+		}
 		if r.s.Observer != nil && ctx.Err() == nil {
-			r.s.Observer.CIWaited(d, r.s.now().Sub(began))
+			r.s.Observer.CIWaited(d, r.s.now().Sub(r.ciStarted(ctx)))
 		}
 		if err != nil {
 			return err
@@ -327,8 +342,9 @@ func (r *run) open(ctx context.Context) error {
 // behind whenever that changes.
 func (r *run) waitTurn(ctx context.Context) error {
 	d := r.d
-	said := ""
+	on := WaitForGate(d.App, d.Env)
 	for {
+		woken := r.s.waiter(on)
 		gate, err := r.s.Store.EnterGate(ctx, d.ID, StateQueued, StateWaitingForCI, r.s.now())
 		if ErrorCode(err) == ECONFLICT {
 			return fmt.Errorf("%w: %v", errEnded, err)
@@ -345,26 +361,76 @@ func (r *run) waitTurn(ctx context.Context) error {
 			return nil
 		}
 		why := ""
+		// Ending deployments and unlocks wake the gate; the timer is for
+		// a wake that never came (its replica died first).
+		until := r.s.now().Add(gateRecheck)
 		switch {
 		case gate.Lock != nil:
 			why = "Held: " + describeLock(gate.Lock, "is locked")
+			if exp := gate.Lock.ExpiresAt; !exp.IsZero() && exp.Before(until) {
+				until = exp
+			}
 		case gate.Behind != nil:
 			why = fmt.Sprintf("Queued behind deployment #%d (%s, %s)", gate.Behind.ID, orDash(gate.Behind.ShortSHA(), gate.Behind.Ref), gate.Behind.State)
 		}
-		if why != said {
-			said = why
+		if why != d.Wait.Note || d.Wait.On != on {
 			r.log.Info("waiting in queue", "why", why)
 			r.progress(why)
 			r.setStatus(ctx, "queued", why)
 			r.announce(ctx, why)
 		}
-		select {
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		case <-r.s.envWaiter(d.App, d.Env):
-		case <-time.After(r.s.queuePoll()):
+		if err := r.wait(ctx, on, woken, until, why); err != nil {
+			return err
 		}
 	}
+}
+
+// gateRecheck is how long a deployment waits at the gate before it looks
+// again unwoken.
+const gateRecheck = time.Minute
+
+// wait leaves d waiting on on until until, or until woken sooner; note is
+// what it has told people about the wait. A run that parks records the
+// wait in the store, gives its lease back and ends with errParked: the
+// deployment costs a row while it waits, and is claimed again by whichever
+// replica sees it woken. Any other run (deploybot deploy holds its lease
+// throughout) waits here.
+func (r *run) wait(ctx context.Context, on string, woken <-chan struct{}, until time.Time, note string) error {
+	d := r.d
+	now := r.s.now()
+	if d.Wait.On != on || d.Wait.Since.IsZero() {
+		d.Wait.On, d.Wait.Since = on, now
+	}
+	d.Wait.Note, d.Wait.Until = note, until
+	if r.parks {
+		select {
+		case <-woken:
+			// Woken while this run was reading: parked now, the wake
+			// would be lost until the timer.
+			d.Wait.Until = now
+		default:
+		}
+		err := r.s.Store.Park(ctx, d.ID, r.s.Owner, d.Wait)
+		switch {
+		case err == nil:
+			r.log.Debug("parked", "on", on, "until", d.Wait.Until)
+			return errParked
+		case ErrorCode(err) == ECONFLICT:
+			return fmt.Errorf("%w: %v", errEnded, err)
+		case ctx.Err() != nil:
+			return context.Cause(ctx)
+		}
+		// The store did not take the park: wait here instead, holding the
+		// lease, rather than fail a deployment for a wait.
+		r.log.Warn("park deployment; waiting in place", "err", err)
+	}
+	select {
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-woken:
+	case <-time.After(until.Sub(now)):
+	}
+	return nil
 }
 
 // deploy runs the environment's deployer, resuming from d.RolloutRef when
@@ -678,23 +744,25 @@ func stateEmoji(s State) string {
 	return ":hourglass_flowing_sand:"
 }
 
-// waitForCI polls the sha's statuses and check runs until they pass, one
-// fails, or the app's ci_timeout passes.
+// waitForCI reads the sha's statuses and check runs until they pass, one
+// fails, or the app's ci_timeout passes; between reads it waits, woken
+// by a CI webhook for the sha or by its poll's backoff.
 func (r *run) waitForCI(ctx context.Context, app *App) error {
 	repo := Repo{FullName: r.d.Repo, InstallationID: r.d.InstallationID}
+	on := WaitForCI(r.d.SHA)
 	deadline := r.ciStarted(ctx).Add(time.Duration(app.CITimeout))
 	poll := r.s.CIPoll
 	if poll.Initial == 0 {
 		poll = DefaultCIPoll
 	}
-	var (
-		wait     time.Duration
-		lastSeen string
-	)
 	for {
 		// Listen before reading: news arriving between the read and the
 		// wait would otherwise wake nobody, leaving the wait to the poll.
-		woken := r.s.ciWaiter(r.d.SHA)
+		woken := r.s.waiter(on)
+		seen := r.d.Wait.Note
+		if r.d.Wait.On != on {
+			seen = ""
+		}
 		checks, err := r.s.GitHub.Checks(ctx, repo, r.d.SHA)
 		if ErrorCode(err) == EUNAVAILABLE {
 			// Reading CI results is safe to repeat, and GitHub failing to
@@ -703,17 +771,17 @@ func (r *run) waitForCI(ctx context.Context, app *App) error {
 			if !r.s.now().Before(deadline) {
 				return Errorf(EUNAVAILABLE, "CI results could not be read within %s: %s", time.Duration(app.CITimeout), ErrorMessage(err))
 			}
-			if seen := "could not read CI results: " + ErrorMessage(err) + "; trying again"; seen != lastSeen {
-				lastSeen = seen
-				r.progress(seen)
+			if note := "could not read CI results: " + ErrorMessage(err) + "; trying again"; note != seen {
+				seen = note
+				r.progress(note)
 			}
 		} else if err != nil {
 			return fmt.Errorf("read CI results: %w", err)
 		} else {
 			verdict := EvaluateCI(app, checks)
-			if seen := "CI: " + describeChecks(checks); seen != lastSeen {
-				lastSeen = seen
-				r.progress(seen)
+			if note := "CI: " + describeChecks(checks); note != seen {
+				seen = note
+				r.progress(note)
 			}
 			switch {
 			case verdict.Failed != nil:
@@ -725,22 +793,35 @@ func (r *run) waitForCI(ctx context.Context, app *App) error {
 			}
 			r.log.Info("waiting for CI", "pending", verdict.Pending)
 		}
-		wait = poll.next(wait)
-		select {
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		case <-woken:
-			// A status or check webhook for this sha: read again now.
-			wait = 0
-		case <-time.After(wait):
+		until := r.s.now().Add(r.ciBackoff(poll, on))
+		if deadline.Before(until) {
+			until = deadline
+		}
+		if err := r.wait(ctx, on, woken, until, seen); err != nil {
+			return err
 		}
 	}
+}
+
+// ciBackoff is the wait before the next read of CI results: from
+// poll.Initial, growing with the time already waited (half of it) up to
+// poll.Max. It is computed from the wait's start, which the store keeps,
+// so a parked deployment backs off as one that waits in place does.
+func (r *run) ciBackoff(poll Backoff, on string) time.Duration {
+	var waited time.Duration
+	if r.d.Wait.On == on && !r.d.Wait.Since.IsZero() {
+		waited = r.s.now().Sub(r.d.Wait.Since)
+	}
+	return min(max(waited/2, poll.Initial), poll.Max)
 }
 
 // ciStarted is when d began to wait for CI: now, or for a resumed
 // deployment the time its timeline says, so that ci_timeout counts from
 // the first wait and not from each resumption.
 func (r *run) ciStarted(ctx context.Context) time.Time {
+	if w := r.d.Wait; w.On == WaitForCI(r.d.SHA) && !w.Since.IsZero() {
+		return w.Since
+	}
 	if r.d.Attempts > 1 {
 		events, err := r.s.Store.Events(ctx, r.d.ID)
 		if err != nil {

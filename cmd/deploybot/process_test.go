@@ -50,6 +50,7 @@ type fleet struct {
 	aws    *awsemu.Server
 	env    []string
 	lease  string // timing.lease of the configs; "" is 4s
+	ciPoll string // timing.ci_poll of the configs; "" is 50ms
 }
 
 func newFleet(t testing.TB) *fleet {
@@ -89,12 +90,17 @@ func (f *fleet) config(t testing.TB, name, store, listen string, envs []string) 
 	if lease == "" {
 		lease = "4s"
 	}
+	ciPoll := f.ciPoll
+	if ciPoll == "" {
+		ciPoll = "50ms"
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, `listen: %q
 store: %q
 github:
   api_url: ${GITHUB_URL}
   token: ghp_fleet
+  webhook_secret: %s
 slack:
   api_url: ${SLACK_URL}
   bot_token: %s
@@ -105,7 +111,7 @@ aws:
 timing:
   lease: %s
   queue_poll: 100ms
-  ci_poll: 50ms
+  ci_poll: %s
   rollout_poll: 50ms
 apps:
   takumi-server:
@@ -113,7 +119,7 @@ apps:
     image: %s
     tag: "git_{{.ShortSHA}}"
     environments:
-`, listen, store, sandboxBotToken, sandboxSigningSecret, sandboxChannel, lease, sandboxRepo, sandboxImage)
+`, listen, store, sandboxWebhookSecret, sandboxBotToken, sandboxSigningSecret, sandboxChannel, lease, ciPoll, sandboxRepo, sandboxImage)
 	for _, env := range envs {
 		fmt.Fprintf(&b, "      %s:\n        ecs: {cluster: %s, service: %s, container: %s}\n        timeout: 2m\n", env, env, sandboxService, sandboxContainer)
 	}
@@ -192,6 +198,26 @@ func (f *fleet) finalStates() map[int64]string {
 	return out
 }
 
+// waitAllSucceeded waits until n GitHub deployments have a final status
+// and checks that each is success.
+func (f *fleet) waitAllSucceeded(t testing.TB, what string, n int, limit time.Duration) {
+	t.Helper()
+	waitFor(t, what+" to end", limit, func() bool {
+		ended := 0
+		for _, st := range f.finalStates() {
+			if st == "success" || st == "failure" || st == "error" {
+				ended++
+			}
+		}
+		return ended >= n
+	})
+	for id, st := range f.finalStates() {
+		if st != "success" {
+			t.Errorf("GitHub deployment %d ended %s, want success", id, st)
+		}
+	}
+}
+
 func waitFor(t testing.TB, what string, limit time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(limit)
@@ -237,19 +263,7 @@ func TestCrashMidRolloutResumes(t *testing.T) {
 	}
 
 	f.serveProcess(t, config, addr, "replica-after-crash", &logs)
-	waitFor(t, "the resumed deployment to end", 60*time.Second, func() bool {
-		for _, st := range f.finalStates() {
-			if st == "success" || st == "failure" || st == "error" {
-				return true
-			}
-		}
-		return false
-	})
-	for id, st := range f.finalStates() {
-		if st != "success" {
-			t.Errorf("GitHub deployment %d ended %s, want success", id, st)
-		}
-	}
+	f.waitAllSucceeded(t, "the resumed deployment", 1, time.Minute)
 	if n := f.aws.CallCount("RegisterTaskDefinition"); n != 1 {
 		t.Errorf("RegisterTaskDefinition called %d times, want 1", n)
 	}

@@ -10,6 +10,19 @@ import (
 	"github.com/deploybot/deploybot/store/postgres/pgtest"
 )
 
+// replicaLogs collects the logs of n replicas, shown if the test fails.
+func replicaLogs(t *testing.T, n int) []syncBuffer {
+	logs := make([]syncBuffer, n)
+	t.Cleanup(func() {
+		if t.Failed() {
+			for i := range logs {
+				t.Logf("replica %d logs:\n%s", i, logs[i].String())
+			}
+		}
+	})
+	return logs
+}
+
 // Two `deploybot serve` processes on one PostgreSQL database take 50
 // deployments across 10 environments, sent to both in turn: each runs
 // exactly once, and no environment ever has two rollouts at once.
@@ -21,14 +34,7 @@ func TestTwoReplicasShareTheWork(t *testing.T) {
 		envs = append(envs, fmt.Sprintf("env%d", i))
 	}
 	addrs := []string{freeAddr(t), freeAddr(t)}
-	var logs [2]syncBuffer
-	defer func() {
-		if t.Failed() {
-			for i := range logs {
-				t.Logf("replica %d logs:\n%s", i, logs[i].String())
-			}
-		}
-	}()
+	logs := replicaLogs(t, 2)
 	f.addServices(envs)
 	for i, addr := range addrs {
 		config := f.config(t, fmt.Sprintf("replica%d.yaml", i), dsn, addr, envs)
@@ -77,4 +83,40 @@ func TestTwoReplicasShareTheWork(t *testing.T) {
 	}
 	takeovers := strings.Count(logs[0].String(), "took the deployment over") + strings.Count(logs[1].String(), "took the deployment over")
 	t.Logf("leases taken over from a live replica: %d", takeovers)
+}
+
+// A deployment parked waiting for CI by one replica is woken by a CI
+// webhook delivered to another: the wake goes through the store. The CI
+// poll is an hour, so nothing but the webhook could move it on.
+func TestCIWebhookWakesAcrossReplicas(t *testing.T) {
+	dsn := pgtest.Schema(t, pgtest.DSN(t))
+	f := newFleet(t)
+	f.ciPoll = "1h"
+	f.addServices([]string{"dev"})
+	addrs := []string{freeAddr(t), freeAddr(t)}
+	logs := replicaLogs(t, 2)
+	configs := make([]string, 2)
+	for i, addr := range addrs {
+		configs[i] = f.config(t, fmt.Sprintf("wake%d.yaml", i), dsn, addr, []string{"dev"})
+	}
+	// Only B runs while the deployment starts, so B is the one that
+	// claimed it and parked it.
+	f.serveProcess(t, configs[1], addrs[1], "replica-b", &logs[1])
+	sha := (&sandbox{github: f.github, aws: f.aws}).commit("wake across replicas", "b-wake", "pending", true)
+	f.slash(t, addrs[1], "takumi-server "+sha[:7]+" dev")
+	waitFor(t, "the deployment to wait for CI", 30*time.Second, func() bool {
+		return strings.Contains(logs[1].String(), "waiting for CI")
+	})
+	f.serveProcess(t, configs[0], addrs[0], "replica-a", &logs[0])
+
+	f.github.SetStatus(sandboxRepo, sha, sandboxCheck, "success")
+	f.github.SetWebhook("http://"+addrs[0]+"/webhooks/github", sandboxWebhookSecret)
+	payload := fmt.Sprintf(`{"sha":%q,"state":"success","context":%q,"repository":{"full_name":%q}}`, sha, sandboxCheck, sandboxRepo)
+	if err := f.github.SendWebhook("status", []byte(payload)); err != nil {
+		t.Fatal(err)
+	}
+	f.waitAllSucceeded(t, "the deployment woken through the other replica", 1, time.Minute)
+	if n := f.aws.CallCount("UpdateService"); n != 1 {
+		t.Errorf("UpdateService called %d times, want 1", n)
+	}
 }

@@ -331,3 +331,81 @@ func BenchmarkFiveHundredEnvironments(b *testing.B) {
 		b.Logf("500 acked in %s, all succeeded after %s; peak RSS of deploybot serve: %s", acked.Round(time.Millisecond), time.Since(began).Round(time.Millisecond), hwm)
 	}
 }
+
+// Killed with SIGKILL while deployments wait in each kind of wait — for
+// CI, behind another in the queue, held by someone's lock — a restarted
+// bot resumes each, and each runs exactly once.
+func TestCrashWhileWaitingResumes(t *testing.T) {
+	f := newFleet(t)
+	addr := freeAddr(t)
+	envs := []string{"dev", "stg"}
+	f.addServices(envs)
+	config := f.config(t, "waits.yaml", "sqlite:"+filepath.Join(f.dir, "deploybot.db"), addr, envs)
+	var logs syncBuffer
+	defer func() {
+		if t.Failed() {
+			t.Logf("deploybot logs:\n%s", logs.String())
+		}
+	}()
+	first := f.serveProcess(t, config, addr, "replica-before-crash", &logs)
+
+	ciLater := (&sandbox{github: f.github, aws: f.aws}).commit("waits: ci later", "b-ci-later", "pending", true)
+	green := f.commit("waits: green")
+	say := func(user, text string) string {
+		resp, err := slackemu.SlashCommand(context.Background(), http.DefaultClient, "http://"+addr+"/slack/commands", sandboxSigningSecret, slackemu.Command{
+			UserID: user, ChannelID: f.slack.ChannelID(sandboxChannel), Command: "/deploy", Text: text, ResponseURL: f.slack.NewResponseURL(),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return string(body)
+	}
+	f.slash(t, addr, "takumi-server "+ciLater[:7]+" dev") // waits for CI
+	f.slash(t, addr, "takumi-server "+green[:7]+" dev")   // queued behind it
+	// A lock held: taken while a deployment is queued, then the one ahead
+	// of it goes.
+	var ahead int64
+	if _, err := fmt.Sscanf(say(sandboxUser, "takumi-server "+ciLater[:7]+" stg"), `{"response_type":"ephemeral","text":"Deployment #%d`, &ahead); err != nil {
+		t.Fatalf("deploy to stg: %v", err)
+	}
+	f.slash(t, addr, "takumi-server "+green[:7]+" stg")
+	waitFor(t, "the second stg deployment to queue", 30*time.Second, func() bool {
+		return strings.Count(logs.String(), "Queued behind deployment") >= 2
+	})
+	say("ULOCKER", "lock takumi-server stg release")
+	say(sandboxUser, fmt.Sprintf("cancel %d", ahead))
+	waitFor(t, "the three waits to be told", 30*time.Second, func() bool {
+		out := logs.String()
+		return strings.Contains(out, "waiting for CI") && strings.Contains(out, "Queued behind deployment") && strings.Contains(out, "is locked")
+	})
+	if err := first.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	first.Wait()
+	if n := f.aws.CallCount("UpdateService"); n != 0 {
+		t.Fatalf("%d UpdateService calls before the crash; the test proves nothing", n)
+	}
+
+	f.serveProcess(t, config, addr, "replica-after-crash", &logs)
+	f.github.SetStatus(sandboxRepo, ciLater, sandboxCheck, "success")
+	if reply := say(sandboxUser, "unlock takumi-server stg"); !strings.Contains(reply, "unlocked") {
+		t.Fatalf("unlock: %s", reply)
+	}
+	waitFor(t, "the three resumed deployments to end", time.Minute, func() bool {
+		ended := 0
+		for _, st := range f.finalStates() {
+			if st == "success" {
+				ended++
+			}
+		}
+		return ended == 3
+	})
+	if n := f.aws.CallCount("UpdateService"); n != 3 {
+		t.Errorf("UpdateService called %d times, want 3 (one per deployment)", n)
+	}
+	if n := len(f.github.Deployments(sandboxRepo)); n != 4 {
+		t.Errorf("%d GitHub deployments, want 4 (one cancelled)", n)
+	}
+}

@@ -136,11 +136,6 @@ func (s *Server) deploymentEvent(w http.ResponseWriter, r *http.Request, deliver
 	repo := bot.Repo{FullName: ev.Repo.GetFullName(), InstallationID: ev.GetInstallation().GetID()}
 	payload := decodeDeploymentPayload(dep.Payload)
 
-	if payload.DeploybotID != 0 {
-		// deploybot created this one itself and is already running it.
-		writeJSON(w, http.StatusOK, map[string]string{"msg": fmt.Sprintf("deployment #%d is deploybot's own", payload.DeploybotID)})
-		return
-	}
 	if existing, err := s.Store.DeploymentByGitHubID(ctx, dep.GetID()); err == nil {
 		writeJSON(w, http.StatusOK, map[string]string{"msg": fmt.Sprintf("already deployment #%d", existing.ID)})
 		return
@@ -156,6 +151,27 @@ func (s *Server) deploymentEvent(w http.ResponseWriter, r *http.Request, deliver
 		// deploybot does not serve is none of its business, and marking it
 		// failed would break that tool's view of it.
 		writeJSON(w, http.StatusAccepted, map[string]string{"msg": clip("ignored: deploybot serves no app in " + repo.FullName)})
+		return
+	}
+	if payload.DeploybotID != 0 {
+		own, err := s.ownDeployment(ctx, payload.DeploybotID, repo, dep)
+		if err != nil {
+			log.Error("look up deployment", "err", err)
+			http.Error(w, "store unavailable", http.StatusInternalServerError)
+			return
+		}
+		if own {
+			// deploybot created this one itself and is already running it.
+			writeJSON(w, http.StatusOK, map[string]string{"msg": fmt.Sprintf("deployment #%d is deploybot's own", payload.DeploybotID)})
+			return
+		}
+		// Any tool can write deploybot_id into a payload; running the
+		// deployment as another requester's would be wrong, and ignoring
+		// it would leave it pending in GitHub forever.
+		log.Warn("deployment with a foreign deploybot_id", "deploybot_id", payload.DeploybotID, "github_deployment", dep.GetID())
+		err = bot.Errorf(bot.EFORBIDDEN, "not created by deploybot (payload.deploybot_id %d is none of its deployments of %s to %s)", payload.DeploybotID, shortSHA(dep.GetSHA()), dep.GetEnvironment())
+		s.Deployments.Reject(ctx, repo, dep.GetID(), err)
+		writeJSON(w, http.StatusAccepted, map[string]string{"msg": clip(bot.ErrorMessage(err))})
 		return
 	}
 	app, err := s.appForDeployment(repo.FullName, payload.App)
@@ -185,6 +201,30 @@ func (s *Server) deploymentEvent(w http.ResponseWriter, r *http.Request, deliver
 	}
 	s.Deployments.Start(d)
 	writeJSON(w, http.StatusAccepted, map[string]any{"msg": "deployment accepted", "deployment": d.ID})
+}
+
+// ownDeployment reports whether GitHub deployment dep, whose payload says
+// deploybot_id id, is really the one deploybot's deployment id created.
+// deploybot stores a deployment, creates its GitHub deployment with the
+// store id in the payload, and only then saves the GitHub id: the webhook
+// may come in between (or an attempt may die there, to be found again by
+// FindDeployment). So a stored GitHub id must be dep's, and a missing one
+// is accepted when the deployment is of the repository, commit and
+// environment GitHub created dep for. Only someone able to create
+// deployments in that repository could forge that, and all it would do is
+// let deploybot's own pipeline go on.
+func (s *Server) ownDeployment(ctx context.Context, id int64, repo bot.Repo, dep *github.Deployment) (bool, error) {
+	d, err := s.Store.Deployment(ctx, id)
+	if bot.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if d.GitHubDeploymentID != 0 {
+		return d.GitHubDeploymentID == dep.GetID(), nil
+	}
+	return strings.EqualFold(d.Repo, repo.FullName) && d.SHA == dep.GetSHA() && d.Env == dep.GetEnvironment(), nil
 }
 
 // appForDeployment picks the app named in the payload, or the only app of

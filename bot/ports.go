@@ -29,6 +29,13 @@ type Store interface {
 	// ForgetDelivery removes a recorded delivery, so that one whose
 	// handling failed can be redelivered and tried again.
 	ForgetDelivery(ctx context.Context, deliveryID string) error
+	// RecordHeadChange keeps c as the latest head change of its pull
+	// request unless one at a later c.At is recorded already (webhooks
+	// arrive in any order). Repository names compare ignoring case.
+	RecordHeadChange(ctx context.Context, c HeadChange) error
+	// LastHeadChange returns the latest recorded head change of pull
+	// request number of repo; ENOTFOUND if none is.
+	LastHeadChange(ctx context.Context, repo string, number int) (HeadChange, error)
 
 	// Lock takes or renews the lock of l.App/l.Env for l.Owner. When an
 	// unexpired lock of someone else holds it, that lock is returned with
@@ -70,6 +77,30 @@ type Store interface {
 	// unexpired lock of another owner than its requester holds the
 	// environment. Otherwise nothing changes and the result says why.
 	EnterGate(ctx context.Context, id int64, from, to State, now time.Time) (GateResult, error)
+}
+
+// HeadChange is a pull request's head becoming SHA at At, by GitHub's
+// clock (the pull_request event's updated_at), so that it compares with a
+// comment's created_at without the skew of deploybot's own clock.
+type HeadChange struct {
+	Repo   string // owner/name
+	Number int
+	SHA    string
+	At     time.Time
+}
+
+// IsFullSHA reports whether s is a commit sha as GitHub writes it in full:
+// 40 lower-case hex digits.
+func IsFullSHA(s string) bool {
+	if len(s) != 40 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // Event is one line of a deployment's timeline.
@@ -262,6 +293,9 @@ const (
 type PullRequests interface {
 	// PullRequestHead returns the head sha of pull request number now.
 	PullRequestHead(ctx context.Context, repo Repo, number int) (sha string, err error)
+	// CommitTime returns the later of commit sha's author and committer
+	// dates; ENOTFOUND if repo has no such commit.
+	CommitTime(ctx context.Context, repo Repo, sha string) (time.Time, error)
 	// Permission returns login's permission on repo (one of Permission*).
 	Permission(ctx context.Context, repo Repo, login string) (string, error)
 	// React adds a reaction ("eyes", "+1", "rocket", …) to an issue comment.

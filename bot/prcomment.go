@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Comment is a new comment on a pull request, as the webhook tells it.
@@ -13,6 +14,8 @@ type Comment struct {
 	CommentID int64 // the comment itself
 	Author    string
 	Body      string
+	// CreatedAt is when the comment was written, by GitHub's clock.
+	CreatedAt time.Time
 }
 
 // HandleComment runs the PR-comment trigger. It returns the accepted
@@ -55,6 +58,14 @@ func (s *Service) HandleComment(ctx context.Context, c Comment) (*Deployment, er
 	if err != nil {
 		return nil, fmt.Errorf("head of pull request #%d: %w", c.Number, err)
 	}
+	moved, err := s.headMovedAfter(ctx, c, head)
+	if err != nil {
+		return nil, err
+	}
+	if moved {
+		log.Warn("deploy refused: the head moved after the comment", "head", head, "comment_at", c.CreatedAt)
+		return nil, s.replyOnPR(ctx, c, fmt.Sprintf("the head of this pull request moved to `%s` after your comment, so it may not be what you meant to deploy; nothing was deployed. Look at the new head and comment again to deploy it.", shortSHA(head)))
+	}
 	d, err := s.Accept(ctx, Request{
 		App: app, Env: cmd.Env, Ref: fmt.Sprintf("PR #%d", c.Number), SHA: head,
 		Requester: GitHubRequester(c.Author), Source: SourcePRComment,
@@ -67,6 +78,35 @@ func (s *Service) HandleComment(ctx context.Context, c Comment) (*Deployment, er
 		return nil, s.replyOnPR(ctx, c, ErrorMessage(err))
 	}
 	return d, nil
+}
+
+// headMovedAfter reports whether head, the pull request's head now, may be
+// newer than the comment: the comment asks to deploy the head its author
+// saw, and a comment handled late (GitHub down, a redelivery) must not
+// deploy a later push. A recorded pull_request webhook newer than the
+// comment says so. When the record is of head itself and older, head is
+// what the author saw. Otherwise (no record, or its webhook has not come
+// yet) head's commit dates are the best evidence left: a commit made
+// after the comment cannot be the one it meant. A push of an older commit
+// whose webhook has not arrived yet escapes this last check.
+//
+// GitHub's times have whole seconds, so a change in the same second as
+// the comment cannot be ordered; it is taken as seen.
+func (s *Service) headMovedAfter(ctx context.Context, c Comment, head string) (bool, error) {
+	change, err := s.Store.LastHeadChange(ctx, c.Repo.FullName, c.Number)
+	switch {
+	case err == nil && change.At.After(c.CreatedAt):
+		return true, nil
+	case err == nil && change.SHA == head:
+		return false, nil
+	case err != nil && !IsNotFound(err):
+		return false, fmt.Errorf("head changes of pull request #%d: %w", c.Number, err)
+	}
+	at, err := s.PullRequests.CommitTime(ctx, c.Repo, head)
+	if err != nil {
+		return false, fmt.Errorf("date of head %s of pull request #%d: %w", shortSHA(head), c.Number, err)
+	}
+	return at.After(c.CreatedAt), nil
 }
 
 // appForComment picks the app named in the comment, or the only app of

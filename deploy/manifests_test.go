@@ -871,7 +871,7 @@ var (
 		"issues":        "write",
 		"members":       "read",
 	}
-	wantGitHubEvents = []string{"check_run", "check_suite", "deployment", "issue_comment", "status"}
+	wantGitHubEvents = []string{"check_run", "check_suite", "deployment", "issue_comment", "pull_request", "status"}
 	// eventPermission is the permission GitHub requires to subscribe to an
 	// event.
 	eventPermission = map[string]string{
@@ -879,6 +879,7 @@ var (
 		"check_suite":   "checks",
 		"deployment":    "deployments",
 		"issue_comment": "issues",
+		"pull_request":  "pull_requests",
 		"status":        "statuses",
 	}
 )

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/google/go-github/v60/github"
 
@@ -41,6 +42,40 @@ func (c *Client) PullRequestHead(ctx context.Context, repo bot.Repo, number int)
 		return "", fmt.Errorf("github: get pull request #%d of %s: no head sha in the answer", number, repo.FullName)
 	}
 	return sha, nil
+}
+
+// CommitTime returns the later of the author and committer dates of
+// commit sha: a rebase or an amend keeps the author date and renews the
+// committer date, and either may be the one set when the commit was made.
+func (c *Client) CommitTime(ctx context.Context, repo bot.Repo, sha string) (time.Time, error) {
+	owner, name, err := splitRepo(repo)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if !bot.IsFullSHA(sha) {
+		return time.Time{}, bot.Errorf(bot.EINVALID, "%q is not a full commit sha", sha)
+	}
+	gh, err := c.clientFor(ctx, repo, owner, name)
+	if err != nil {
+		return time.Time{}, err
+	}
+	commit, _, err := gh.Git.GetCommit(ctx, owner, name, sha)
+	if err != nil {
+		c.forget(repo, err)
+		switch statusCode(err) {
+		case http.StatusNotFound, http.StatusUnprocessableEntity:
+			return time.Time{}, bot.Errorf(bot.ENOTFOUND, "commit %s not found in %s", sha, repo.FullName)
+		}
+		return time.Time{}, wrapError(err, fmt.Sprintf("reading commit %s of %s", sha, repo.FullName))
+	}
+	author, committer := commit.GetAuthor().GetDate().Time, commit.GetCommitter().GetDate().Time
+	if author.IsZero() && committer.IsZero() {
+		return time.Time{}, fmt.Errorf("github: commit %s of %s: no dates in the answer", sha, repo.FullName)
+	}
+	if committer.After(author) {
+		return committer, nil
+	}
+	return author, nil
 }
 
 // permissionLevel is GitHub's answer about a collaborator; go-github v60

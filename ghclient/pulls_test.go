@@ -52,6 +52,37 @@ func TestPullRequestHead(t *testing.T) {
 	}
 }
 
+// A commit's time is read from the Git database: GitHub's clock when the
+// emulator made it, an hour later for one made after the clock moved on.
+func TestCommitTime(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			f := newFixture(t)
+			c := m.client(t, f)
+			ctx := context.Background()
+			before := time.Now().Truncate(time.Second)
+			f.emu.AddCommit(repoName, otherSHA)
+			first, err := c.CommitTime(ctx, repo, otherSHA)
+			if err != nil || first.Before(before) || first.After(time.Now()) {
+				t.Fatalf("CommitTime = %s, %v; want a time from %s on", first, err, before)
+			}
+			f.emu.Advance(time.Hour)
+			f.emu.AddCommit(repoName, pushedSHA)
+			if later, err := c.CommitTime(ctx, repo, pushedSHA); err != nil || later.Sub(first) < time.Hour {
+				t.Errorf("CommitTime of a commit made an hour later = %s, %v; want %s or later", later, err, first.Add(time.Hour))
+			}
+			const missing = "2222222222222222222222222222222222222222"
+			if _, err := c.CommitTime(ctx, repo, missing); bot.ErrorCode(err) != bot.ENOTFOUND {
+				t.Errorf("CommitTime of a missing commit: %v; want %s", err, bot.ENOTFOUND)
+			}
+			calls := f.emu.CallCount()
+			if _, err := c.CommitTime(ctx, repo, "main"); bot.ErrorCode(err) != bot.EINVALID || f.emu.CallCount() != calls {
+				t.Errorf("CommitTime(main): %v after %d calls; want %s and no call", err, f.emu.CallCount()-calls, bot.EINVALID)
+			}
+		})
+	}
+}
+
 func TestPermission(t *testing.T) {
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
@@ -276,6 +307,7 @@ func TestPullRequestsServerError(t *testing.T) {
 	ctx := context.Background()
 	for name, err := range map[string]error{
 		"PullRequestHead": second(c.PullRequestHead(ctx, repo, 7)),
+		"CommitTime":      second(c.CommitTime(ctx, repo, otherSHA)),
 		"Permission":      second(c.Permission(ctx, repo, "ada")),
 		"React":           c.React(ctx, repo, 5, "eyes"),
 		"Comment":         second(c.Comment(ctx, repo, 7, "x")),
@@ -288,6 +320,7 @@ func TestPullRequestsServerError(t *testing.T) {
 	}
 	want := map[string]int{
 		"GET /api/v3/repos/" + repoName + "/pulls/7":                      4,
+		"GET /api/v3/repos/" + repoName + "/git/commits/" + otherSHA:      4,
 		"GET /api/v3/repos/" + repoName + "/collaborators/ada/permission": 4,
 		"POST /api/v3/repos/" + repoName + "/issues/comments/5/reactions": 4,
 		"POST /api/v3/repos/" + repoName + "/issues/7/comments":           1,

@@ -2,7 +2,10 @@ package handlers
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -72,5 +75,56 @@ func TestDeploymentEventForgedDeploybotID(t *testing.T) {
 				t.Errorf("deploybot's own deployment was rejected: %q", rejected)
 			}
 		})
+	}
+}
+
+// pull_request webhooks that move a head are recorded with GitHub's own
+// time of the move; other actions and other repositories write nothing.
+func TestPullRequestEventRecordsHead(t *testing.T) {
+	raw, err := os.ReadFile("../../shared/corpus/github-webhooks/pull_request/synchronize.payload.json")
+	if err != nil {
+		t.Skipf("corpus: %v", err)
+	}
+	srv, rec := newTestServer(t, time.Now())
+	ctx := context.Background()
+	store := rec.Service.Store
+	send := func(delivery string, edit func(ev map[string]any)) (int, string) {
+		t.Helper()
+		var ev map[string]any
+		if err := json.Unmarshal(raw, &ev); err != nil {
+			t.Fatal(err)
+		}
+		ev["repository"].(map[string]any)["full_name"] = "octo-org/octo-repo"
+		edit(ev)
+		body, _ := json.Marshal(ev)
+		return postHook(t, srv, "pull_request", delivery, map[string]string{"X-Hub-Signature-256": hubSign(hookSecret, body)}, body)
+	}
+
+	for i, edit := range []func(ev map[string]any){
+		func(ev map[string]any) { ev["action"] = "labeled" },
+		func(ev map[string]any) { ev["repository"].(map[string]any)["full_name"] = "octo-org/homepage" },
+	} {
+		if code, out := send(fmt.Sprintf("ignored-%d", i), edit); code != http.StatusAccepted || !strings.Contains(out, "ignored") {
+			t.Errorf("case %d: HTTP %d %s; want 202 ignored", i, code, out)
+		}
+	}
+	for _, repo := range []string{"octo-org/octo-repo", "octo-org/homepage"} {
+		if c, err := store.LastHeadChange(ctx, repo, 2); bot.ErrorCode(err) != bot.ENOTFOUND {
+			t.Errorf("%s: LastHeadChange = %+v, %v; want nothing recorded", repo, c, err)
+		}
+	}
+
+	if code, out := send("sync", func(map[string]any) {}); code != http.StatusAccepted {
+		t.Fatalf("synchronize: HTTP %d %s", code, out)
+	}
+	got, err := store.LastHeadChange(ctx, "octo-org/octo-repo", 2)
+	want := time.Date(2019, 5, 15, 15, 20, 33, 0, time.UTC) // the payload's pull_request.updated_at
+	if err != nil || got.SHA != "ec26c3e57ca3a959ca5aad62de7213c562f8c821" || !got.At.Equal(want) {
+		t.Errorf("LastHeadChange = %+v, %v; want the payload's head at %s", got, err, want)
+	}
+	if code, out := send("bad-sha", func(ev map[string]any) {
+		ev["pull_request"].(map[string]any)["head"].(map[string]any)["sha"] = "ec26c3e"
+	}); code != http.StatusBadRequest {
+		t.Errorf("short head sha: HTTP %d %s; want 400", code, out)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/deploybot/deploybot/bot"
@@ -77,6 +78,8 @@ func (s *Server) githubWebhook(w http.ResponseWriter, r *http.Request) {
 		s.deploymentEvent(w, r, delivery, body)
 	case "issue_comment":
 		s.issueCommentEvent(w, r, delivery, body)
+	case "pull_request":
+		s.pullRequestEvent(w, r, body)
 	case "status", "check_run", "check_suite":
 		s.ciEvent(w, event, body)
 	}
@@ -127,7 +130,7 @@ func (s *Server) deploymentEvent(w http.ResponseWriter, r *http.Request, deliver
 		return
 	}
 	dep := ev.Deployment
-	if !isFullSHA(dep.GetSHA()) {
+	if !bot.IsFullSHA(dep.GetSHA()) {
 		// GitHub resolves the ref itself and always sends the full sha;
 		// anything else would be deployed as whatever it resolves to now.
 		http.Error(w, "not a deployment event: deployment.sha is not a full commit sha (40 lower-case hex digits)", http.StatusBadRequest)
@@ -317,6 +320,7 @@ func (s *Server) issueCommentEvent(w http.ResponseWriter, r *http.Request, deliv
 		Repo:   bot.Repo{FullName: ev.GetRepo().GetFullName(), InstallationID: ev.GetInstallation().GetID()},
 		Number: ev.GetIssue().GetNumber(), CommentID: ev.GetComment().GetID(),
 		Author: author.GetLogin(), Body: ev.GetComment().GetBody(),
+		CreatedAt: ev.GetComment().GetCreatedAt().Time,
 	})
 	if err != nil {
 		s.logger().Error("pull request comment", "err", err, "delivery", delivery)
@@ -338,6 +342,64 @@ func (s *Server) issueCommentEvent(w http.ResponseWriter, r *http.Request, deliv
 	}
 	s.Deployments.Start(d)
 	writeJSON(w, http.StatusAccepted, map[string]any{"msg": "deployment accepted", "deployment": d.ID})
+}
+
+// pullRequestEvent records when a pull request got its head, so that a
+// comment written before that (and handled late: GitHub was down, or it
+// was redelivered) is not run on a head its author never saw. Only the
+// few fields needed are decoded; repositories deploybot does not serve,
+// and actions that do not move the head, cost no store write.
+//
+// The time recorded is the payload's pull_request.updated_at, which
+// GitHub sets when the push lands: the same clock as the comment's
+// created_at, and the same value when the event is delivered late or
+// again, where the time of delivery would be later than the push and on
+// deploybot's own, possibly skewed, clock. Only when it is missing is the
+// time of delivery used.
+func (s *Server) pullRequestEvent(w http.ResponseWriter, r *http.Request, body []byte) {
+	var ev struct {
+		Action      string `json:"action"`
+		PullRequest struct {
+			Number    int    `json:"number"`
+			UpdatedAt string `json:"updated_at"`
+			Head      struct {
+				SHA string `json:"sha"`
+			} `json:"head"`
+		} `json:"pull_request"`
+		Repo struct {
+			FullName string `json:"full_name"`
+		} `json:"repository"`
+	}
+	if err := json.Unmarshal(body, &ev); err != nil {
+		http.Error(w, "not a pull_request event: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	switch ev.Action {
+	case "opened", "synchronize", "reopened":
+	default:
+		writeJSON(w, http.StatusAccepted, map[string]string{"msg": clip("ignored: pull_request " + ev.Action)})
+		return
+	}
+	if len(s.Config.AppsForRepo(ev.Repo.FullName)) == 0 {
+		writeJSON(w, http.StatusAccepted, map[string]string{"msg": clip("ignored: deploybot serves no app in " + ev.Repo.FullName)})
+		return
+	}
+	pr := ev.PullRequest
+	if pr.Number < 1 || !bot.IsFullSHA(pr.Head.SHA) {
+		http.Error(w, "not a pull_request event: no pull_request.number or full pull_request.head.sha", http.StatusBadRequest)
+		return
+	}
+	at, err := time.Parse(time.RFC3339, pr.UpdatedAt)
+	if err != nil {
+		at = s.now()
+	}
+	change := bot.HeadChange{Repo: ev.Repo.FullName, Number: pr.Number, SHA: pr.Head.SHA, At: at}
+	if err := s.Store.RecordHeadChange(r.Context(), change); err != nil {
+		s.logger().Error("record pull request head", "err", err, "repo", change.Repo, "pr", change.Number)
+		http.Error(w, "could not record the pull request's head", http.StatusInternalServerError)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]string{"msg": fmt.Sprintf("head of #%d noted", pr.Number)})
 }
 
 // ciEvent wakes the deployments waiting for CI on the event's commit.
@@ -366,18 +428,6 @@ func clip(msg string) string {
 		return msg
 	}
 	return string([]rune(msg)[:max]) + "…"
-}
-
-func isFullSHA(s string) bool {
-	if len(s) != 40 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
 }
 
 func findSHA(body []byte, key string) (string, bool) {

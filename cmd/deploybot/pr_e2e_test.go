@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/deploybot/deploybot/bot"
 	"github.com/deploybot/deploybot/emulator/githubemu"
@@ -140,6 +141,9 @@ func TestPRCommentCorpusPayload(t *testing.T) {
 	comment := ev["comment"].(map[string]any)
 	comment["id"] = commentID
 	comment["body"] = "/deploy to dev"
+	// Written now, after the head it asks for: a comment older than its
+	// PR's head commit is refused.
+	comment["created_at"] = time.Now().UTC().Format(time.RFC3339)
 	comment["user"].(map[string]any)["login"] = sandboxWriter
 	comment["user"].(map[string]any)["type"] = "User"
 	ev["installation"] = map[string]any{"id": sandboxInstall}

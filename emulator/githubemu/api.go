@@ -56,6 +56,7 @@ func (e *Emulator) routes() {
 	// A ref may contain slashes, so the endpoints below a commit are told
 	// apart by their last path element.
 	e.mux.HandleFunc("GET "+Prefix+"/repos/{owner}/{repo}/commits/{ref...}", e.withRepo(e.commitEndpoints))
+	e.mux.HandleFunc("GET "+Prefix+"/repos/{owner}/{repo}/git/commits/{sha}", e.withRepo(e.getGitCommit))
 	e.mux.HandleFunc("POST "+Prefix+"/repos/{owner}/{repo}/deployments", e.withRepo(e.createDeployment))
 	e.mux.HandleFunc("GET "+Prefix+"/repos/{owner}/{repo}/deployments", e.withRepo(e.listDeployments))
 	e.mux.HandleFunc("GET "+Prefix+"/repos/{owner}/{repo}/deployments/{id}", e.withRepo(e.getDeployment))
@@ -188,7 +189,7 @@ func (e *Emulator) createAccessToken(r *http.Request) response {
 		return notFound()
 	}
 	token := "ghs_" + randomString(36)
-	expires := now().Add(tokenLifetime).Truncate(time.Second)
+	expires := e.now().Add(tokenLifetime).Truncate(time.Second)
 	e.credentials[token] = credential{installationID: id, login: AppBotLogin, expires: expires}
 	return reply(http.StatusCreated, map[string]any{
 		"token":                token,
@@ -234,6 +235,30 @@ func (e *Emulator) commitEndpoints(r *http.Request, rp *repo, _ credential) resp
 		},
 		"parents": []any{},
 		"files":   []any{},
+	})
+}
+
+// getGitCommit is the Git database's view of a commit: by full sha only,
+// and without the files and stats of /commits/{ref}.
+func (e *Emulator) getGitCommit(r *http.Request, rp *repo, _ credential) response {
+	sha := r.PathValue("sha")
+	c := rp.commits[sha]
+	if c == nil {
+		return notFound()
+	}
+	base := apiBase(r)
+	person := map[string]any{"name": "Emulator", "email": "emulator@example.com", "date": c.at.Format(time.RFC3339)}
+	return reply(http.StatusOK, map[string]any{
+		"sha":          sha,
+		"node_id":      nodeID("Commit", sha),
+		"url":          fmt.Sprintf("%s/repos/%s/git/commits/%s", base, rp.fullName, sha),
+		"html_url":     fmt.Sprintf("%s/%s/commit/%s", htmlBase(r), rp.fullName, sha),
+		"author":       person,
+		"committer":    person,
+		"message":      c.message,
+		"tree":         map[string]any{"sha": sha, "url": fmt.Sprintf("%s/repos/%s/git/trees/%s", base, rp.fullName, sha)},
+		"parents":      []any{},
+		"verification": map[string]any{"verified": false, "reason": "unsigned", "signature": nil, "payload": nil},
 	})
 }
 
@@ -496,7 +521,7 @@ func (e *Emulator) createDeployment(r *http.Request, rp *repo, cred credential) 
 		RawPayload:  payload,
 		AutoMerge:   req.AutoMerge == nil || *req.AutoMerge,
 		Creator:     cred.login,
-		CreatedAt:   now(),
+		CreatedAt:   e.now(),
 	}}
 	if req.RequiredContexts != nil {
 		d.RequiredContexts = append([]string{}, *req.RequiredContexts...)
@@ -643,7 +668,7 @@ func (e *Emulator) createDeploymentStatus(r *http.Request, rp *repo, cred creden
 		EnvironmentURL: req.EnvironmentURL,
 		Environment:    orDefault(req.Environment, d.Environment),
 		Creator:        cred.login,
-		CreatedAt:      now(),
+		CreatedAt:      e.now(),
 	}
 	if st.LogURL == "" {
 		st.LogURL = req.TargetURL

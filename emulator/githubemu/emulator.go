@@ -27,6 +27,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/deploybot/deploybot/emulator/faults"
@@ -51,6 +52,10 @@ type Emulator struct {
 	client *http.Client // delivers webhooks
 
 	hooks sync.WaitGroup // in-flight async webhook deliveries
+
+	// ahead is how far GitHub's clock runs ahead of the real one
+	// (Advance), in nanoseconds.
+	ahead atomic.Int64
 
 	faults faults.Injector
 
@@ -239,7 +244,7 @@ func (e *Emulator) AddCommit(repo, sha string, refs ...string) {
 	defer e.mu.Unlock()
 	rp := e.mustRepo(repo)
 	if _, ok := rp.commits[sha]; !ok {
-		rp.commits[sha] = &commit{sha: sha, message: "Commit " + sha[:7], at: now()}
+		rp.commits[sha] = &commit{sha: sha, message: "Commit " + sha[:7], at: e.now()}
 	}
 	for _, ref := range refs {
 		rp.refs[ref] = sha
@@ -258,7 +263,7 @@ func (e *Emulator) SetStatus(repo, sha, context, state string) {
 	defer e.mu.Unlock()
 	rp := e.mustRepo(repo)
 	e.mustCommit(rp, sha)
-	rp.statuses = append(rp.statuses, &commitStatus{id: e.newID(), sha: sha, context: context, state: state, at: now()})
+	rp.statuses = append(rp.statuses, &commitStatus{id: e.newID(), sha: sha, context: context, state: state, at: e.now()})
 }
 
 // SetCheckRun adds a check run, as a re-run on GitHub does: an earlier run
@@ -276,7 +281,7 @@ func (e *Emulator) SetCheckRun(repo, sha, name, status, conclusion string) {
 	defer e.mu.Unlock()
 	rp := e.mustRepo(repo)
 	e.mustCommit(rp, sha)
-	run := &checkRun{id: e.newID(), sha: sha, name: name, status: status, started: now()}
+	run := &checkRun{id: e.newID(), sha: sha, name: name, status: status, started: e.now()}
 	if status == "completed" {
 		run.conclusion = conclusion
 		run.completed = run.started
@@ -359,7 +364,21 @@ func (e *Emulator) mustCommit(rp *repo, sha string) {
 	}
 }
 
-func now() time.Time { return time.Now().UTC() }
+// now is GitHub's clock: the time it gives commits, comments, pushes and
+// tokens.
+func (e *Emulator) now() time.Time {
+	return time.Now().UTC().Add(time.Duration(e.ahead.Load()))
+}
+
+// Advance moves GitHub's clock on by d. GitHub's timestamps have whole
+// seconds, so tests that need one event to be later than another than
+// GitHub can tell move the clock rather than sleep.
+func (e *Emulator) Advance(d time.Duration) {
+	if d < 0 {
+		panic("githubemu: Advance: the clock does not go back")
+	}
+	e.ahead.Add(int64(d))
+}
 
 func isFullSHA(s string) bool { return len(s) == 40 && isHex(s) }
 

@@ -36,9 +36,10 @@ type issue struct {
 }
 
 type pullRequest struct {
-	id      int64
-	headSHA string
-	headRef string
+	id        int64
+	headSHA   string
+	headRef   string
+	updatedAt time.Time // when the head last moved
 }
 
 type issueComment struct {
@@ -130,11 +131,46 @@ func (e *Emulator) SetPullRequestHead(repo string, number int, sha string) {
 	e.moveHead(rp, is, sha)
 }
 
+// PushToPullRequest moves the head of pull request number to sha, as a
+// push to its branch on github.com does, and delivers the pull_request
+// webhook (action synchronize) before returning. sha is added to repo if
+// needed. The head stays moved even when the delivery fails; the error
+// then says why.
+func (e *Emulator) PushToPullRequest(repo string, number int, sha string) error {
+	if !isFullSHA(sha) {
+		panic(fmt.Sprintf("githubemu: PushToPullRequest(%q, %d, %q): want a 40-digit lower-case hex sha", repo, number, sha))
+	}
+	e.mu.Lock()
+	rp := e.mustRepo(repo)
+	is := rp.issues[number]
+	if is == nil || is.pull == nil {
+		e.mu.Unlock()
+		panic(fmt.Sprintf("githubemu: PushToPullRequest(%q, %d): no such pull request; call AddPullRequest first", repo, number))
+	}
+	before := is.pull.headSHA
+	e.moveHead(rp, is, sha)
+	event := map[string]any{
+		"action":       "synchronize",
+		"number":       is.number,
+		"before":       before,
+		"after":        sha,
+		"pull_request": pullRequestJSON(e.origin, rp, is),
+		"repository":   repoJSONAt(e.origin, rp),
+		"sender":       userJSON(e.origin+Prefix, is.author, userType(is.author)),
+	}
+	if rp.installationID != 0 {
+		event["installation"] = map[string]any{"id": rp.installationID, "node_id": nodeID("Installation", strconv.FormatInt(rp.installationID, 10))}
+	}
+	e.mu.Unlock()
+	return e.sendEvent("pull_request", event)
+}
+
 func (e *Emulator) moveHead(rp *repo, is *issue, sha string) {
 	if _, ok := rp.commits[sha]; !ok {
-		rp.commits[sha] = &commit{sha: sha, message: "Commit " + sha[:7], at: now()}
+		rp.commits[sha] = &commit{sha: sha, message: "Commit " + sha[:7], at: e.now()}
 	}
 	is.pull.headSHA = sha
+	is.pull.updatedAt = e.now()
 	rp.refs[is.pull.headRef] = sha
 	rp.refs[fmt.Sprintf("pull/%d/head", is.number)] = sha
 }
@@ -152,7 +188,7 @@ func (e *Emulator) addIssue(repo string, number int, author string, pull *pullRe
 	if pull != nil {
 		title = fmt.Sprintf("Pull request #%d", number)
 	}
-	is := &issue{id: e.newID(), number: number, title: title, author: author, createdAt: now(), pull: pull}
+	is := &issue{id: e.newID(), number: number, title: title, author: author, createdAt: e.now(), pull: pull}
 	rp.issues[number] = is
 	return is
 }
@@ -256,7 +292,7 @@ func (e *Emulator) UserEditedComment(repo string, commentID int64, editor, body 
 		panic(fmt.Sprintf("githubemu: UserEditedComment(%q, %d): no such comment", repo, commentID))
 	}
 	e.addUser(editor)
-	from := c.edit(body)
+	from := c.edit(body, e.now())
 	event := e.commentEvent(e.origin, rp, c, "edited", map[string]any{"body": map[string]any{"from": from}})
 	// GitHub names the editor as the sender, not the comment's author.
 	event["sender"] = userJSON(e.origin+Prefix, editor, userType(editor))
@@ -273,7 +309,7 @@ func (e *Emulator) sendEvent(event string, payload map[string]any) error {
 }
 
 func (e *Emulator) addComment(rp *repo, is *issue, author, body string) *issueComment {
-	at := now()
+	at := e.now()
 	c := &issueComment{id: e.newID(), issue: is, author: author, body: body, createdAt: at, updatedAt: at}
 	is.comments = append(is.comments, c)
 	rp.comments[c.id] = c
@@ -281,11 +317,11 @@ func (e *Emulator) addComment(rp *repo, is *issue, author, body string) *issueCo
 }
 
 // edit sets the body and returns the previous one.
-func (c *issueComment) edit(body string) string {
+func (c *issueComment) edit(body string, at time.Time) string {
 	from := c.body
 	c.history = append(c.history, from)
 	c.body = body
-	c.updatedAt = now()
+	c.updatedAt = at
 	return from
 }
 
@@ -415,7 +451,7 @@ func (e *Emulator) editComment(r *http.Request, rp *repo, cred credential) respo
 	if bad != nil {
 		return *bad
 	}
-	from := c.edit(body)
+	from := c.edit(body, e.now())
 	resp := reply(http.StatusOK, commentJSON(htmlBase(r), rp, c))
 	if e.hookURL != "" {
 		event := e.commentEvent(htmlBase(r), rp, c, "edited", map[string]any{"body": map[string]any{"from": from}})
@@ -450,7 +486,7 @@ func (e *Emulator) createReaction(r *http.Request, rp *repo, cred credential) re
 			return reply(http.StatusOK, reactionJSON(apiBase(r), re))
 		}
 	}
-	re := reaction{id: e.newID(), user: cred.login, content: req.Content, at: now()}
+	re := reaction{id: e.newID(), user: cred.login, content: req.Content, at: e.now()}
 	c.reactions = append(c.reactions, re)
 	return reply(http.StatusCreated, reactionJSON(apiBase(r), re))
 }
@@ -640,6 +676,10 @@ func pullRequestJSON(origin string, rp *repo, is *issue) map[string]any {
 	htmlURL := issueHTMLURL(origin, rp, is)
 	u := fmt.Sprintf("%s/repos/%s/pulls/%d", base, rp.fullName, is.number)
 	at := is.createdAt.Format(time.RFC3339)
+	updated := at
+	if is.pull.updatedAt.After(is.createdAt) {
+		updated = is.pull.updatedAt.Format(time.RFC3339)
+	}
 	branch := func(ref, sha string) map[string]any {
 		return map[string]any{
 			"label": owner + ":" + ref,
@@ -670,7 +710,7 @@ func pullRequestJSON(origin string, rp *repo, is *issue) map[string]any {
 		"labels":              []any{},
 		"milestone":           nil,
 		"created_at":          at,
-		"updated_at":          at,
+		"updated_at":          updated,
 		"closed_at":           nil,
 		"merged_at":           nil,
 		"merge_commit_sha":    nil,

@@ -57,6 +57,35 @@ func (e *Emulator) SendWebhook(event string, payload []byte) error {
 	return nil
 }
 
+// Redeliver sends delivery id again, as GitHub's "Redeliver" button does:
+// the same event, payload and X-GitHub-Delivery. It fails as SendWebhook
+// does.
+func (e *Emulator) Redeliver(id string) error {
+	e.mu.Lock()
+	url, secret := e.hookURL, e.hookSecret
+	var found *Delivery
+	for i := range e.deliveries {
+		if e.deliveries[i].ID == id {
+			found = &e.deliveries[i]
+		}
+	}
+	e.mu.Unlock()
+	if found == nil {
+		return fmt.Errorf("githubemu: redeliver %s: no such delivery", id)
+	}
+	if url == "" {
+		return fmt.Errorf("githubemu: redeliver %s: no webhook URL set", id)
+	}
+	d := e.deliverAs(id, &outgoing{url: url, secret: secret, event: found.Event, payload: found.Payload})
+	if d.Err != "" {
+		return fmt.Errorf("githubemu: redeliver %s: %s", id, d.Err)
+	}
+	if d.StatusCode/100 != 2 {
+		return fmt.Errorf("githubemu: redeliver %s: status %d", id, d.StatusCode)
+	}
+	return nil
+}
+
 // WaitWebhooks waits until every webhook triggered by an API call that has
 // already returned has been delivered or has failed.
 func (e *Emulator) WaitWebhooks() { e.hooks.Wait() }
@@ -87,8 +116,10 @@ func (e *Emulator) sendAsync(o *outgoing) {
 	}()
 }
 
-func (e *Emulator) deliver(o *outgoing) Delivery {
-	d := Delivery{ID: uuid.NewString(), Event: o.event, Payload: o.payload}
+func (e *Emulator) deliver(o *outgoing) Delivery { return e.deliverAs(uuid.NewString(), o) }
+
+func (e *Emulator) deliverAs(id string, o *outgoing) Delivery {
+	d := Delivery{ID: id, Event: o.event, Payload: o.payload}
 	req, err := http.NewRequest(http.MethodPost, o.url, bytes.NewReader(o.payload))
 	if err == nil {
 		req.Header.Set("Content-Type", "application/json")

@@ -19,6 +19,7 @@ func Run(t *testing.T, open func(t *testing.T) bot.Store) {
 	t.Run("GitHubIDUnique", func(t *testing.T) { testGitHubIDUnique(t, open(t)) })
 	t.Run("NotFound", func(t *testing.T) { testNotFound(t, open(t)) })
 	t.Run("RecordDelivery", func(t *testing.T) { testRecordDelivery(t, open(t)) })
+	t.Run("HeadChanges", func(t *testing.T) { testHeadChanges(t, open(t)) })
 	t.Run("EndedStaysEnded", func(t *testing.T) { testEndedStaysEnded(t, open(t)) })
 	t.Run("ListDeployments", func(t *testing.T) { testListDeployments(t, open(t)) })
 	t.Run("Locks", func(t *testing.T) { testLocks(t, open(t)) })
@@ -370,5 +371,40 @@ func testEvents(t *testing.T, s bot.Store) {
 	}
 	if none, err := s.Events(ctx, a.ID+b.ID+100); err != nil || len(none) != 0 {
 		t.Errorf("Events of a missing deployment = %v, %v", none, err)
+	}
+}
+
+// The latest head change of a pull request is kept, whatever order the
+// webhooks telling them arrive in.
+func testHeadChanges(t *testing.T, s bot.Store) {
+	ctx := context.Background()
+	if _, err := s.LastHeadChange(ctx, "octo/web", 7); bot.ErrorCode(err) != bot.ENOTFOUND {
+		t.Fatalf("LastHeadChange with none recorded: %v, want %s", err, bot.ENOTFOUND)
+	}
+	t0 := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	const a, b, c = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", "cccccccccccccccccccccccccccccccccccccccc"
+	for _, step := range []struct {
+		record bot.HeadChange
+		want   bot.HeadChange
+	}{
+		{bot.HeadChange{Repo: "octo/web", Number: 7, SHA: a, At: t0}, bot.HeadChange{SHA: a, At: t0}},
+		{bot.HeadChange{Repo: "octo/web", Number: 7, SHA: b, At: t0.Add(time.Minute)}, bot.HeadChange{SHA: b, At: t0.Add(time.Minute)}},
+		// Delivered late: an older change does not replace a newer one.
+		{bot.HeadChange{Repo: "octo/web", Number: 7, SHA: c, At: t0.Add(30 * time.Second)}, bot.HeadChange{SHA: b, At: t0.Add(time.Minute)}},
+		// GitHub ignores the case of repository names.
+		{bot.HeadChange{Repo: "Octo/Web", Number: 7, SHA: c, At: t0.Add(2 * time.Minute)}, bot.HeadChange{SHA: c, At: t0.Add(2 * time.Minute)}},
+		// Another pull request is another row.
+		{bot.HeadChange{Repo: "octo/web", Number: 8, SHA: a, At: t0.Add(time.Hour)}, bot.HeadChange{SHA: c, At: t0.Add(2 * time.Minute)}},
+	} {
+		if err := s.RecordHeadChange(ctx, step.record); err != nil {
+			t.Fatalf("RecordHeadChange(%+v): %v", step.record, err)
+		}
+		got, err := s.LastHeadChange(ctx, "octo/web", 7)
+		if err != nil || got.SHA != step.want.SHA || !got.At.Equal(step.want.At) || got.Number != 7 {
+			t.Errorf("after recording %s at %s: LastHeadChange = %+v, %v; want %s at %s", step.record.SHA[:1], step.record.At, got, err, step.want.SHA[:1], step.want.At)
+		}
+	}
+	if got, err := s.LastHeadChange(ctx, "OCTO/WEB", 8); err != nil || got.SHA != a {
+		t.Errorf("LastHeadChange of #8 = %+v, %v; want %s", got, err, a)
 	}
 }

@@ -379,3 +379,25 @@ func toMillis(t time.Time) int64 {
 	}
 	return t.UnixMilli()
 }
+
+// RecordHeadChange keeps the change with the latest At; the row's
+// recorded_at is deploybot's clock, for pruning.
+func (s *DB) RecordHeadChange(ctx context.Context, c bot.HeadChange) error {
+	now := s.timestamp()
+	_, err := s.sql.ExecContext(ctx, s.q(`INSERT INTO pull_request_heads (repo, number, sha, changed_at, recorded_at) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (repo, number) DO UPDATE SET sha = excluded.sha, changed_at = excluded.changed_at, recorded_at = excluded.recorded_at
+		WHERE excluded.changed_at >= pull_request_heads.changed_at`),
+		strings.ToLower(c.Repo), c.Number, c.SHA, c.At.UTC().Truncate(time.Microsecond), now)
+	return err
+}
+
+func (s *DB) LastHeadChange(ctx context.Context, repo string, number int) (bot.HeadChange, error) {
+	c := bot.HeadChange{Repo: repo, Number: number}
+	err := s.sql.QueryRowContext(ctx, s.q(`SELECT sha, changed_at FROM pull_request_heads WHERE repo = ? AND number = ?`),
+		strings.ToLower(repo), number).Scan(&c.SHA, &c.At)
+	if errors.Is(err, sql.ErrNoRows) {
+		return c, bot.Errorf(bot.ENOTFOUND, "no head change of %s#%d recorded", repo, number)
+	}
+	c.At = c.At.UTC()
+	return c, err
+}

@@ -89,7 +89,7 @@ func (s *Server) githubWebhook(w http.ResponseWriter, r *http.Request) {
 // the others are only acknowledged.
 func actsOn(event string) bool {
 	switch event {
-	case "ping", "deployment", "issue_comment", "status", "check_run", "check_suite":
+	case "ping", "deployment", "issue_comment", "pull_request", "status", "check_run", "check_suite":
 		return true
 	}
 	return false

@@ -1,11 +1,13 @@
 package handlers
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -127,4 +129,156 @@ func TestPullRequestEventRecordsHead(t *testing.T) {
 	}); code != http.StatusBadRequest {
 		t.Errorf("short head sha: HTTP %d %s; want 400", code, out)
 	}
+}
+
+// commentEvent is GitHub's example issue_comment event, rewritten as a
+// new comment by a person on pull request 7 of repo.
+func commentEvent(t testing.TB, repo string, id int64, text string) []byte {
+	t.Helper()
+	raw, err := os.ReadFile("../../shared/corpus/github-webhooks/issue_comment/created.payload.json")
+	if err != nil {
+		t.Skipf("corpus: %v", err)
+	}
+	var ev map[string]any
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		t.Fatal(err)
+	}
+	ev["repository"].(map[string]any)["full_name"] = repo
+	issue := ev["issue"].(map[string]any)
+	issue["number"] = 7
+	issue["pull_request"] = map[string]any{"url": "https://api.github.com/repos/" + repo + "/pulls/7"}
+	c := ev["comment"].(map[string]any)
+	c["id"] = id
+	c["body"] = text
+	c["user"].(map[string]any)["type"] = "User"
+	out, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// Issue #11: every PR comment was written to the store before deploybot
+// knew whether it was a command, in repositories it does not serve too.
+// Only a command for a served repository is recorded now.
+func TestOnlyCommandsAreRecorded(t *testing.T) {
+	srv, rec := newTestServer(t, time.Now())
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name, repo, text string
+		id               int64
+		wantReply        string
+		wantRecorded     bool
+	}{
+		{"discussion", "octo-org/octo-repo", "LGTM, but see the comment on `deploy.go`\n\ndeploy to dev", 501, "ignored: not a command", false},
+		{"quoted command", "octo-org/octo-repo", "> deploy to dev\n\nshould we?", 502, "ignored: not a command", false},
+		{"escaped text", "octo-org/octo-repo", "a \"quoted\" \\ word\u2028 and \"deploy to dev\"", 503, "ignored: not a command", false},
+		{"command in a repository not served", "octo-org/homepage", "deploy to dev", 504, "ignored: deploybot serves no app in octo-org/homepage", false},
+		{"command", "octo-org/octo-repo", "deploy to dev", 505, "no deployment", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := commentEvent(t, tc.repo, tc.id, tc.text)
+			code, out := postHook(t, srv, "issue_comment", fmt.Sprintf("c-%d", tc.id), map[string]string{"X-Hub-Signature-256": hubSign(hookSecret, body)}, body)
+			if code != http.StatusAccepted || !strings.Contains(out, tc.wantReply) {
+				t.Errorf("HTTP %d %s; want 202 %q", code, out, tc.wantReply)
+			}
+			key := fmt.Sprintf("issue_comment:%s:%d", tc.repo, tc.id)
+			first, err := rec.Service.Store.RecordDelivery(ctx, key, "issue_comment")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if recorded := !first; recorded != tc.wantRecorded {
+				t.Errorf("comment recorded in the store: %v; want %v", recorded, tc.wantRecorded)
+			}
+		})
+	}
+}
+
+// members finds an object's own members, whatever its nested objects and
+// strings hold, and gives up on what is not an object.
+func TestMembers(t *testing.T) {
+	obj := []byte(` { "issue" : {"action":"nested", "pull_request": null}, "title": "a \"action\": \\",` +
+		`"a\"action":1, "n": -1.5e3 ,"t":true, "arr": [ "x", {"action": "deep"}, [] ], "action" :"created" , "empty":{}}`)
+	got, ok := members(obj, "action", "issue", "n", "t", "arr", "empty", "missing")
+	want := []string{`"created"`, `{"action":"nested", "pull_request": null}`, `-1.5e3`, `true`, `[ "x", {"action": "deep"}, [] ]`, `{}`, ""}
+	if !ok {
+		t.Fatal("members refused a well-formed object")
+	}
+	for i := range want {
+		if string(got[i]) != want[i] {
+			t.Errorf("member %d = %q; want %q", i, got[i], want[i])
+		}
+	}
+	for _, bad := range []string{``, `[]`, `"x"`, `{`, `{"a"}`, `{"a":}`, `{"a":"x}`, `{"a":1,}`, `{"a":1 "b":2}`, `{"a":{"b":1}`} {
+		// "zz" is never found, so the scan goes to the end.
+		if _, ok := members([]byte(bad), "a", "zz"); ok {
+			t.Errorf("members(%s) ok; want a refusal", bad)
+		}
+	}
+	// Every top-level member of GitHub's example payloads, as
+	// encoding/json finds it.
+	files, _ := filepath.Glob("../../shared/corpus/github-webhooks/*/*.json")
+	if len(files) == 0 {
+		t.Skip("corpus not beside the repository")
+	}
+	for _, f := range files {
+		raw, _ := os.ReadFile(f)
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &m); err != nil {
+			continue
+		}
+		var names []string
+		for k := range m {
+			names = append(names, k)
+		}
+		got, ok := members(raw, names...)
+		if !ok {
+			t.Errorf("%s: members refused it", f)
+			continue
+		}
+		for i, k := range names {
+			if !bytes.Equal(got[i], m[k]) {
+				t.Errorf("%s: member %s = %.60q; want %.60q", f, k, got[i], m[k])
+			}
+		}
+	}
+}
+
+// firstLines decodes no more of a comment than bot.ParseComment reads,
+// and what it decodes parses as the whole comment does.
+func FuzzFirstLines(f *testing.F) {
+	for _, s := range []string{
+		"", "deploy to dev", "\n\n  \r\ndeploy to dev\nthanks", "\ufeff\ndeploy to dev", "\ufeff", "\ufeffdeploy to dev",
+		"LGTM\ndeploy to dev", "   \t\n> deploy to dev", "/deploy to \"dev\"\r\nx", "\u00a0\ndeploy web to prod",
+		"deploy to d\u2028ev", "😀\ndeploy to dev", "\\n deploy to dev", "deploy to dev\\", strings.Repeat("\n", 100) + "deploy to x",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		raw, err := json.Marshal(body)
+		if err != nil {
+			t.Skip()
+		}
+		// The comment as a full decode sees it (invalid UTF-8 replaced).
+		if err := json.Unmarshal(raw, &body); err != nil {
+			t.Fatal(err)
+		}
+		encodings := [][]byte{raw}
+		if !strings.Contains(body, `\`) {
+			// GitHub escapes line breaks as \n and \r; \u000a is JSON too.
+			encodings = append(encodings, bytes.ReplaceAll(raw, []byte(`\n`), []byte(`\u000A`)))
+		}
+		for _, enc := range encodings {
+			text, ok := firstLines(enc)
+			if !ok {
+				t.Fatalf("firstLines(%s) refused it", enc)
+			}
+			if !strings.HasPrefix(body, text) {
+				t.Errorf("firstLines(%s) = %q; not a prefix of the comment", enc, text)
+			}
+			if got, want := bot.ParseComment(text), bot.ParseComment(body); got != want {
+				t.Errorf("ParseComment(firstLines(%s)) = %+v; the whole comment gives %+v", enc, got, want)
+			}
+		}
+	})
 }

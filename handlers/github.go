@@ -272,8 +272,17 @@ func decodeDeploymentPayload(raw json.RawMessage) bot.DeploymentPayload {
 // issueCommentEvent runs the PR-comment trigger for new comments on pull
 // requests. Edits never deploy (an edit must not re-run an old request),
 // nor do comments on plain issues or by bots, deploybot's own included.
+//
+// Nearly every comment is plain discussion, or in a repository deploybot
+// does not serve: those are told from the signed bytes alone (see
+// ignoredComment), decoded no further and written nowhere. Only a
+// possible command is decoded in full and recorded.
 func (s *Server) issueCommentEvent(w http.ResponseWriter, r *http.Request, delivery string, body []byte) {
 	ctx := r.Context()
+	if why := s.ignoredComment(body); why != "" {
+		writeJSON(w, http.StatusAccepted, map[string]string{"msg": clip(why)})
+		return
+	}
 	var ev github.IssueCommentEvent
 	if err := json.Unmarshal(body, &ev); err != nil {
 		http.Error(w, "not an issue_comment event: "+err.Error(), http.StatusBadRequest)
@@ -284,15 +293,17 @@ func (s *Server) issueCommentEvent(w http.ResponseWriter, r *http.Request, deliv
 		return
 	}
 	author := ev.GetComment().GetUser()
-	switch {
-	case ev.GetAction() != "created":
-		writeJSON(w, http.StatusAccepted, map[string]string{"msg": "ignored: comment " + ev.GetAction()})
+	if why := s.commentVerdict(ev.GetAction(), ev.GetIssue().IsPullRequest(), ev.GetRepo().GetFullName(), ev.GetComment().GetBody()); why != "" {
+		writeJSON(w, http.StatusAccepted, map[string]string{"msg": clip(why)})
 		return
-	case !ev.GetIssue().IsPullRequest():
-		writeJSON(w, http.StatusAccepted, map[string]string{"msg": "ignored: not a pull request"})
-		return
-	case author.GetType() == "Bot" || strings.HasSuffix(author.GetLogin(), "[bot]"):
+	}
+	if author.GetType() == "Bot" || strings.HasSuffix(author.GetLogin(), "[bot]") {
 		writeJSON(w, http.StatusAccepted, map[string]string{"msg": "ignored: comment by a bot"})
+		return
+	}
+	if ev.GetComment().GetCreatedAt().IsZero() {
+		// The head it may deploy is the one seen when it was written.
+		http.Error(w, "not an issue_comment event: no comment.created_at", http.StatusBadRequest)
 		return
 	}
 	// Keyed by the comment, not the delivery: whatever GitHub redelivers,
@@ -342,6 +353,134 @@ func (s *Server) issueCommentEvent(w http.ResponseWriter, r *http.Request, deliv
 	}
 	s.Deployments.Start(d)
 	writeJSON(w, http.StatusAccepted, map[string]any{"msg": "deployment accepted", "deployment": d.ID})
+}
+
+// commentVerdict says why a comment is ignored, or "" when it may be a
+// command for deploybot: a new comment whose first line parses as one
+// (bot.ParseComment), on a pull request of a served repository.
+func (s *Server) commentVerdict(action string, onPullRequest bool, repo, text string) string {
+	switch {
+	case action != "created":
+		return "ignored: comment " + action
+	case bot.ParseComment(text).Kind == bot.CommentIgnore:
+		return "ignored: not a command"
+	case !onPullRequest:
+		return "ignored: not a pull request"
+	case len(s.Config.AppsForRepo(repo)) == 0:
+		// An App installed on a whole organisation hears every
+		// repository's comments; it answers in none it does not serve.
+		return "ignored: deploybot serves no app in " + repo
+	}
+	return ""
+}
+
+// ignoredComment is commentVerdict read straight from the signed bytes,
+// without decoding them: it finds the few members it needs (members) and
+// decodes only those, and only the first lines of the comment. The
+// check_run path does the same for the same reason: a full decode of a
+// 15 kB payload costs many times its HMAC. Most comments are no command,
+// which the members before the repository (GitHub sends action, issue,
+// comment, then repository) tell; only a possible command pays for the
+// rest of the scan.
+//
+// It returns "" when the comment may be a command, and also when the
+// bytes are not what it expects: the full decode then judges, and says
+// what is wrong.
+func (s *Server) ignoredComment(body []byte) string {
+	top, ok := members(body, "action", "issue", "comment")
+	if !ok || top[0] == nil || top[1] == nil || top[2] == nil {
+		return ""
+	}
+	action, ok := jsonString(top[0])
+	if !ok {
+		return ""
+	}
+	comment, ok := members(top[2], "body")
+	if !ok || comment[0] == nil {
+		return ""
+	}
+	text, ok := firstLines(comment[0])
+	if !ok {
+		return ""
+	}
+	if action != "created" || bot.ParseComment(text).Kind == bot.CommentIgnore {
+		return s.commentVerdict(action, false, "", text)
+	}
+	issue, ok := members(top[1], "pull_request")
+	if !ok {
+		return ""
+	}
+	// go-github's IsPullRequest: the member is there and not null.
+	onPullRequest := issue[0] != nil && string(issue[0]) != "null"
+	rest, ok := members(body, "repository")
+	if !ok || rest[0] == nil {
+		return ""
+	}
+	repo, ok := members(rest[0], "full_name")
+	if !ok || repo[0] == nil {
+		return ""
+	}
+	name, ok := jsonString(repo[0])
+	if !ok {
+		return ""
+	}
+	return s.commentVerdict(action, onPullRequest, name, text)
+}
+
+// firstLines decodes raw, a JSON string, up to the end of its first line
+// that is not blank: all that bot.ParseComment reads. The rest of a long
+// comment is never decoded. Lines end at \r or \n, which JSON always
+// escapes; a cut there never splits an escape, and the text before it
+// parses as the whole would, since its first non-blank line is whole.
+func firstLines(raw []byte) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return "", false
+	}
+	in := raw[1 : len(raw)-1]
+	for i := 0; ; {
+		b := bytes.IndexByte(in[i:], '\\')
+		if b < 0 || i+b+1 >= len(in) {
+			return jsonString(raw)
+		}
+		i += b
+		esc := 2
+		cut := in[i+1] == 'n' || in[i+1] == 'r'
+		if in[i+1] == 'u' {
+			esc = 6
+			if i+esc <= len(in) {
+				switch strings.ToLower(string(in[i+2 : i+6])) {
+				case "000a", "000d":
+					cut = true
+				}
+			}
+		}
+		if cut {
+			quoted := make([]byte, 0, i+2)
+			quoted = append(append(append(quoted, '"'), in[:i]...), '"')
+			text, ok := jsonString(quoted)
+			if !ok {
+				return "", false
+			}
+			if strings.TrimSpace(strings.TrimPrefix(text, "\ufeff")) != "" {
+				return text, true
+			}
+		}
+		i += esc
+	}
+}
+
+// jsonString decodes raw, a JSON string with its quotes; one without
+// escapes, as most are, costs no decoding.
+func jsonString(raw []byte) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return "", false
+	}
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw[1 : len(raw)-1]), true
+	}
+	var s string
+	err := json.Unmarshal(raw, &s)
+	return s, err == nil
 }
 
 // pullRequestEvent records when a pull request got its head, so that a

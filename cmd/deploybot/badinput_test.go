@@ -831,7 +831,7 @@ func badInputRows(t *testing.T, sb *sandbox, corpusDir, good string) []badInput 
 		pr("pr comment: environment not configured", "deploy to qa", `app takumi-server has no environment "qa"`),
 		pr("pr comment: app not configured", "deploy nope to dev", `takumi/takumi-server has no app "nope"`),
 		pr("pr comment: 10 kB environment", "deploy to "+strings.Repeat("x;", 5<<10), notEnv),
-		comment("pr comment: repository not configured", otherRepo, 7, "deploy to dev", nil, http.StatusAccepted, "no deployment", "deploybot has no app for takumi/other"),
+		comment("pr comment: repository not configured", otherRepo, 7, "deploy to dev", nil, http.StatusAccepted, "ignored: deploybot serves no app in takumi/other", ""),
 		comment("pr comment: edited", sandboxRepo, 12, "deploy to dev", func(ev map[string]any) { ev["action"] = "edited" }, http.StatusAccepted, "ignored: comment edited", ""),
 		comment("pr comment: unknown action", sandboxRepo, 12, "deploy to dev", func(ev map[string]any) { ev["action"] = "frobnicated" }, http.StatusAccepted, "ignored: comment frobnicated", ""),
 		comment("pr comment: on a plain issue", sandboxRepo, 12, "deploy to dev", func(ev map[string]any) { delete(ev["issue"].(map[string]any), "pull_request") }, http.StatusAccepted, "ignored: not a pull request", ""),

@@ -57,6 +57,7 @@ type instance struct {
 
 	stopDispatch context.CancelFunc
 	dispatched   chan struct{}
+	pruned       chan struct{} // closed when the retention loop stopped
 }
 
 func serve(ctx context.Context, cfg *bot.Config, stderr io.Writer) error {
@@ -117,6 +118,15 @@ func start(ctx context.Context, cfg *bot.Config, listen string, opt options) (*i
 		defer close(in.dispatched)
 		_ = in.service.Serve(dispatchCtx)
 	}()
+	clock := opt.now
+	if clock == nil {
+		clock = time.Now
+	}
+	in.pruned = make(chan struct{})
+	go func() {
+		defer close(in.pruned)
+		pruneIntake(dispatchCtx, store, clock, intakePruneEvery, logger)
+	}()
 	in.done = make(chan error, 1)
 	go func() {
 		if err := in.server.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
@@ -130,6 +140,7 @@ func start(ctx context.Context, cfg *bot.Config, listen string, opt options) (*i
 // storeDB is what cmd needs of either store.
 type storeDB interface {
 	bot.Store
+	intakePruner
 	Deployments(ctx context.Context, limit int) ([]*bot.Deployment, error)
 	Ping(ctx context.Context) error
 	Close() error
@@ -247,6 +258,13 @@ func (in *instance) Close(ctx context.Context) error {
 		in.stopDispatch()
 		select {
 		case <-in.dispatched:
+		case <-ctx.Done():
+			errRun = ctx.Err()
+		}
+		// The retention loop stops with the dispatcher; it must be out
+		// of the store before the store closes.
+		select {
+		case <-in.pruned:
 		case <-ctx.Done():
 			errRun = ctx.Err()
 		}

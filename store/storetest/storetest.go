@@ -20,6 +20,7 @@ func Run(t *testing.T, open func(t *testing.T) bot.Store) {
 	t.Run("NotFound", func(t *testing.T) { testNotFound(t, open(t)) })
 	t.Run("RecordDelivery", func(t *testing.T) { testRecordDelivery(t, open(t)) })
 	t.Run("HeadChanges", func(t *testing.T) { testHeadChanges(t, open(t)) })
+	t.Run("PruneIntake", func(t *testing.T) { testPruneIntake(t, open(t)) })
 	t.Run("EndedStaysEnded", func(t *testing.T) { testEndedStaysEnded(t, open(t)) })
 	t.Run("ListDeployments", func(t *testing.T) { testListDeployments(t, open(t)) })
 	t.Run("Locks", func(t *testing.T) { testLocks(t, open(t)) })
@@ -406,5 +407,60 @@ func testHeadChanges(t *testing.T, s bot.Store) {
 	}
 	if got, err := s.LastHeadChange(ctx, "OCTO/WEB", 8); err != nil || got.SHA != a {
 		t.Errorf("LastHeadChange of #8 = %+v, %v; want %s", got, err, a)
+	}
+}
+
+// intakePruner is what serve's retention loop needs of a store, beyond
+// bot.Store.
+type intakePruner interface {
+	PruneIntake(ctx context.Context, before time.Time) (int64, error)
+}
+
+// Delivery records and pull request heads older than the cutoff go;
+// younger ones stay and still do their work.
+func testPruneIntake(t *testing.T, s bot.Store) {
+	ctx := context.Background()
+	p, ok := s.(intakePruner)
+	if !ok {
+		t.Fatalf("%T has no PruneIntake(ctx, before) (int64, error)", s)
+	}
+	const sha = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	for _, key := range []string{"old-delivery", "issue_comment:o/r:1", "slack:v0=abc"} {
+		if _, err := s.RecordDelivery(ctx, key, "x"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.RecordHeadChange(ctx, bot.HeadChange{Repo: "o/r", Number: 1, SHA: sha, At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	// Stores keep microseconds: the cutoff is the next one after all the
+	// old records, and the young ones are written once the clock passed it.
+	cutoff := time.Now().Truncate(time.Microsecond).Add(time.Microsecond)
+	for !time.Now().After(cutoff) {
+	}
+	if _, err := s.RecordDelivery(ctx, "young-delivery", "x"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RecordHeadChange(ctx, bot.HeadChange{Repo: "o/r", Number: 2, SHA: sha, At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+
+	if n, err := p.PruneIntake(ctx, cutoff.Add(-time.Hour)); err != nil || n != 0 {
+		t.Errorf("PruneIntake an hour before everything = %d, %v; want 0", n, err)
+	}
+	if n, err := p.PruneIntake(ctx, cutoff); err != nil || n != 4 {
+		t.Errorf("PruneIntake = %d, %v; want 4 (three deliveries, one head)", n, err)
+	}
+	for key, wantGone := range map[string]bool{"old-delivery": true, "issue_comment:o/r:1": true, "slack:v0=abc": true, "young-delivery": false} {
+		first, err := s.RecordDelivery(ctx, key, "x")
+		if err != nil || first != wantGone {
+			t.Errorf("RecordDelivery(%s) after pruning = %v, %v; want %v (pruned: %v)", key, first, err, wantGone, wantGone)
+		}
+	}
+	if _, err := s.LastHeadChange(ctx, "o/r", 1); bot.ErrorCode(err) != bot.ENOTFOUND {
+		t.Errorf("old head change after pruning: %v; want %s", err, bot.ENOTFOUND)
+	}
+	if _, err := s.LastHeadChange(ctx, "o/r", 2); err != nil {
+		t.Errorf("young head change after pruning: %v; want it kept", err)
 	}
 }

@@ -401,3 +401,26 @@ func (s *DB) LastHeadChange(ctx context.Context, repo string, number int) (bot.H
 	c.At = c.At.UTC()
 	return c, err
 }
+
+// PruneIntake deletes the delivery records (GitHub deliveries, handled
+// comments, Slack requests: whatever RecordDelivery kept) and the pull
+// request heads recorded before before, and says how many rows went.
+func (s *DB) PruneIntake(ctx context.Context, before time.Time) (int64, error) {
+	cutoff := before.UTC().Truncate(time.Microsecond)
+	var total int64
+	for _, query := range []string{
+		`DELETE FROM webhook_deliveries WHERE received_at < ?`,
+		`DELETE FROM pull_request_heads WHERE recorded_at < ?`,
+	} {
+		res, err := s.sql.ExecContext(ctx, s.q(query), cutoff)
+		if err != nil {
+			return total, err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return total, err
+		}
+		total += n
+	}
+	return total, nil
+}

@@ -485,9 +485,10 @@ func jsonString(raw []byte) (string, bool) {
 
 // pullRequestEvent records when a pull request got its head, so that a
 // comment written before that (and handled late: GitHub was down, or it
-// was redelivered) is not run on a head its author never saw. Only the
-// few fields needed are decoded; repositories deploybot does not serve,
-// and actions that do not move the head, cost no store write.
+// was redelivered) is not run on a head its author never saw. Most
+// pull_request events (labels, reviews, other repositories) are told
+// from the signed bytes and cost no decode and no store write; for the
+// rest only the few fields needed are decoded.
 //
 // The time recorded is the payload's pull_request.updated_at, which
 // GitHub sets when the push lands: the same clock as the comment's
@@ -496,6 +497,18 @@ func jsonString(raw []byte) (string, bool) {
 // deploybot's own, possibly skewed, clock. Only when it is missing is the
 // time of delivery used.
 func (s *Server) pullRequestEvent(w http.ResponseWriter, r *http.Request, body []byte) {
+	if top, ok := members(body, "action", "repository"); ok && top[0] != nil && top[1] != nil {
+		action, ok := jsonString(top[0])
+		repo, found := members(top[1], "full_name")
+		if ok && found && repo[0] != nil {
+			if name, ok := jsonString(repo[0]); ok {
+				if why := s.pullRequestVerdict(action, name); why != "" {
+					writeJSON(w, http.StatusAccepted, map[string]string{"msg": clip(why)})
+					return
+				}
+			}
+		}
+	}
 	var ev struct {
 		Action      string `json:"action"`
 		PullRequest struct {
@@ -513,14 +526,8 @@ func (s *Server) pullRequestEvent(w http.ResponseWriter, r *http.Request, body [
 		http.Error(w, "not a pull_request event: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	switch ev.Action {
-	case "opened", "synchronize", "reopened":
-	default:
-		writeJSON(w, http.StatusAccepted, map[string]string{"msg": clip("ignored: pull_request " + ev.Action)})
-		return
-	}
-	if len(s.Config.AppsForRepo(ev.Repo.FullName)) == 0 {
-		writeJSON(w, http.StatusAccepted, map[string]string{"msg": clip("ignored: deploybot serves no app in " + ev.Repo.FullName)})
+	if why := s.pullRequestVerdict(ev.Action, ev.Repo.FullName); why != "" {
+		writeJSON(w, http.StatusAccepted, map[string]string{"msg": clip(why)})
 		return
 	}
 	pr := ev.PullRequest
@@ -539,6 +546,20 @@ func (s *Server) pullRequestEvent(w http.ResponseWriter, r *http.Request, body [
 		return
 	}
 	writeJSON(w, http.StatusAccepted, map[string]string{"msg": fmt.Sprintf("head of #%d noted", pr.Number)})
+}
+
+// pullRequestVerdict says why a pull_request event is ignored, or "" when
+// it moved the head of a pull request in a served repository.
+func (s *Server) pullRequestVerdict(action, repo string) string {
+	switch action {
+	case "opened", "synchronize", "reopened":
+	default:
+		return "ignored: pull_request " + action
+	}
+	if len(s.Config.AppsForRepo(repo)) == 0 {
+		return "ignored: deploybot serves no app in " + repo
+	}
+	return ""
 }
 
 // ciEvent wakes the deployments waiting for CI on the event's commit.

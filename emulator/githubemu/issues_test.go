@@ -440,18 +440,25 @@ func TestUserCommentShapeMatchesCorpus(t *testing.T) {
 	// templates, counters) are not emulated.
 	objects := []string{"", "issue", "comment", "installation"}
 	for _, obj := range objects {
-		want, got := keys(t, example, obj), keys(t, rc.bod[0], obj)
-		var missing []string
-		for k := range want {
-			if !got[k] {
-				missing = append(missing, k)
-			}
-		}
-		sort.Strings(missing)
-		if len(missing) > 0 {
+		if missing := missingKeys(t, example, rc.bod[0], obj); len(missing) > 0 {
 			t.Errorf("payload object %q lacks %v", obj, missing)
 		}
 	}
+}
+
+// missingKeys returns, sorted, the keys of example's object obj (""
+// for the top level) that payload's lacks.
+func missingKeys(t *testing.T, example, payload []byte, obj string) []string {
+	t.Helper()
+	want, got := keys(t, example, obj), keys(t, payload, obj)
+	var missing []string
+	for k := range want {
+		if !got[k] {
+			missing = append(missing, k)
+		}
+	}
+	sort.Strings(missing)
+	return missing
 }
 
 // keys returns the keys of the top-level object of payload, or of its

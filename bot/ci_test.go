@@ -1,6 +1,7 @@
 package bot
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -51,8 +52,13 @@ func TestAuthorize(t *testing.T) {
 	if ErrorCode(err) != EFORBIDDEN {
 		t.Fatalf("stranger: %v, want forbidden", err)
 	}
-	if want := "<@U999> may not deploy web to prod; allowed: slack:U024BE7LH, github:octocat, github-team:org/sre"; ErrorMessage(err) != want {
+	if want := "<@U999> may not deploy web to prod: ask someone who can deploy to prod, or a deploybot admin, to add you to its allow list"; ErrorMessage(err) != want {
 		t.Errorf("message = %q, want %q", ErrorMessage(err), want)
+	}
+	for _, who := range prod.Allow {
+		if strings.Contains(ErrorMessage(err), who) {
+			t.Errorf("refusal %q reveals allow entry %s", ErrorMessage(err), who)
+		}
 	}
 	inTeam := func(org, team, login string) (bool, error) {
 		return org == "org" && team == "sre" && login == "carol", nil

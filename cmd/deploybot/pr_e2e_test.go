@@ -193,8 +193,11 @@ func TestSlackStrangerRefusedOnProd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if code != http.StatusOK || !strings.Contains(reply, "may not deploy takumi-server to prod") || !strings.Contains(reply, "slack:U024BE7LH") {
-		t.Errorf("reply %d %q, want a refusal naming prod and who may", code, reply)
+	if code != http.StatusOK || !strings.Contains(reply, "may not deploy takumi-server to prod") || !strings.Contains(reply, "add you to its allow list") {
+		t.Errorf("reply %d %q, want a refusal naming prod and how to get access", code, reply)
+	}
+	if strings.Contains(reply, "U024BE7LH") {
+		t.Errorf("reply %q reveals prod's allow list", reply)
 	}
 	if ds, _ := sb.bot.store.Deployments(context.Background(), 5); len(ds) != 0 {
 		t.Errorf("stored %d deployments", len(ds))

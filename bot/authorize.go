@@ -34,7 +34,7 @@ func (e *Environment) Authorize(requester string, inTeam func(org, team, login s
 	// The allow list is not shown: refusals are read in public (PR replies,
 	// GitHub statuses), and who holds deploy rights is not everyone's to
 	// read. Saying whom to ask is what the refused person needs.
-	return Errorf(EFORBIDDEN, "%s may not deploy %s to %s: ask someone who can deploy to %s, or a deploybot admin, to add you to its allow list", requesterMention(requester), e.App, e.Name, e.Name)
+	return Errorf(EFORBIDDEN, "%s may not deploy %s to %s: ask someone who can deploy to %s, or a deploybot admin, to add you to its allow list", person(requester), e.App, e.Name, e.Name)
 }
 
 // SlackRequester names a Slack user as the requester of a deployment.

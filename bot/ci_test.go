@@ -17,16 +17,16 @@ func TestEvaluateCI(t *testing.T) {
 		want   CIVerdict
 	}{
 		{"all pass", App{}, []Check{ok("build"), ok("lint")}, CIVerdict{Passed: true}},
-		{"none reported", App{}, nil, CIVerdict{Failed: []string{"no CI status or check run reported for this commit"}}},
-		{"one failed", App{}, []Check{ok("build"), st("lint", CheckFailure)}, CIVerdict{Failed: []string{"lint (failure)"}}},
+		{"none reported", App{}, nil, CIVerdict{NoneReported: true}},
+		{"one failed", App{}, []Check{ok("build"), st("lint", CheckFailure)}, CIVerdict{Failed: []Check{st("lint", CheckFailure)}}},
 		{"one pending", App{}, []Check{ok("build"), st("lint", CheckPending)}, CIVerdict{Pending: []string{"lint"}}},
-		{"failure beats pending", App{}, []Check{st("a", CheckPending), st("b", CheckFailure)}, CIVerdict{Failed: []string{"b (failure)"}, Pending: []string{"a"}}},
-		{"neutral fails by default", App{}, []Check{ok("build"), st("docs", CheckNeutral)}, CIVerdict{Failed: []string{"docs (neutral)"}}},
+		{"failure beats pending", App{}, []Check{st("a", CheckPending), st("b", CheckFailure)}, CIVerdict{Failed: []Check{st("b", CheckFailure)}, Pending: []string{"a"}}},
+		{"neutral fails by default", App{}, []Check{ok("build"), st("docs", CheckNeutral)}, CIVerdict{Failed: []Check{st("docs", CheckNeutral)}}},
 		{"neutral allowed", App{CIPassStates: []CheckState{CheckNeutral}}, []Check{ok("build"), st("docs", CheckNeutral)}, CIVerdict{Passed: true}},
 		{"named check passes, others ignored", App{Checks: []string{"ci/codeship"}}, []Check{ok("ci/codeship"), st("lint", CheckFailure)}, CIVerdict{Passed: true}},
 		{"named check missing waits", App{Checks: []string{"ci/codeship"}}, []Check{ok("lint")}, CIVerdict{Pending: []string{"ci/codeship"}}},
-		{"named check failed", App{Checks: []string{"ci/codeship", "build"}}, []Check{st("ci/codeship", CheckFailure)}, CIVerdict{Failed: []string{"ci/codeship (failure)"}}},
-		{"named skipped fails by default", App{Checks: []string{"e2e"}}, []Check{st("e2e", CheckSkipped)}, CIVerdict{Failed: []string{"e2e (skipped)"}}},
+		{"named check failed", App{Checks: []string{"ci/codeship", "build"}}, []Check{st("ci/codeship", CheckFailure)}, CIVerdict{Failed: []Check{st("ci/codeship", CheckFailure)}}},
+		{"named skipped fails by default", App{Checks: []string{"e2e"}}, []Check{st("e2e", CheckSkipped)}, CIVerdict{Failed: []Check{st("e2e", CheckSkipped)}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -52,8 +52,11 @@ func TestAuthorize(t *testing.T) {
 	if ErrorCode(err) != EFORBIDDEN {
 		t.Fatalf("stranger: %v, want forbidden", err)
 	}
-	if want := "<@U999> may not deploy web to prod: ask someone who can deploy to prod, or a deploybot admin, to add you to its allow list"; ErrorMessage(err) != want {
+	if want := "slack:U999 may not deploy web to prod: ask someone who can deploy to prod, or a deploybot admin, to add you to its allow list"; ErrorMessage(err) != want {
 		t.Errorf("message = %q, want %q", ErrorMessage(err), want)
+	}
+	if got, want := ErrorText(err).Slack(), "<@U999> may not deploy web to prod"; !strings.HasPrefix(got, want) {
+		t.Errorf("in Slack: %q, want it to start %q", got, want)
 	}
 	for _, who := range prod.Allow {
 		if strings.Contains(ErrorMessage(err), who) {

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 	"unicode"
-	"unicode/utf8"
 )
 
 // CommandKind is what a Slack `/deploy …` line asks for.
@@ -311,7 +310,6 @@ var (
 	// <url>, <url|label>, <@U123|name>, <#C123|name>, <!here>.
 	slackLinkRE   = regexp.MustCompile(`<([^<>|]*)(?:\|([^<>]*))?>`)
 	slackUnescape = strings.NewReplacer("&amp;", "&", "&lt;", "<", "&gt;", ">")
-	slackEscape   = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
 	zeroWidth     = strings.NewReplacer("\u200b", "", "\u200c", "", "\u200d", "", "\u2060", "", "\ufeff", "")
 )
 
@@ -334,30 +332,4 @@ func normalizeSlackText(s string) string {
 		return label
 	})
 	return zeroWidth.Replace(slackUnescape.Replace(s))
-}
-
-// slackCode quotes user text for a Slack mrkdwn reply: valid UTF-8, no
-// control characters or backticks, at most 80 characters, &<> escaped (so a
-// typed <!channel> cannot ping anyone), inside a code span.
-func slackCode(s string) string {
-	return "`" + slackEscape.Replace(quotable(s)) + "`"
-}
-
-// quotable makes user text safe to quote inside a code span.
-func quotable(s string) string {
-	const max = 80
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	s = strings.Map(func(r rune) rune {
-		switch {
-		case r == '`':
-			return '\''
-		case unicode.IsControl(r):
-			return '?'
-		}
-		return r
-	}, s)
-	if utf8.RuneCountInString(s) > max {
-		s = string([]rune(s)[:max]) + "…"
-	}
-	return s
 }

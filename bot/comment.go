@@ -111,17 +111,17 @@ func commentMistake(line string) CommentCommand {
 	}
 	switch {
 	case to == 0:
-		return reply("I could not read %s as a deploy request.", mdCode(strings.TrimSpace(line)))
+		return reply("I could not read %s as a deploy request.", githubCode(strings.TrimSpace(line)))
 	case to == 2 && !validName(words[1]):
-		return reply("%s is not an app name: %s", mdCode(words[1]), nameRule)
+		return reply("%s is not an app name: %s", githubCode(words[1]), nameRule)
 	case len(words) == to+1:
 		return reply("Deploy to which environment?")
 	case !validName(words[to+1]):
-		return reply("%s is not an environment name: %s", mdCode(words[to+1]), nameRule)
+		return reply("%s is not an environment name: %s", githubCode(words[to+1]), nameRule)
 	case len(words) > to+2:
-		return reply("I deploy to one environment at a time and read nothing after it; I did not expect %s. Nothing was deployed.", mdCode(strings.Join(words[to+2:], " ")))
+		return reply("I deploy to one environment at a time and read nothing after it; I did not expect %s. Nothing was deployed.", githubCode(strings.Join(words[to+2:], " ")))
 	}
-	return reply("I could not read %s as a deploy request.", mdCode(strings.TrimSpace(line)))
+	return reply("I could not read %s as a deploy request.", githubCode(strings.TrimSpace(line)))
 }
 
 // firstNonBlankLine returns the first line of body that has anything but
@@ -145,7 +145,3 @@ func firstNonBlankLine(body string) string {
 	}
 	return ""
 }
-
-// mdCode quotes user text inside a Markdown code span, so it renders
-// literally and its @mentions notify no one.
-func mdCode(s string) string { return "`" + quotable(s) + "`" }

@@ -80,7 +80,7 @@ func TestParseComment(t *testing.T) {
 		{"env too long", "deploy to " + strings.Repeat("e", 101), badEnv(strings.Repeat("e", 80) + "…")},
 		{"env punctuation", "deploy to dev,", badEnv("dev,")},
 		{"env starts with dot", "deploy to .dev", badEnv(".dev")},
-		{"env in backticks", "deploy to `dev`", badEnv("'dev'")},
+		{"env in backticks", "deploy to `dev`", reply("`` `dev` `` is not an environment name: " + nameRule)},
 		{"bad app", "deploy w@b to dev", reply("`w@b` is not an app name: names are up to 100 letters, digits, `.`, `_` and `-`, starting with a letter or digit.")},
 		{"slash bare", "/deploy", reply("I could not read `/deploy` as a deploy request.")},
 		{"slash slack syntax", "/deploy web cf7edb2 dev", reply("I could not read `/deploy web cf7edb2 dev` as a deploy request.")},

@@ -21,14 +21,20 @@ const (
 // Error is an error whose Message is safe to show to the person who asked.
 type Error struct {
 	Code    string
-	Message string
+	Message string // plain text
+	// text is Message with its arguments kept apart, for the media that
+	// quote them (ErrorText); zero for an Error not made by Errorf.
+	text Text
 }
 
 func (e *Error) Error() string { return fmt.Sprintf("%s: %s", e.Code, e.Message) }
 
 // Errorf returns an *Error with the given code and user-safe message.
+// Arguments are quoted as Textf's are when the message goes to Slack or
+// GitHub; format is plain text.
 func Errorf(code, format string, args ...any) *Error {
-	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+	t := Textf(format, args...)
+	return &Error{Code: code, Message: t.Plain(), text: t}
 }
 
 // ErrorCode returns the code of the first *Error in err's chain, or
@@ -55,4 +61,18 @@ func ErrorMessage(err error) string {
 		return e.Message
 	}
 	return "internal error"
+}
+
+// ErrorText is ErrorMessage as a Text, to be rendered for Slack or GitHub.
+func ErrorText(err error) Text {
+	var e *Error
+	switch {
+	case err == nil:
+		return Text{}
+	case !errors.As(err, &e):
+		return Textf("%s", ErrorMessage(err))
+	case e.text.format == "":
+		return Textf("%s", e.Message)
+	}
+	return e.text
 }

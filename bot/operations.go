@@ -23,18 +23,19 @@ func (s *Service) checkLock(ctx context.Context, app, env, requester string) err
 	if l.Owner == requester {
 		return nil
 	}
-	return Errorf(EFORBIDDEN, "%s", describeLock(l, "is locked"))
+	return Errorf(EFORBIDDEN, "%v", describeLock(l, "is locked"))
 }
 
-func describeLock(l *EnvLock, verb string) string {
-	text := fmt.Sprintf("%s %s %s by %s", l.App, l.Env, verb, requesterMention(l.Owner))
+// describeLock says who holds l, until when and why. The reason is the
+// owner's own words: an argument, quoted wherever it is shown, so that a
+// <!channel> or an @team in it pings nobody.
+func describeLock(l *EnvLock, verb string) Text {
+	text := Textf("%s %s %s by %v", l.App, l.Env, verb, person(l.Owner))
 	if !l.ExpiresAt.IsZero() {
-		text += " until " + l.ExpiresAt.UTC().Format("2006-01-02 15:04 UTC")
+		text = Textf("%v until %s", text, l.ExpiresAt.UTC().Format("2006-01-02 15:04 UTC"))
 	}
 	if l.Reason != "" {
-		// The reason is the owner's own words: escaped, so that a
-		// <!channel> in it pings nobody.
-		text += ": " + slackEscape.Replace(l.Reason)
+		text = Textf("%v: %s", text, l.Reason)
 	}
 	return text
 }
@@ -79,13 +80,13 @@ func (s *Service) Lock(ctx context.Context, app, env, requester, reason string, 
 	}
 	held, err := s.Store.Lock(ctx, l, s.now())
 	if ErrorCode(err) == ECONFLICT && held != nil {
-		return Message{}, Errorf(ECONFLICT, "%s", describeLock(held, "is already locked"))
+		return Message{}, Errorf(ECONFLICT, "%v", describeLock(held, "is already locked"))
 	}
 	if err != nil {
 		return Message{}, err
 	}
 	s.logger().Info("environment locked", "app", app, "env", env, "owner", requester, "expires", l.ExpiresAt)
-	return Message{Text: ":lock: " + describeLock(l, "locked") + ". Others are refused until it is unlocked."}, nil
+	return Message{Text: Textf(":lock: %v. Others are refused until it is unlocked.", describeLock(l, "locked")).Slack()}, nil
 }
 
 // Unlock lifts app/env's lock. Anyone allowed to deploy there may lift it,
@@ -137,7 +138,7 @@ func (s *Service) Cancel(ctx context.Context, id int64, requester string) (Messa
 	if d.GitHubDeploymentID != 0 {
 		r.setStatus(ctx, "error", "Cancelled by "+requester)
 	}
-	r.announce(ctx, "Cancelled by "+requesterMention(requester))
+	r.announce(ctx, Textf("Cancelled by %v", person(requester)))
 	if !ranHere && s.Finished != nil {
 		// No pipeline here will stop and say so: this was its end.
 		s.Finished(d)
@@ -228,17 +229,17 @@ func (s *Service) envStatus(ctx context.Context, app, env string) (string, error
 		lines = append(lines, "nothing deployed by deploybot yet")
 	} else {
 		d := done[0]
-		lines = append(lines, fmt.Sprintf("runs `%s` (#%d, %s, %s)", d.ShortSHA(), d.ID, requesterMention(d.Requester), d.UpdatedAt.UTC().Format("2006-01-02 15:04 UTC")))
+		lines = append(lines, fmt.Sprintf("runs %s (#%d, %s, %s)", slackCode(d.ShortSHA()), d.ID, requesterMention(d.Requester), d.UpdatedAt.UTC().Format("2006-01-02 15:04 UTC")))
 	}
 	inFlight, err := s.Store.ListDeployments(ctx, DeploymentFilter{App: app, Env: env, States: activeStates, Limit: 10})
 	if err != nil {
 		return "", err
 	}
 	for _, d := range inFlight {
-		lines = append(lines, fmt.Sprintf("#%d %s %s", d.ID, orDash(d.ShortSHA(), d.Ref), d.State))
+		lines = append(lines, fmt.Sprintf("#%d %s %s", d.ID, slackCode(orDash(d.ShortSHA(), d.Ref)), d.State))
 	}
 	if l, err := s.Store.EnvLock(ctx, app, env, s.now()); err == nil {
-		lines = append(lines, ":lock: "+describeLock(l, "locked"))
+		lines = append(lines, ":lock: "+describeLock(l, "locked").Slack())
 	} else if !IsNotFound(err) {
 		return "", err
 	}
@@ -278,13 +279,13 @@ func (s *Service) History(ctx context.Context, app, env string) (Message, error)
 	}
 	lines := []string{fmt.Sprintf("Last deployments of *%s*:", strings.TrimSpace(app+" "+env))}
 	for _, d := range ds {
-		line := fmt.Sprintf("%s #%d `%s` → %s, %s by %s, %s", stateEmoji(d.State), d.ID, orDash(d.ShortSHA(), d.Ref), d.Env, d.State,
+		line := fmt.Sprintf("%s #%d %s → %s, %s by %s, %s", stateEmoji(d.State), d.ID, slackCode(orDash(d.ShortSHA(), d.Ref)), d.Env, d.State,
 			requesterMention(d.Requester), d.CreatedAt.UTC().Format("2006-01-02 15:04 UTC"))
 		if d.State.Terminal() {
 			line += fmt.Sprintf(" (%s)", d.UpdatedAt.Sub(d.CreatedAt).Round(time.Second))
 		}
 		if d.Reason != "" {
-			line += " — " + d.Reason
+			line += " — " + slackText(d.Reason)
 		}
 		lines = append(lines, line)
 	}

@@ -37,7 +37,7 @@ func (s *Service) HandleComment(ctx context.Context, c Comment) (*Deployment, er
 
 	app, err := s.appForComment(c.Repo.FullName, cmd.App)
 	if err != nil {
-		return nil, s.replyOnPR(ctx, c, ErrorMessage(err))
+		return nil, s.replyOnPR(ctx, c, ErrorText(err).GitHub())
 	}
 	perm, err := s.PullRequests.Permission(ctx, c.Repo, c.Author)
 	if err != nil {
@@ -47,12 +47,12 @@ func (s *Service) HandleComment(ctx context.Context, c Comment) (*Deployment, er
 	case PermissionAdmin, PermissionMaintain, PermissionWrite:
 	default:
 		log.Warn("deploy refused: no write permission", "permission", perm, "env", cmd.Env)
-		return nil, s.replyOnPR(ctx, c, fmt.Sprintf("only people with write access to %s can deploy from a comment (your permission: %s).", c.Repo.FullName, perm))
+		return nil, s.replyOnPR(ctx, c, Textf("only people with write access to %s can deploy from a comment (your permission: %s).", c.Repo.FullName, perm).GitHub())
 	}
 	// Checked before reading the head so that a refusal costs one call less;
 	// Accept checks again, with the allow list and the lock.
 	if _, _, err := s.Config.Lookup(app, cmd.Env); err != nil {
-		return nil, s.replyOnPR(ctx, c, ErrorMessage(err))
+		return nil, s.replyOnPR(ctx, c, ErrorText(err).GitHub())
 	}
 	head, err := s.PullRequests.PullRequestHead(ctx, c.Repo, c.Number)
 	if err != nil {
@@ -75,7 +75,7 @@ func (s *Service) HandleComment(ctx context.Context, c Comment) (*Deployment, er
 		if ErrorCode(err) == EINTERNAL {
 			return nil, err
 		}
-		return nil, s.replyOnPR(ctx, c, ErrorMessage(err))
+		return nil, s.replyOnPR(ctx, c, ErrorText(err).GitHub())
 	}
 	return d, nil
 }
@@ -128,12 +128,13 @@ func (s *Service) appForComment(repo, named string) (string, error) {
 		}
 		return "", Errorf(ENOTFOUND, "%s has no app %q; its apps: %s", repo, named, strings.Join(names, ", "))
 	case len(apps) > 1:
-		return "", Errorf(EINVALID, "%s deploys several apps (%s); say which: `deploy <app> to <env>`", repo, strings.Join(names, ", "))
+		return "", Errorf(EINVALID, "%s deploys several apps (%s); say which: %v", repo, strings.Join(names, ", "), Name("deploy <app> to <env>"))
 	}
 	return names[0], nil
 }
 
-// replyOnPR answers the comment's author on the pull request.
+// replyOnPR answers the comment's author on the pull request; text is
+// GitHub Markdown.
 func (s *Service) replyOnPR(ctx context.Context, c Comment, text string) error {
 	body := fmt.Sprintf("@%s %s", c.Author, text)
 	if _, err := s.PullRequests.Comment(ctx, c.Repo, c.Number, body); err != nil {
@@ -144,7 +145,7 @@ func (s *Service) replyOnPR(ctx context.Context, c Comment, text string) error {
 
 // updatePR posts the deployment's comment on its pull request the first
 // time and edits it afterwards, as the Slack message is.
-func (r *run) updatePR(ctx context.Context, status string) {
+func (r *run) updatePR(ctx context.Context, status Text) {
 	d := r.d
 	if d.PRNumber == 0 || r.s.PullRequests == nil {
 		return
@@ -168,11 +169,16 @@ func (r *run) updatePR(ctx context.Context, status string) {
 	}
 }
 
-func (r *run) prBody(status string) string {
+// prBody renders the deployment's PR comment. Everything in it that came
+// from elsewhere (the ref, the requester, the status with its reasons) is
+// quoted by githubText or githubCode.
+func (r *run) prBody(status Text) string {
 	d := r.d
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s **Deployment #%d**: `%s` %s to `%s` — %s\n\n", prEmoji(d.State), d.ID, d.App, orDash(d.ShortSHA(), d.Ref), d.Env, status)
-	fmt.Fprintf(&b, "Requested by %s · stage `%s`", d.Requester, d.State)
+	// "#12" alone would link issue 12 and mark it "mentioned".
+	fmt.Fprintf(&b, "%s **Deployment %s**: %s %s to %s — %s\n\n", prEmoji(d.State), githubText(fmt.Sprintf("#%d", d.ID)),
+		githubCode(d.App), githubCode(orDash(d.ShortSHA(), d.Ref)), githubCode(d.Env), status.GitHub())
+	fmt.Fprintf(&b, "Requested by %s · stage %s", githubText(d.Requester), githubCode(string(d.State)))
 	if d.EnvironmentURL != "" {
 		fmt.Fprintf(&b, " · [environment](%s)", d.EnvironmentURL)
 	}

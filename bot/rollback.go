@@ -39,7 +39,7 @@ func (s *Service) autoRollback(ctx context.Context, failed *Deployment) {
 	r := &run{s: s, d: failed, log: log}
 	if previous == nil {
 		log.Warn("auto rollback: no earlier successful version")
-		r.announce(ctx, "Failed: "+failed.Reason+" — no earlier successful version to roll back to")
+		r.announce(ctx, Textf("Failed: %s — no earlier successful version to roll back to", failed.Reason))
 		return
 	}
 	rb := &Deployment{
@@ -54,10 +54,10 @@ func (s *Service) autoRollback(ctx context.Context, failed *Deployment) {
 		return
 	}
 	log.Info("auto rollback started", "rollback", rb.ID, "to", previous.SHA)
-	text := fmt.Sprintf("Failed: %s — rolling back automatically to %s as deployment #%d", failed.Reason, previous.ShortSHA(), rb.ID)
-	r.setStatus(ctx, "failure", text)
+	text := Textf("Failed: %s — rolling back automatically to %s as deployment #%d", failed.Reason, previous.ShortSHA(), rb.ID)
+	r.setStatus(ctx, "failure", text.Plain())
 	r.announce(ctx, text)
-	r.progress(text)
+	r.progress(text.Plain())
 	s.Start(rb)
 }
 
@@ -73,5 +73,5 @@ func (s *Service) rolledBack(ctx context.Context, rb *Deployment) {
 	r := &run{s: s, d: orig, log: s.logger().With("deployment", orig.ID, "app", orig.App, "env", orig.Env)}
 	r.log.Info("deployment rolled back", "by", rb.ID)
 	r.setStatus(ctx, "failure", "Failed, then "+reason)
-	r.announce(ctx, "Failed, then "+reason)
+	r.announce(ctx, Textf("Failed, then %s", reason))
 }

@@ -357,29 +357,30 @@ func (r *run) waitTurn(ctx context.Context) error {
 			d.State = StateWaitingForCI
 			r.log.Info("stage", "state", d.State)
 			r.progress("Waiting for CI")
-			r.announce(ctx, "Waiting for CI")
+			r.announce(ctx, Textf("Waiting for CI"))
 			return nil
 		}
-		why := ""
+		var why Text
 		// Ending deployments and unlocks wake the gate; the timer is for
 		// a wake that never came (its replica died first).
 		until := r.s.now().Add(gateRecheck)
 		switch {
 		case gate.Lock != nil:
-			why = "Held: " + describeLock(gate.Lock, "is locked")
+			why = Textf("Held: %v", describeLock(gate.Lock, "is locked"))
 			if exp := gate.Lock.ExpiresAt; !exp.IsZero() && exp.Before(until) {
 				until = exp
 			}
 		case gate.Behind != nil:
-			why = fmt.Sprintf("Queued behind deployment #%d (%s, %s)", gate.Behind.ID, orDash(gate.Behind.ShortSHA(), gate.Behind.Ref), gate.Behind.State)
+			why = Textf("Queued behind deployment #%d (%s, %s)", gate.Behind.ID, orDash(gate.Behind.ShortSHA(), gate.Behind.Ref), gate.Behind.State)
 		}
-		if why != d.Wait.Note || d.Wait.On != on {
-			r.log.Info("waiting in queue", "why", why)
-			r.progress(why)
-			r.setStatus(ctx, "queued", why)
+		note := why.Plain()
+		if note != d.Wait.Note || d.Wait.On != on {
+			r.log.Info("waiting in queue", "why", note)
+			r.progress(note)
+			r.setStatus(ctx, "queued", note)
 			r.announce(ctx, why)
 		}
-		if err := r.wait(ctx, on, woken, until, why); err != nil {
+		if err := r.wait(ctx, on, woken, until, note); err != nil {
 			return err
 		}
 	}
@@ -445,7 +446,7 @@ func (r *run) deploy(ctx context.Context, env *Environment) error {
 		Progress: func(line string) {
 			r.log.Info("rollout progress", "detail", line)
 			r.progress(line)
-			r.announce(ctx, "Deploying: "+line)
+			r.announce(ctx, Textf("Deploying: %s", line))
 		},
 		Checkpoint: func(ref string) error {
 			d.RolloutRef = ref
@@ -475,7 +476,7 @@ func (r *run) deploy(ctx context.Context, env *Environment) error {
 		desc += " (" + rollout.Detail + ")"
 	}
 	r.setStatus(ctx, "success", desc)
-	r.announce(ctx, "Succeeded: "+desc)
+	r.announce(ctx, Textf("Succeeded: %s", desc))
 	r.progress("Succeeded: " + desc)
 	r.log.Info("deployment succeeded", "image", d.Image)
 	if d.RollbackOf != 0 {
@@ -499,7 +500,7 @@ func (r *run) enter(ctx context.Context, state State, githubState, text string) 
 	if githubState != "" {
 		r.setStatus(ctx, githubState, text)
 	}
-	r.announce(ctx, text)
+	r.announce(ctx, Textf("%s", text))
 	return nil
 }
 
@@ -552,11 +553,13 @@ func (r *run) fail(ctx context.Context, err error) {
 	d := r.d
 	stage, reason := d.State, d.Reason
 	d.State = StateFailed
-	d.Reason = ErrorMessage(err)
+	why := ErrorText(err)
 	if ErrorCode(err) == EINTERNAL {
 		r.log.Error("deployment failed", "err", err)
-		d.Reason = "internal error in deploybot (details in its log)"
-	} else {
+		why = Textf("internal error in deploybot (details in its log)")
+	}
+	d.Reason = why.Plain()
+	if ErrorCode(err) != EINTERNAL {
 		r.log.Warn("deployment failed", "reason", d.Reason)
 	}
 	// A failure nobody could record is told to nobody: the deployment
@@ -581,14 +584,13 @@ func (r *run) fail(ctx context.Context, err error) {
 		}
 		r.setStatus(ctx, state, d.Reason)
 	}
-	// Reasons quote refs and names as given; see message.
-	r.announce(ctx, "Failed: "+slackEscape.Replace(d.Reason))
+	r.announce(ctx, Textf("Failed: %v", why))
 	r.progress("Failed: " + d.Reason)
 	if d.SlackTS == "" && d.SlackResponseURL != "" && r.s.Chat != nil {
 		// The channel never got the deployment's message (Slack refused
 		// or was down when the failure was announced), so the requester
 		// hears it privately, as the command's reply.
-		msg := Message{Text: fmt.Sprintf("Deployment #%d of %s %s to %s failed: %s", d.ID, d.App, slackEscape.Replace(d.Ref), d.Env, slackEscape.Replace(d.Reason))}
+		msg := Message{Text: Textf("Deployment #%d of %s %s to %s failed: %v", d.ID, d.App, d.Ref, d.Env, why).Slack()}
 		if err := r.s.Chat.Respond(ctx, d.SlackResponseURL, msg); err != nil {
 			r.log.Warn("slack respond", "err", err)
 		}
@@ -646,15 +648,16 @@ func (r *run) logURL() string {
 	return fmt.Sprintf("%s/deployments/%d", strings.TrimSuffix(r.s.Config.PublicURL, "/"), r.d.ID)
 }
 
-// announce tells Slack and, for PR-comment deploys, the pull request.
-func (r *run) announce(ctx context.Context, status string) {
+// announce tells Slack and, for PR-comment deploys, the pull request;
+// each renders status for itself.
+func (r *run) announce(ctx context.Context, status Text) {
 	r.updateChat(ctx, status)
 	r.updatePR(ctx, status)
 }
 
 // updateChat posts the deployment's Slack message the first time and edits
 // it in place afterwards.
-func (r *run) updateChat(ctx context.Context, status string) {
+func (r *run) updateChat(ctx context.Context, status Text) {
 	if r.s.Chat == nil {
 		return
 	}
@@ -692,18 +695,18 @@ func (r *run) channel() string {
 	return r.d.SlackChannel
 }
 
-func (r *run) message(status string) Message {
+func (r *run) message(status Text) Message {
 	d := r.d
 	// A ref comes from whoever asked (a branch may be named <!channel>),
 	// and the message is mrkdwn.
-	ref := slackEscape.Replace(d.Ref)
+	ref := slackText(d.Ref)
 	if d.SHA != "" {
 		ref = d.ShortSHA()
 		if d.Ref != "" && !strings.HasPrefix(d.SHA, d.Ref) {
-			ref = fmt.Sprintf("%s (%s)", slackEscape.Replace(d.Ref), d.ShortSHA())
+			ref = fmt.Sprintf("%s (%s)", slackText(d.Ref), d.ShortSHA())
 		}
 	}
-	text := fmt.Sprintf("%s %s: %s %s to %s — %s", stateEmoji(d.State), deploymentLabel(d), d.App, ref, d.Env, status)
+	text := fmt.Sprintf("%s %s: %s %s to %s — %s", stateEmoji(d.State), deploymentLabel(d), d.App, ref, d.Env, status.Slack())
 	fields := []Field{
 		{Label: "App", Value: d.App},
 		{Label: "Environment", Value: d.Env},
@@ -723,11 +726,13 @@ func (r *run) message(status string) Message {
 
 func deploymentLabel(d *Deployment) string { return fmt.Sprintf("Deployment #%d", d.ID) }
 
+// requesterMention names a requester in Slack mrkdwn: a Slack user as a
+// mention, anyone else as text.
 func requesterMention(requester string) string {
 	if id, ok := strings.CutPrefix(requester, "slack:"); ok {
-		return "<@" + id + ">"
+		return "<@" + slackText(id) + ">"
 	}
-	return requester
+	return slackText(requester)
 }
 
 func stateEmoji(s State) string {
@@ -784,12 +789,14 @@ func (r *run) waitForCI(ctx context.Context, app *App) error {
 				r.progress(note)
 			}
 			switch {
+			case verdict.NoneReported:
+				return Errorf(EINVALID, "CI failed for %s: no CI status or check run reported for this commit", r.d.ShortSHA())
 			case verdict.Failed != nil:
-				return Errorf(EINVALID, "CI failed for %s: %s", r.d.ShortSHA(), strings.Join(verdict.Failed, ", "))
+				return Errorf(EINVALID, "CI failed for %s: %v", r.d.ShortSHA(), failedChecks(verdict.Failed))
 			case verdict.Passed:
 				return nil
 			case !r.s.now().Before(deadline):
-				return Errorf(EINVALID, "CI did not finish within %s; still pending: %s", time.Duration(app.CITimeout), strings.Join(verdict.Pending, ", "))
+				return Errorf(EINVALID, "CI did not finish within %s; still pending: %v", time.Duration(app.CITimeout), pendingChecks(verdict.Pending))
 			}
 			r.log.Info("waiting for CI", "pending", verdict.Pending)
 		}
@@ -850,9 +857,31 @@ func describeChecks(checks []Check) string {
 
 // CIVerdict is the reading of a sha's CI results.
 type CIVerdict struct {
-	Passed  bool
-	Failed  []string // names, with state, of what failed; nil if nothing did
-	Pending []string
+	Passed bool
+	Failed []Check // what failed; nil if nothing did
+	// NoneReported: without `checks`, nothing was reported, which fails.
+	NoneReported bool
+	Pending      []string
+}
+
+// failedChecks names the failed checks, each with its state: "a (failure),
+// b (neutral)". Names are whatever CI called its checks, so they are
+// Names, quoted wherever the reason is shown.
+func failedChecks(failed []Check) Text {
+	parts := make([]Text, len(failed))
+	for i, c := range failed {
+		parts[i] = Textf("%v (%s)", Name(c.Name), c.State)
+	}
+	return joinText(parts, ", ")
+}
+
+// pendingChecks lists the names of the checks CI still runs, as Names.
+func pendingChecks(names []string) Text {
+	parts := make([]Text, len(names))
+	for i, n := range names {
+		parts[i] = Textf("%v", Name(n))
+	}
+	return joinText(parts, ", ")
 }
 
 // EvaluateCI applies the app's CI rule: with `checks`, each named one must
@@ -880,7 +909,7 @@ func EvaluateCI(app *App, checks []Check) CIVerdict {
 		case c.State == CheckPending:
 			v.Pending = append(v.Pending, c.Name)
 		case !passes(c.State):
-			v.Failed = append(v.Failed, fmt.Sprintf("%s (%s)", c.Name, c.State))
+			v.Failed = append(v.Failed, c)
 		}
 	}
 	if len(app.Checks) > 0 {
@@ -899,7 +928,7 @@ func EvaluateCI(app *App, checks []Check) CIVerdict {
 		}
 	} else {
 		if len(checks) == 0 {
-			return CIVerdict{Failed: []string{"no CI status or check run reported for this commit"}}
+			return CIVerdict{NoneReported: true}
 		}
 		names := make([]string, 0, len(byName))
 		for n := range byName {

@@ -227,7 +227,7 @@ func (s *Server) slackCommand(w http.ResponseWriter, r *http.Request) {
 			if ref == d.SHA {
 				ref = shortSHA(ref)
 			}
-			msg = bot.Message{Text: fmt.Sprintf("Deployment #%d %s: %s %s to %s. I'll post progress in the channel.", d.ID, verb, d.App, ref, d.Env)}
+			msg = bot.Message{Text: bot.Textf("Deployment #%d %s: %s %s to %s. I'll post progress in the channel.", d.ID, verb, d.App, ref, d.Env).Slack()}
 		}
 	case bot.CommandStatus:
 		msg, err = s.Deployments.Status(ctx, cmd.App, cmd.Env)
@@ -254,7 +254,7 @@ func (s *Server) slackCommand(w http.ResponseWriter, r *http.Request) {
 			ephemeral(w, "Something went wrong inside deploybot; nothing was changed. Please try again.")
 			return
 		}
-		text := bot.ErrorMessage(err)
+		text := bot.ErrorText(err).Slack()
 		if bot.ErrorCode(err) == bot.ENOTFOUND || bot.ErrorCode(err) == bot.EINVALID {
 			text += "\n" + bot.SlackUsage
 		}
@@ -328,7 +328,7 @@ func (s *Server) slackInteraction(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	action := in.Actions[0]
 	if action.ActionID != bot.ActionRollback {
-		s.Deployments.Respond(ctx, in.ResponseURL, bot.Message{Text: fmt.Sprintf("I do not know the action %q.", action.ActionID)})
+		s.Deployments.Respond(ctx, in.ResponseURL, bot.Message{Text: bot.Textf("I do not know the action %q.", action.ActionID).Slack()})
 		return
 	}
 	id, err := strconv.ParseInt(action.Value, 10, 64)
@@ -344,12 +344,12 @@ func (s *Server) slackInteraction(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case err == nil:
 		s.Deployments.Start(d)
-		text = fmt.Sprintf("Deployment #%d accepted: rolling %s %s back to %s.", d.ID, d.App, d.Env, shortSHA(d.SHA))
+		text = bot.Textf("Deployment #%d accepted: rolling %s %s back to %s.", d.ID, d.App, d.Env, shortSHA(d.SHA)).Slack()
 	case bot.ErrorCode(err) == bot.EINTERNAL:
 		s.logger().Error("rollback button", "err", err, "user", in.User.ID)
 		text = "Something went wrong inside deploybot; nothing was changed. Please try again."
 	default:
-		text = bot.ErrorMessage(err)
+		text = bot.ErrorText(err).Slack()
 	}
 	s.Deployments.Respond(ctx, in.ResponseURL, bot.Message{Text: text})
 }

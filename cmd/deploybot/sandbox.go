@@ -145,6 +145,9 @@ func newSandbox(ctx context.Context, listen string, logs io.Writer, tweaks ...fu
 	for _, tweak := range tweaks {
 		tweak(&opt)
 	}
+	if opt.sandboxConfig != nil {
+		opt.sandboxConfig(s.cfg)
+	}
 	s.bot, err = start(ctx, s.cfg, listen, opt)
 	if err != nil {
 		return nil, err

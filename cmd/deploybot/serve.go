@@ -44,6 +44,9 @@ type options struct {
 	commentTimeout      time.Duration
 	githubRetryBase     time.Duration
 	finalStatusPatience time.Duration
+	// sandboxConfig, for tests, changes the sandbox's config before the
+	// bot starts.
+	sandboxConfig func(*bot.Config)
 }
 
 // instance is one running deploybot: store, pipeline and HTTP server.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -23,6 +24,7 @@ type Client struct {
 	api         *slack.Client
 	callTimeout time.Duration
 	outage      outage
+	clock       clock
 }
 
 // Option adjusts a Client.
@@ -56,10 +58,12 @@ func New(botToken, apiURL string, httpClient *http.Client, opts ...Option) *Clie
 		),
 		callTimeout: 10 * time.Second,
 		outage:      outage{cooldown: 30 * time.Second},
+		clock:       systemClock{},
 	}
 	for _, opt := range opts {
 		opt(c)
 	}
+	c.outage.clock = c.clock
 	return c
 }
 
@@ -123,15 +127,35 @@ func (c *Client) Respond(ctx context.Context, responseURL string, msg bot.Messag
 	if b := blocks(msg); b != nil {
 		opts = append(opts, slack.MsgOptionBlocks(b...))
 	}
-	err := c.retry(ctx, func(ctx context.Context) error {
+	// A response_url is not the Web API (it is hooks.slack.com, not
+	// slack.com/api) and each is good for one command only: one that does
+	// not answer says nothing about Slack, so it neither opens the outage
+	// breaker nor is refused by it.
+	ctx, cancel := context.WithTimeout(ctx, c.callTimeout)
+	defer cancel()
+	err := c.rateLimited(ctx, func(ctx context.Context) error {
 		_, _, _, err := c.api.SendMessageContext(ctx, "", opts...)
 		return err
 	})
 	if err != nil {
-		// The URL is left out of the error: it is a credential for the reply.
-		return fmt.Errorf("slack: respond: %w", translate(err, ""))
+		return fmt.Errorf("slack: respond: %w", translate(hideURL(err), ""))
 	}
 	return nil
+}
+
+// hideURL keeps a response_url out of err, whose text ends up in logs:
+// the URL is a credential for the reply. Its host stays, to tell where
+// the call went.
+func hideURL(err error) error {
+	var ue *url.Error
+	if !errors.As(err, &ue) {
+		return err
+	}
+	where := "response_url"
+	if u, perr := url.Parse(ue.URL); perr == nil && u.Host != "" {
+		where = u.Scheme + "://" + u.Host
+	}
+	return &url.Error{Op: ue.Op, URL: where, Err: ue.Err}
 }
 
 // retry runs call and, if Slack rate-limited it, runs it once more after the

@@ -18,6 +18,7 @@ import (
 // Slack's own refusals (channel_not_found, …) are answers and open nothing.
 type outage struct {
 	cooldown time.Duration
+	clock    clock
 
 	mu    sync.Mutex
 	until time.Time
@@ -27,7 +28,7 @@ type outage struct {
 func (o *outage) check() error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if time.Now().Before(o.until) {
+	if o.clock.Now().Before(o.until) {
 		return bot.Errorf(bot.EUNAVAILABLE, "Slack is unavailable (%s); not trying again until %s", o.cause, o.until.UTC().Format(time.TimeOnly))
 	}
 	return nil
@@ -40,8 +41,17 @@ func (o *outage) observe(ctx context.Context, err error) {
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.until, o.cause = time.Now().Add(o.cooldown), cause
+	o.until, o.cause = o.clock.Now().Add(o.cooldown), cause
 }
+
+// clock is the time the outage handling reads; tests use their own.
+type clock interface {
+	Now() time.Time
+}
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
 
 // unanswered describes err if it means Slack did not answer: a 5xx, a
 // timeout or a lost connection; "" for anything else.

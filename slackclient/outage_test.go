@@ -2,6 +2,9 @@ package slackclient_test
 
 import (
 	"context"
+	"net/http"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -10,6 +13,80 @@ import (
 	"github.com/deploybot/deploybot/emulator/slackemu"
 	"github.com/deploybot/deploybot/slackclient"
 )
+
+// fakeClock is a clock that moves only when told to.
+type fakeClock struct {
+	mu      sync.Mutex
+	now     time.Time
+	waiters []waiter
+}
+
+type waiter struct {
+	at time.Time
+	ch chan time.Time
+}
+
+func newFakeClock() *fakeClock {
+	return &fakeClock{now: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) At(t time.Time) <-chan time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch := make(chan time.Time, 1)
+	if !t.After(c.now) {
+		ch <- c.now
+		return ch
+	}
+	c.waiters = append(c.waiters, waiter{at: t, ch: ch})
+	return ch
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+	kept := c.waiters[:0]
+	for _, w := range c.waiters {
+		if w.at.After(c.now) {
+			kept = append(kept, w)
+			continue
+		}
+		w.ch <- c.now
+	}
+	c.waiters = kept
+}
+
+// outageClient is a client of a fresh emulator with short call timeouts, a
+// 30 s cooldown and a fake clock.
+func outageClient(t *testing.T) (*slackemu.Server, *slackclient.Client, *fakeClock) {
+	t.Helper()
+	emu, hs := slackemu.NewServer(token)
+	t.Cleanup(hs.Close)
+	emu.AddChannel("#deploys")
+	clock := newFakeClock()
+	c := slackclient.New(token, emu.APIURL(), hs.Client(),
+		slackclient.WithCallTimeout(200*time.Millisecond), slackclient.WithOutageCooldown(30*time.Second), slackclient.WithClock(clock))
+	return emu, c, clock
+}
+
+// eventually waits for something the client does in the background.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
 
 // While Slack does not answer, calls fail at once after the first, so a
 // deployment never waits out one timeout per message; once the cooldown
@@ -20,15 +97,11 @@ func TestOutageFailsFastThenRecovers(t *testing.T) {
 		fault faults.Rule
 	}{
 		{"503", faults.Rule{Respond: slackemu.Unavailable}},
-		{"hung", faults.Rule{Delay: 3 * time.Second, Respond: slackemu.Unavailable}},
+		{"hung", faults.Rule{Delay: time.Second, Respond: slackemu.Unavailable}},
 		{"connection dropped", faults.Rule{Respond: faults.Drop}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			emu, hs := slackemu.NewServer(token)
-			t.Cleanup(hs.Close)
-			emu.AddChannel("#deploys")
-			c := slackclient.New(token, emu.APIURL(), hs.Client(),
-				slackclient.WithCallTimeout(200*time.Millisecond), slackclient.WithOutageCooldown(500*time.Millisecond))
+			emu, c, clock := outageClient(t)
 			ctx := context.Background()
 			emu.Inject(tc.fault)
 
@@ -45,7 +118,11 @@ func TestOutageFailsFastThenRecovers(t *testing.T) {
 			}
 
 			emu.ClearFaults()
-			time.Sleep(600 * time.Millisecond)
+			clock.Advance(29 * time.Second)
+			if _, _, err := c.Post(ctx, "#deploys", bot.Message{Text: "early"}); bot.ErrorCode(err) != bot.EUNAVAILABLE {
+				t.Fatalf("Post before the cooldown ended: %v; want unavailable", err)
+			}
+			clock.Advance(time.Second)
 			if _, _, err := c.Post(ctx, "#deploys", bot.Message{Text: "three"}); err != nil {
 				t.Fatalf("Post after the outage: %v", err)
 			}
@@ -66,5 +143,62 @@ func TestSlackRefusalIsNoOutage(t *testing.T) {
 	}
 	if _, _, err := c.Post(ctx, "#deploys", bot.Message{Text: "two"}); err != nil {
 		t.Fatalf("Post after a refusal: %v", err)
+	}
+}
+
+func responseURLs(r *http.Request) bool { return strings.HasPrefix(r.URL.Path, "/response/") }
+
+// A response_url that does not answer is that one URL's problem, not
+// Slack's: the Web API is still called, and a response_url is still
+// tried while the Web API is out.
+func TestResponseURLIsNotTheWebAPI(t *testing.T) {
+	emu, c, _ := outageClient(t)
+	ctx := context.Background()
+
+	emu.Inject(faults.Rule{Match: responseURLs, Respond: slackemu.Unavailable})
+	if err := c.Respond(ctx, emu.NewResponseURL(), bot.Message{Text: "hi"}); err == nil {
+		t.Fatal("Respond to a response_url that fails succeeded")
+	}
+	if _, _, err := c.Post(ctx, "#deploys", bot.Message{Text: "after"}); err != nil {
+		t.Fatalf("Post after a failed response_url: %v; want it sent", err)
+	}
+
+	emu.ClearFaults()
+	emu.Inject(faults.Rule{Match: func(r *http.Request) bool { return !responseURLs(r) }, Respond: slackemu.Unavailable})
+	if _, _, err := c.Post(ctx, "#deploys", bot.Message{Text: "out"}); err == nil {
+		t.Fatal("Post during a Web API outage succeeded")
+	}
+	u := emu.NewResponseURL()
+	if err := c.Respond(ctx, u, bot.Message{Text: "private"}); err != nil {
+		t.Fatalf("Respond during a Web API outage: %v; want it tried and sent", err)
+	}
+	if r := emu.Responses(u); len(r) != 1 || r[0].Text != "private" {
+		t.Errorf("response_url got %+v", r)
+	}
+}
+
+// A response_url is a credential for the reply; errors, which are
+// logged, name its host only.
+func TestRespondErrorNamesTheHostOnly(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		fault faults.Rule
+	}{
+		{"dropped", faults.Rule{Match: responseURLs, Respond: faults.Drop}},
+		{"hung", faults.Rule{Match: responseURLs, Delay: time.Second, Respond: slackemu.Unavailable}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			emu, c, _ := outageClient(t)
+			emu.Inject(tc.fault)
+			u := emu.NewResponseURL()
+			err := c.Respond(context.Background(), u, bot.Message{Text: "hi"})
+			if err == nil {
+				t.Fatal("Respond succeeded")
+			}
+			host := strings.TrimPrefix(strings.TrimSuffix(emu.APIURL(), "/api/"), "http://")
+			if strings.Contains(err.Error(), "/response/") || !strings.Contains(err.Error(), host) {
+				t.Errorf("error %q; want the host %s and not the URL %s", err, host, u)
+			}
+		})
 	}
 }

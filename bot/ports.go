@@ -213,6 +213,10 @@ type Message struct {
 	Text    string // plain-text fallback, and the whole message when Fields is empty
 	Fields  []Field
 	Actions []Action // buttons under the message
+	// Key names the message across its Post and Updates ("deployment/42"),
+	// so that a Chat holding messages back while Slack is out keeps only
+	// the newest content of each; empty for one-off messages.
+	Key string
 }
 
 // Action is a button; a click comes back to POST /slack/interactions with

@@ -717,7 +717,7 @@ func (r *run) message(status Text) Message {
 	if u := r.logURL(); u != "" {
 		fields = append(fields, Field{Label: "Details", Value: u})
 	}
-	msg := Message{Text: text, Fields: fields}
+	msg := Message{Text: text, Fields: fields, Key: fmt.Sprintf("deployment/%d", d.ID)}
 	if d.State == StateSucceeded || d.State == StateFailed {
 		msg.Actions = []Action{{ID: ActionRollback, Label: "Roll back", Value: strconv.FormatInt(d.ID, 10), Style: "danger"}}
 	}

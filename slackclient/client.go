@@ -25,6 +25,7 @@ type Client struct {
 	callTimeout time.Duration
 	outage      outage
 	clock       clock
+	held        held
 }
 
 // Option adjusts a Client.
@@ -80,39 +81,60 @@ func (c *Client) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Post posts msg to channel (a name like #deploys or an id).
+// Post posts msg to channel (a name like #deploys or an id). A message
+// with a Key that Slack was out for is held and posted once Slack answers
+// again (see held); a message with that Key that was posted so is edited
+// instead of posted twice, and its ids are returned.
 func (c *Client) Post(ctx context.Context, channel string, msg bot.Message) (channelID, ts string, err error) {
-	opts := []slack.MsgOption{slack.MsgOptionText(msg.Text, false)}
-	if b := blocks(msg); b != nil {
-		opts = append(opts, slack.MsgOptionBlocks(b...))
+	if msg.Key == "" {
+		channelID, ts, _, err = c.send(ctx, pending{channel: channel, msg: msg})
+	} else {
+		channelID, ts, err = c.sendKeyed(ctx, msg.Key, pending{channel: channel, msg: msg})
 	}
-	err = c.retry(ctx, func(ctx context.Context) error {
-		channelID, ts, err = c.api.PostMessageContext(ctx, channel, opts...)
-		return err
-	})
 	if err != nil {
 		return "", "", fmt.Errorf("slack: post to %s: %w", channel, translate(err, channel))
 	}
 	return channelID, ts, nil
 }
 
-// Update replaces the message at channelID/ts with msg.
+// Update replaces the message at channelID/ts with msg. When Slack is out
+// the newest msg is held and delivered once Slack answers again.
 func (c *Client) Update(ctx context.Context, channelID, ts string, msg bot.Message) error {
+	key := msg.Key
+	if key == "" {
+		key = channelID + "/" + ts
+	}
+	if _, _, err := c.sendKeyed(ctx, key, pending{channel: channelID, ts: ts, msg: msg}); err != nil {
+		return fmt.Errorf("slack: update %s/%s: %w", channelID, ts, translate(err, channelID))
+	}
+	return nil
+}
+
+// send posts p, or updates the message it names.
+func (c *Client) send(ctx context.Context, p pending) (channelID, ts string, slackOut bool, err error) {
+	if p.ts == "" {
+		opts := []slack.MsgOption{slack.MsgOptionText(p.msg.Text, false)}
+		if b := blocks(p.msg); b != nil {
+			opts = append(opts, slack.MsgOptionBlocks(b...))
+		}
+		slackOut, err = c.guarded(ctx, func(ctx context.Context) error {
+			channelID, ts, err = c.api.PostMessageContext(ctx, p.channel, opts...)
+			return err
+		})
+		return channelID, ts, slackOut, err
+	}
 	// Blocks are always sent: chat.update keeps the old blocks when none are
 	// given, so a message that once had fields would otherwise keep them.
 	// With no fields, MsgOptionBlocks() sends [] and Slack clears them.
 	opts := []slack.MsgOption{
-		slack.MsgOptionText(msg.Text, false),
-		slack.MsgOptionBlocks(blocks(msg)...),
+		slack.MsgOptionText(p.msg.Text, false),
+		slack.MsgOptionBlocks(blocks(p.msg)...),
 	}
-	err := c.retry(ctx, func(ctx context.Context) error {
-		_, _, _, err := c.api.UpdateMessageContext(ctx, channelID, ts, opts...)
+	slackOut, err = c.guarded(ctx, func(ctx context.Context) error {
+		_, _, _, err := c.api.UpdateMessageContext(ctx, p.channel, p.ts, opts...)
 		return err
 	})
-	if err != nil {
-		return fmt.Errorf("slack: update %s/%s: %w", channelID, ts, translate(err, channelID))
-	}
-	return nil
+	return p.channel, p.ts, slackOut, err
 }
 
 // Respond sends msg as an ephemeral reply to a slash command's response_url.
@@ -165,14 +187,22 @@ func hideURL(err error) error {
 // timeouts in charge). A 429 means Slack did not act, so posting again
 // cannot duplicate the message.
 func (c *Client) retry(ctx context.Context, call func(context.Context) error) error {
+	_, err := c.guarded(ctx, call)
+	return err
+}
+
+// guarded is retry behind the outage breaker; slackOut reports that the
+// call failed because Slack was out (the breaker was open, or Slack did
+// not answer).
+func (c *Client) guarded(ctx context.Context, call func(context.Context) error) (slackOut bool, err error) {
 	if err := c.outage.check(); err != nil {
-		return err
+		return true, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.callTimeout)
 	defer cancel()
-	err := c.rateLimited(ctx, call)
+	err = c.rateLimited(ctx, call)
 	c.outage.observe(ctx, err)
-	return err
+	return unanswered(ctx, err) != "", err
 }
 
 func (c *Client) rateLimited(ctx context.Context, call func(context.Context) error) error {

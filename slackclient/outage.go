@@ -44,14 +44,25 @@ func (o *outage) observe(ctx context.Context, err error) {
 	o.until, o.cause = o.clock.Now().Add(o.cooldown), cause
 }
 
-// clock is the time the outage handling reads; tests use their own.
+// openUntil is when calls may go out again; in the past when they may now.
+func (o *outage) openUntil() time.Time {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.until
+}
+
+// clock is the time the outage handling reads and waits on; tests use
+// their own.
 type clock interface {
 	Now() time.Time
+	// At fires at t, or at once when t has passed.
+	At(t time.Time) <-chan time.Time
 }
 
 type systemClock struct{}
 
-func (systemClock) Now() time.Time { return time.Now() }
+func (systemClock) Now() time.Time                  { return time.Now() }
+func (systemClock) At(t time.Time) <-chan time.Time { return time.After(time.Until(t)) }
 
 // unanswered describes err if it means Slack did not answer: a 5xx, a
 // timeout or a lost connection; "" for anything else.

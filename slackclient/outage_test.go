@@ -2,6 +2,7 @@ package slackclient_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -200,5 +201,80 @@ func TestRespondErrorNamesTheHostOnly(t *testing.T) {
 				t.Errorf("error %q; want the host %s and not the URL %s", err, host, u)
 			}
 		})
+	}
+}
+
+// An update Slack was out for is not lost: the newest content of the
+// message is delivered once Slack answers again, and only that.
+func TestUpdateDuringOutageDeliveredAfter(t *testing.T) {
+	emu, c, clock := outageClient(t)
+	ctx := context.Background()
+	channelID, ts, err := c.Post(ctx, "#deploys", bot.Message{Text: "Queued", Key: "deployment/1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	emu.Inject(faults.Rule{Respond: slackemu.Unavailable})
+	if err := c.Update(ctx, channelID, ts, bot.Message{Text: "Deploying", Key: "deployment/1"}); err == nil {
+		t.Fatal("Update during the outage succeeded")
+	}
+	if err := c.Update(ctx, channelID, ts, bot.Message{Text: "Succeeded", Key: "deployment/1"}); bot.ErrorCode(err) != bot.EUNAVAILABLE {
+		t.Fatalf("second Update: %v; want unavailable at once", err)
+	}
+	if n := c.Held(); n != 1 {
+		t.Errorf("%d messages held; want 1, with its newest content", n)
+	}
+	if hits := emu.FaultHits(); hits != 1 {
+		t.Errorf("Slack was called %d times during the outage; want once", hits)
+	}
+
+	emu.ClearFaults()
+	clock.Advance(30 * time.Second)
+	eventually(t, "the held update", func() bool { return c.Held() == 0 })
+	m, _ := emu.Message(channelID, ts)
+	if m.Text != "Succeeded" || m.Edits != 1 {
+		t.Errorf("message reads %q after %d edits; want the final content, sent once", m.Text, m.Edits)
+	}
+}
+
+// A deployment's message that could not even be posted is posted once
+// Slack answers, and the bot's next post of it edits that message.
+func TestPostDuringOutagePostedOnceAfter(t *testing.T) {
+	emu, c, clock := outageClient(t)
+	ctx := context.Background()
+	emu.Inject(faults.Rule{Respond: slackemu.Unavailable})
+	for _, text := range []string{"Queued", "Succeeded"} {
+		if _, _, err := c.Post(ctx, "#deploys", bot.Message{Text: text, Key: "deployment/7"}); err == nil {
+			t.Fatalf("Post %q during the outage succeeded", text)
+		}
+	}
+	emu.ClearFaults()
+	clock.Advance(30 * time.Second)
+	eventually(t, "the held post", func() bool { return c.Held() == 0 })
+	msgs := emu.Messages("#deploys")
+	if len(msgs) != 1 || msgs[0].Text != "Succeeded" {
+		t.Fatalf("channel holds %+v; want one message with the newest content", msgs)
+	}
+
+	channelID, ts, err := c.Post(ctx, "#deploys", bot.Message{Text: "Rolled back", Key: "deployment/7"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msgs := emu.Messages("#deploys"); len(msgs) != 1 || msgs[0].Text != "Rolled back" || channelID != msgs[0].Channel || ts != msgs[0].TS {
+		t.Errorf("channel holds %+v, Post returned %s/%s; want the one message edited and its ids", msgs, channelID, ts)
+	}
+}
+
+// One message is held per deployment, and no more than MaxHeld in all.
+func TestHeldMessagesAreBounded(t *testing.T) {
+	emu, c, _ := outageClient(t)
+	ctx := context.Background()
+	emu.Inject(faults.Rule{Respond: slackemu.Unavailable})
+	for i := range slackclient.MaxHeld + 10 {
+		for _, state := range []string{"queued", "deploying"} {
+			_ = c.Update(ctx, "C1", fmt.Sprintf("1.%06d", i), bot.Message{Text: state, Key: fmt.Sprintf("deployment/%d", i)})
+		}
+	}
+	if n := c.Held(); n != slackclient.MaxHeld {
+		t.Errorf("%d messages held; want %d", n, slackclient.MaxHeld)
 	}
 }

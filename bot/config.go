@@ -112,6 +112,15 @@ type Environment struct {
 	AutoRollback     bool       `yaml:"auto_rollback"`
 	Channel          string     `yaml:"channel"`
 	Timeout          Duration   `yaml:"timeout"`
+	// AutoDeploy deploys each new head of a branch once its CI is green.
+	AutoDeploy *AutoDeploy `yaml:"auto_deploy"`
+}
+
+// AutoDeploy is an environment's continuous delivery: every push to
+// Branch of the app's repository becomes a deployment, the newest
+// superseding older ones that have not reached AWS.
+type AutoDeploy struct {
+	Branch string `yaml:"branch"`
 }
 
 type ECSTarget struct {
@@ -381,8 +390,47 @@ func (a *App) validate(key string) []*ConfigError {
 				bad(fmt.Sprintf("%s.allow[%d]", k, i), "%v", err)
 			}
 		}
+		if ad := env.AutoDeploy; ad != nil {
+			if err := validateBranch(ad.Branch); err != nil {
+				bad(k+".auto_deploy.branch", "%v", err)
+			}
+		}
 	}
 	return errs
+}
+
+// validateBranch checks a branch name as git's check-ref-format would
+// take it, short form: what a push to refs/heads/<name> can carry.
+func validateBranch(b string) error {
+	switch {
+	case b == "":
+		return fmt.Errorf("required: the branch whose pushes deploy here, e.g. main")
+	case strings.HasPrefix(b, "refs/"):
+		return fmt.Errorf("the branch's name without refs/heads/, got %q", b)
+	case strings.HasPrefix(b, "/") || strings.HasSuffix(b, "/") || strings.HasSuffix(b, ".") || strings.HasSuffix(b, ".lock") ||
+		strings.HasPrefix(b, "-") || strings.Contains(b, "..") || strings.Contains(b, "//") || strings.Contains(b, "@{") || b == "@":
+		return fmt.Errorf("%q is not a valid git branch name", b)
+	}
+	for _, r := range b {
+		if r < 0x20 || r == 0x7f || strings.ContainsRune(" ~^:?*[\\", r) {
+			return fmt.Errorf("%q is not a valid git branch name (it contains %q)", b, r)
+		}
+	}
+	return nil
+}
+
+// AutoDeployEnvs returns the environments of every app of repo that
+// deploy each push to branch.
+func (c *Config) AutoDeployEnvs(repo, branch string) []*Environment {
+	var envs []*Environment
+	for _, app := range c.AppsForRepo(repo) {
+		for _, name := range app.EnvNames() {
+			if env := app.Environments[name]; env.AutoDeploy != nil && env.AutoDeploy.Branch == branch {
+				envs = append(envs, env)
+			}
+		}
+	}
+	return envs
 }
 
 func validateAllowEntry(s string) error {

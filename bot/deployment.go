@@ -15,14 +15,17 @@ const (
 	StateSucceeded       State = "succeeded"
 	StateFailed          State = "failed"
 	StateCancelled       State = "cancelled"
-	StateRollingBack     State = "rolling_back"
-	StateRolledBack      State = "rolled_back"
+	// StateSuperseded ends an auto deployment that a newer push to its
+	// branch replaced before it reached AWS.
+	StateSuperseded  State = "superseded"
+	StateRollingBack State = "rolling_back"
+	StateRolledBack  State = "rolled_back"
 )
 
 // Terminal reports whether no further stage follows s.
 func (s State) Terminal() bool {
 	switch s {
-	case StateSucceeded, StateFailed, StateCancelled, StateRolledBack:
+	case StateSucceeded, StateFailed, StateCancelled, StateRolledBack, StateSuperseded:
 		return true
 	}
 	return false
@@ -36,6 +39,9 @@ const (
 	SourcePRComment Source = "pr_comment"
 	SourceGitHubAPI Source = "github_api"
 	SourceCLI       Source = "cli"
+	// SourceAuto is continuous delivery: a push to an env's auto_deploy
+	// branch.
+	SourceAuto Source = "auto"
 )
 
 // Deployment is one request to run app@sha in env: one row in the store,
@@ -82,6 +88,8 @@ type Deployment struct {
 	LeaseOwner string
 	// Wait is what the deployment last parked on, as the store keeps it.
 	Wait Wait
+	// PushedAt orders auto deployments by their push: the newest wins.
+	PushedAt time.Time
 
 	CreatedAt time.Time
 	UpdatedAt time.Time
@@ -95,6 +103,9 @@ type Wait struct {
 	Note  string    // what it last told people about this wait
 	Since time.Time // when it began waiting On this
 	Until time.Time // its own timer: a poll's backoff, a lock's expiry
+	// Checked is when the run last looked at what it waits for (not
+	// stored): a wake since then makes the park claimable at once.
+	Checked time.Time
 }
 
 // WaitForCI names the wait for CI results of sha.

@@ -71,6 +71,13 @@ type Store interface {
 	Park(ctx context.Context, id int64, owner string, w Wait) error
 	// Wake makes every unfinished deployment parked on on claimable now.
 	Wake(ctx context.Context, on string, now time.Time) error
+
+	// NewestPush returns app/env's auto deployment of the latest push
+	// (greatest PushedAt, then id); ENOTFOUND if none.
+	NewestPush(ctx context.Context, app, env string) (*Deployment, error)
+	// PushedBefore returns app/env's auto deployments in one of states
+	// pushed before d (PushedAt, then id), oldest first.
+	PushedBefore(ctx context.Context, d *Deployment, states []State) ([]*Deployment, error)
 	// EnterGate moves id from state from to state to when it may pass the
 	// CI gate: it is the oldest unfinished deployment of its app and
 	// environment (so none is past the gate, and order is FIFO) and no

@@ -174,6 +174,7 @@ func (s *Service) run(ctx context.Context, d *Deployment, parks bool) error {
 	defer r.observeEnd()
 	if errors.Is(err, errEnded) || errors.Is(context.Cause(ctx), errEnded) {
 		r.log.Info("pipeline stopped: the deployment was ended elsewhere")
+		r.closeUnrecorded(context.WithoutCancel(ctx))
 		return err
 	}
 	if errors.Is(err, errLeaseLost) || errors.Is(context.Cause(ctx), errLeaseLost) {
@@ -323,7 +324,13 @@ func (r *run) open(ctx context.Context) error {
 		d.GitHubDeploymentID = id
 	}
 	if d.GitHubDeploymentID == 0 {
-		id, err := r.s.GitHub.CreateDeployment(ctx, repo, GitHubDeploymentRequest{
+		// Not cut short when the deployment is ended meanwhile (cancelled,
+		// superseded): a creation GitHub finished but this run never heard
+		// of would stay pending there forever; once its id is known, the
+		// run closes it (closeUnrecorded).
+		createCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		id, err := r.s.GitHub.CreateDeployment(createCtx, repo, GitHubDeploymentRequest{
 			SHA:         d.SHA,
 			Environment: d.Env,
 			Description: fmt.Sprintf("%s %s to %s, requested by %s via deploybot", d.App, d.ShortSHA(), d.Env, d.Requester),
@@ -334,7 +341,30 @@ func (r *run) open(ctx context.Context) error {
 		}
 		d.GitHubDeploymentID = id
 	}
-	return r.enter(ctx, StateQueued, "queued", "Queued")
+	queued := "Queued"
+	if d.Source == SourceAuto {
+		queued = "Queued: waiting for CI"
+	}
+	return r.enter(ctx, StateQueued, "queued", queued)
+}
+
+// closeUnrecorded answers the GitHub deployment this run created when the
+// deployment was ended elsewhere (cancelled, superseded) before its id
+// could be stored: whoever ended it could not know of it, and it would
+// stay pending on GitHub forever.
+func (r *run) closeUnrecorded(ctx context.Context) {
+	if r.d.GitHubDeploymentID == 0 {
+		return
+	}
+	stored, err := r.s.Store.Deployment(ctx, r.d.ID)
+	if err != nil || stored.GitHubDeploymentID != 0 || !stored.State.Terminal() {
+		return
+	}
+	state := "error"
+	if stored.State == StateSuperseded {
+		state = "inactive"
+	}
+	r.setStatus(ctx, state, "Ended: "+stored.Reason)
 }
 
 // waitTurn holds d until it is the oldest unfinished deployment of its
@@ -345,6 +375,7 @@ func (r *run) waitTurn(ctx context.Context) error {
 	on := WaitForGate(d.App, d.Env)
 	for {
 		woken := r.s.waiter(on)
+		checked := r.s.now()
 		gate, err := r.s.Store.EnterGate(ctx, d.ID, StateQueued, StateWaitingForCI, r.s.now())
 		if ErrorCode(err) == ECONFLICT {
 			return fmt.Errorf("%w: %v", errEnded, err)
@@ -380,7 +411,7 @@ func (r *run) waitTurn(ctx context.Context) error {
 			r.setStatus(ctx, "queued", note)
 			r.announce(ctx, why)
 		}
-		if err := r.wait(ctx, on, woken, until, note); err != nil {
+		if err := r.wait(ctx, on, woken, checked, until, note); err != nil {
 			return err
 		}
 	}
@@ -396,9 +427,10 @@ const gateRecheck = time.Minute
 // deployment costs a row while it waits, and is claimed again by whichever
 // replica sees it woken. Any other run (deploybot deploy holds its lease
 // throughout) waits here.
-func (r *run) wait(ctx context.Context, on string, woken <-chan struct{}, until time.Time, note string) error {
+func (r *run) wait(ctx context.Context, on string, woken <-chan struct{}, checked, until time.Time, note string) error {
 	d := r.d
 	now := r.s.now()
+	d.Wait.Checked = checked
 	if d.Wait.On != on || d.Wait.Since.IsZero() {
 		d.Wait.On, d.Wait.Since = on, now
 	}
@@ -415,6 +447,14 @@ func (r *run) wait(ctx context.Context, on string, woken <-chan struct{}, until 
 		switch {
 		case err == nil:
 			r.log.Debug("parked", "on", on, "until", d.Wait.Until)
+			select {
+			case <-woken:
+				// Woken while parking, by a wake this replica may not
+				// have written yet: the store's record of it is coming,
+				// and then the wake reaches the parked row.
+				r.s.wakeUp(on)
+			default:
+			}
 			return errParked
 		case ErrorCode(err) == ECONFLICT:
 			return fmt.Errorf("%w: %v", errEnded, err)
@@ -608,7 +648,7 @@ func (r *run) setStatus(ctx context.Context, state, description string) {
 	d := r.d
 	st := DeploymentStatus{State: state, Description: description, EnvironmentURL: d.EnvironmentURL, LogURL: r.logURL()}
 	repo := Repo{FullName: d.Repo, InstallationID: d.InstallationID}
-	final := state == "success" || state == "failure" || state == "error"
+	final := state == "success" || state == "failure" || state == "error" || state == "inactive"
 	giveUp := r.s.now().Add(r.s.finalStatusPatience())
 	var wait time.Duration
 	for {
@@ -764,6 +804,7 @@ func (r *run) waitForCI(ctx context.Context, app *App) error {
 		// Listen before reading: news arriving between the read and the
 		// wait would otherwise wake nobody, leaving the wait to the poll.
 		woken := r.s.waiter(on)
+		checked := r.s.now()
 		seen := r.d.Wait.Note
 		if r.d.Wait.On != on {
 			seen = ""
@@ -804,7 +845,7 @@ func (r *run) waitForCI(ctx context.Context, app *App) error {
 		if deadline.Before(until) {
 			until = deadline
 		}
-		if err := r.wait(ctx, on, woken, until, seen); err != nil {
+		if err := r.wait(ctx, on, woken, checked, until, seen); err != nil {
 			return err
 		}
 	}

@@ -871,7 +871,7 @@ var (
 		"issues":        "write",
 		"members":       "read",
 	}
-	wantGitHubEvents = []string{"check_run", "check_suite", "deployment", "issue_comment", "pull_request", "status"}
+	wantGitHubEvents = []string{"check_run", "check_suite", "deployment", "issue_comment", "pull_request", "push", "status"}
 	// eventPermission is the permission GitHub requires to subscribe to an
 	// event.
 	eventPermission = map[string]string{
@@ -880,6 +880,7 @@ var (
 		"deployment":    "deployments",
 		"issue_comment": "issues",
 		"pull_request":  "pull_requests",
+		"push":          "contents",
 		"status":        "statuses",
 	}
 )

@@ -23,11 +23,15 @@ import (
 // 1 MiB: the largest are issue_comment and pull_request, whose bodies
 // GitHub limits to 65,536 characters each (a comment's payload carries the
 // comment and the issue's body: at most about 800 KB even with every
-// character escaped). Events deploybot does not act on are verified
+// character escaped); push is allowed 8 MiB, for its list of commits.
+// Events deploybot does not act on are verified
 // without being kept (see discardVerified), so their size costs no memory.
 const (
 	maxSlackBody  = 64 << 10
 	maxGitHubBody = 1 << 20
+	// maxPushBody is larger: a push's payload lists its commits (up to
+	// 20, each with its files) besides the head commit.
+	maxPushBody = 8 << 20
 	// maxIgnoredBody bounds what is hashed of an event deploybot ignores:
 	// GitHub's own cap.
 	maxIgnoredBody = 25 << 20
@@ -131,6 +135,15 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, max int64) (bo
 		}
 	}
 	return body, release, true
+}
+
+// githubBodyLimit is the largest body read of a GitHub event deploybot
+// acts on.
+func githubBodyLimit(event string) int64 {
+	if event == "push" {
+		return maxPushBody
+	}
+	return maxGitHubBody
 }
 
 // unread marks the answer to a request whose body has not been read:

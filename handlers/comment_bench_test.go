@@ -81,7 +81,7 @@ func BenchmarkIgnoredComment(b *testing.B) {
 				b.Fatal("signature refused")
 			}
 		}},
-		{"ignored-event", serve("push", "ignored event push")},
+		{"ignored-event", serve("star", "ignored event star")},
 		{"ignored-comment", serve("issue_comment", "ignored: not a command")},
 		{"full-decode", func(b *testing.B) {
 			if !validSignature(sig, body, secrets) {

@@ -495,7 +495,7 @@ func FuzzGitHubIntake(f *testing.F) {
 		case event == "" || delivery == "":
 			refused(http.StatusBadRequest)
 			return
-		case len(body) > maxGitHubBody:
+		case len(body) > int(githubBodyLimit(event)) && actsOn(event):
 			refused(http.StatusRequestEntityTooLarge, wrongType)
 			return
 		case !hubAuthentic(signature, body):

@@ -60,7 +60,7 @@ func (s *Server) githubWebhook(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	body, release, ok := s.readBody(w, r, maxGitHubBody)
+	body, release, ok := s.readBody(w, r, githubBodyLimit(event))
 	if !ok {
 		return
 	}
@@ -80,6 +80,8 @@ func (s *Server) githubWebhook(w http.ResponseWriter, r *http.Request) {
 		s.issueCommentEvent(w, r, delivery, body)
 	case "pull_request":
 		s.pullRequestEvent(w, r, body)
+	case "push":
+		s.pushEvent(w, r, delivery, body)
 	case "status", "check_run", "check_suite":
 		s.ciEvent(w, event, body)
 	}
@@ -89,7 +91,7 @@ func (s *Server) githubWebhook(w http.ResponseWriter, r *http.Request) {
 // the others are only acknowledged.
 func actsOn(event string) bool {
 	switch event {
-	case "ping", "deployment", "issue_comment", "pull_request", "status", "check_run", "check_suite":
+	case "ping", "deployment", "issue_comment", "pull_request", "push", "status", "check_run", "check_suite":
 		return true
 	}
 	return false
@@ -635,4 +637,120 @@ func validSignature(signature string, body []byte, secrets []string) bool {
 		}
 	}
 	return false
+}
+
+// pushEvent is continuous delivery: a push to a branch that environments
+// deploy on their own (auto_deploy) becomes a deployment for each. What
+// decides whether the push matters — the ref, the repository — is read
+// from the signed bytes first: pushes to every other branch and repository
+// cost no decode and no store write. A redelivered push (same delivery
+// id) creates nothing.
+func (s *Server) pushEvent(w http.ResponseWriter, r *http.Request, delivery string, body []byte) {
+	ctx := r.Context()
+	ignored := func(why string) {
+		writeJSON(w, http.StatusAccepted, map[string]string{"msg": clip("ignored: " + why)})
+	}
+	top, ok := members(body, "ref", "repository")
+	var ref, repo string
+	if ok && top[0] != nil && top[1] != nil {
+		if v, found := members(top[1], "full_name"); found && v[0] != nil {
+			_ = json.Unmarshal(v[0], &repo)
+		}
+		_ = json.Unmarshal(top[0], &ref)
+	}
+	if repo == "" || ref == "" {
+		http.Error(w, "not a push event: no ref or repository.full_name", http.StatusBadRequest)
+		return
+	}
+	branch, isBranch := strings.CutPrefix(ref, "refs/heads/")
+	switch {
+	case !isBranch:
+		ignored("push to " + ref + ", not a branch")
+		return
+	case len(s.Config.AutoDeployEnvs(repo, branch)) == 0:
+		ignored("no environment deploys pushes to " + branch + " of " + repo)
+		return
+	}
+
+	var ev struct {
+		After      string `json:"after"`
+		Deleted    bool   `json:"deleted"`
+		Repository struct {
+			PushedAt json.RawMessage `json:"pushed_at"`
+		} `json:"repository"`
+		Pusher struct {
+			Name string `json:"name"`
+		} `json:"pusher"`
+		Sender struct {
+			Login string `json:"login"`
+		} `json:"sender"`
+		Installation struct {
+			ID int64 `json:"id"`
+		} `json:"installation"`
+	}
+	if err := json.Unmarshal(body, &ev); err != nil {
+		http.Error(w, "not a push event: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	switch {
+	case ev.Deleted || strings.Trim(ev.After, "0") == "":
+		ignored("branch " + branch + " deleted")
+		return
+	case !bot.IsFullSHA(ev.After):
+		http.Error(w, "not a push event: after is not a full commit sha (40 lower-case hex digits)", http.StatusBadRequest)
+		return
+	}
+	pusher := ev.Pusher.Name
+	if pusher == "" {
+		pusher = ev.Sender.Login
+	}
+	first, err := s.Store.RecordDelivery(ctx, "push:"+delivery, "push")
+	if err != nil {
+		s.logger().Error("record delivery", "err", err, "delivery", delivery)
+		http.Error(w, "could not record delivery", http.StatusServiceUnavailable)
+		return
+	}
+	if !first {
+		writeJSON(w, http.StatusOK, map[string]string{"msg": "push already handled"})
+		return
+	}
+	ds, err := s.Deployments.AutoDeploy(ctx, bot.Push{
+		Repo:   bot.Repo{FullName: repo, InstallationID: ev.Installation.ID},
+		Branch: branch, SHA: ev.After, Pusher: pusher, At: pushTime(ev.Repository.PushedAt, s.now()),
+	})
+	for _, d := range ds {
+		s.Deployments.Start(d)
+	}
+	if err != nil {
+		s.logger().Error("auto deploy", "err", err, "delivery", delivery, "created", len(ds))
+		if len(ds) == 0 {
+			// Nothing was created: let a redelivery try again.
+			if ferr := s.Store.ForgetDelivery(context.WithoutCancel(ctx), "push:"+delivery); ferr != nil {
+				s.logger().Error("forget delivery", "err", ferr, "delivery", delivery)
+			}
+			http.Error(w, "could not create the deployments of this push", http.StatusServiceUnavailable)
+			return
+		}
+	}
+	ids := make([]int64, len(ds))
+	for i, d := range ds {
+		ids[i] = d.ID
+	}
+	writeJSON(w, http.StatusAccepted, map[string]any{"msg": fmt.Sprintf("%d deployment(s) of %s", len(ds), shortSHA(ev.After)), "deployments": ids})
+}
+
+// pushTime reads repository.pushed_at, which push events give in unix
+// seconds (other events as a timestamp); GitHub's time of the push is what
+// orders pushes whatever order their webhooks arrive in. Without it, the
+// time the webhook arrived stands in.
+func pushTime(raw json.RawMessage, arrived time.Time) time.Time {
+	var secs int64
+	if json.Unmarshal(raw, &secs) == nil && secs > 0 {
+		return time.Unix(secs, 0).UTC()
+	}
+	var t time.Time
+	if json.Unmarshal(raw, &t) == nil && !t.IsZero() {
+		return t.UTC()
+	}
+	return arrived.UTC()
 }

@@ -264,11 +264,11 @@ func TestGitHubSignatureDocumentedVector(t *testing.T) {
 	srv, _ := newTestServer(t, time.Now())
 	// The documented payload is not JSON, so it is sent as an event the
 	// bot ignores: the answer shows whether the signature passed.
-	code, _ := postHook(t, srv, "push", "d1", map[string]string{"X-Hub-Signature-256": ex.Signature}, []byte(ex.Payload))
+	code, _ := postHook(t, srv, "star", "d1", map[string]string{"X-Hub-Signature-256": ex.Signature}, []byte(ex.Payload))
 	if code != http.StatusAccepted {
 		t.Errorf("documented signature: status %d, want 202", code)
 	}
-	code, _ = postHook(t, srv, "push", "d2", map[string]string{"X-Hub-Signature-256": ex.Signature}, []byte(ex.Payload+"!"))
+	code, _ = postHook(t, srv, "star", "d2", map[string]string{"X-Hub-Signature-256": ex.Signature}, []byte(ex.Payload+"!"))
 	if code != http.StatusUnauthorized {
 		t.Errorf("changed payload: status %d, want 401", code)
 	}

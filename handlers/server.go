@@ -30,6 +30,9 @@ type Deployments interface {
 	History(ctx context.Context, app, env string) (bot.Message, error)
 	Apps() bot.Message
 	HandleComment(ctx context.Context, c bot.Comment) (*bot.Deployment, error)
+	// AutoDeploy stores a deployment of a push for every environment
+	// that deploys its branch (not started yet).
+	AutoDeploy(ctx context.Context, p bot.Push) ([]*bot.Deployment, error)
 	RollbackFrom(ctx context.Context, id int64, req bot.Request) (*bot.Deployment, error)
 	Respond(ctx context.Context, responseURL string, msg bot.Message)
 	// NotifyCI wakes the deployments waiting for CI on sha.

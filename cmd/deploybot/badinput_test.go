@@ -782,7 +782,12 @@ func badInputRows(t *testing.T, sb *sandbox, corpusDir, good string) []badInput 
 
 	// Events deploybot does not act on: acknowledged and ignored.
 	add(
-		hook("github event: push", "push", []byte(`{"ref":"refs/heads/main"}`), http.StatusAccepted, "ignored event push"),
+		hook("github event: push without a repository", "push", []byte(`{"ref":"refs/heads/main"}`), http.StatusBadRequest, "not a push event"),
+		hook("github event: push of a tag", "push", []byte(`{"ref":"refs/tags/main","after":"`+good+`","repository":{"full_name":"`+sandboxRepo+`"}}`), http.StatusAccepted, "not a branch"),
+		hook("github event: push to a branch nothing deploys", "push", []byte(`{"ref":"refs/heads/feature","after":"`+good+`","repository":{"full_name":"`+sandboxRepo+`"}}`), http.StatusAccepted, "no environment deploys pushes to feature"),
+		hook("github event: push to another repository", "push", []byte(`{"ref":"refs/heads/main","after":"`+good+`","repository":{"full_name":"`+otherRepo+`"}}`), http.StatusAccepted, "no environment deploys"),
+		hook("github event: push deleting the branch", "push", []byte(`{"ref":"refs/heads/main","after":"`+strings.Repeat("0", 40)+`","deleted":true,"repository":{"full_name":"`+sandboxRepo+`"}}`), http.StatusAccepted, "deleted"),
+		hook("github event: push of a short sha", "push", []byte(`{"ref":"refs/heads/main","after":"`+good[:7]+`","repository":{"full_name":"`+sandboxRepo+`"}}`), http.StatusBadRequest, "not a full commit sha"),
 		hook("github event: deployment_status", "deployment_status", []byte(`{"action":"created"}`), http.StatusAccepted, "ignored event deployment_status"),
 		hook("github event: named ../../admin", "../../admin", []byte(`{}`), http.StatusAccepted, "ignored event ../../admin"),
 		hook("github event: upper-case Deployment", "Deployment", valid, http.StatusAccepted, "ignored event Deployment"),

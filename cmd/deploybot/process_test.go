@@ -51,6 +51,9 @@ type fleet struct {
 	env    []string
 	lease  string // timing.lease of the configs; "" is 4s
 	ciPoll string // timing.ci_poll of the configs; "" is 50ms
+	// autoDeploy is the branch every env of the configs deploys on its
+	// own; "" is none.
+	autoDeploy string
 }
 
 func newFleet(t testing.TB) *fleet {
@@ -122,6 +125,9 @@ apps:
 `, listen, store, sandboxWebhookSecret, sandboxBotToken, sandboxSigningSecret, sandboxChannel, lease, ciPoll, sandboxRepo, sandboxImage)
 	for _, env := range envs {
 		fmt.Fprintf(&b, "      %s:\n        ecs: {cluster: %s, service: %s, container: %s}\n        timeout: 2m\n", env, env, sandboxService, sandboxContainer)
+		if f.autoDeploy != "" {
+			fmt.Fprintf(&b, "        auto_deploy: {branch: %s}\n", f.autoDeploy)
+		}
 	}
 	path := filepath.Join(f.dir, name)
 	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
@@ -407,5 +413,72 @@ func TestCrashWhileWaitingResumes(t *testing.T) {
 	}
 	if n := len(f.github.Deployments(sandboxRepo)); n != 4 {
 		t.Errorf("%d GitHub deployments, want 4 (one cancelled)", n)
+	}
+}
+
+// Killed with SIGKILL while auto deployments of several pushes wait for
+// CI, a restarted bot deploys the newest push exactly once, and nothing
+// older.
+func TestCrashWhileAutoDeploysWait(t *testing.T) {
+	f := newFleet(t)
+	f.autoDeploy = "main"
+	addr := freeAddr(t)
+	f.addServices([]string{"dev"})
+	config := f.config(t, "auto.yaml", "sqlite:"+filepath.Join(f.dir, "deploybot.db"), addr, []string{"dev"})
+	var logs syncBuffer
+	defer func() {
+		if t.Failed() {
+			t.Logf("deploybot logs:\n%s", logs.String())
+		}
+	}()
+	first := f.serveProcess(t, config, addr, "replica-before-crash", &logs)
+	f.github.SetWebhook("http://"+addr+"/webhooks/github", sandboxWebhookSecret)
+	sb := &sandbox{github: f.github, aws: f.aws}
+	var shas []string
+	for i := range 3 {
+		sha := sb.commit(fmt.Sprintf("auto crash %d", i), "", "pending", true)
+		shas = append(shas, sha)
+		if _, err := f.github.Push(sandboxRepo, "main", sha, "octocat"); err != nil {
+			t.Fatal(err)
+		}
+		f.github.Advance(time.Second) // pushes a second apart, as GitHub tells them
+	}
+	waitFor(t, "the newest push to wait for CI", 30*time.Second, func() bool {
+		return strings.Contains(logs.String(), `"msg":"waiting for CI"`) && strings.Count(logs.String(), "deployment superseded") == 2
+	})
+	if err := first.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	first.Wait()
+
+	f.serveProcess(t, config, addr, "replica-after-crash", &logs)
+	for _, sha := range shas {
+		f.github.SetStatus(sandboxRepo, sha, sandboxCheck, "success")
+	}
+	newest := shas[len(shas)-1]
+	waitFor(t, "the newest push to be deployed", time.Minute, func() bool {
+		for _, st := range f.finalStates() {
+			if st == "success" {
+				return true
+			}
+		}
+		return false
+	})
+	if n := f.aws.CallCount("UpdateService"); n != 1 {
+		t.Errorf("UpdateService called %d times, want 1", n)
+	}
+	td, _ := f.aws.Service("dev", sandboxService)
+	if img := f.aws.TaskDefinitionImage(td, sandboxContainer); !strings.Contains(img, "@sha256:") {
+		t.Errorf("ECS runs %q", img)
+	}
+	for _, d := range f.github.Deployments(sandboxRepo) {
+		st := f.github.Statuses(sandboxRepo, d.ID)
+		last := "pending forever"
+		if len(st) > 0 {
+			last = st[len(st)-1].State
+		}
+		if (d.SHA == newest) != (last == "success") || last == "pending forever" {
+			t.Errorf("GitHub deployment of %s ended %s", d.SHA[:7], last)
+		}
 	}
 }

@@ -189,6 +189,7 @@ apps:
       dev:
         ecs: {cluster: dev, service: takumi-api, container: api}
         timeout: 1m
+        auto_deploy: {branch: main}
       staging:
         elasticbeanstalk: {application: takumi-server, environment: takumi-srv-stg, bucket: eb-bucket, ports: [8080]}
         timeout: 1m
@@ -493,7 +494,52 @@ func playScenario(ctx context.Context, sb *sandbox, out io.Writer) []string {
 			expect(orig.State == bot.StateRolledBack, "#%d is now %s: %s", d.ID, orig.State, orig.Reason)
 		}
 	}
+
+	playAutoDeploy(ctx, sb, out, expect)
 	return failures
+}
+
+// playAutoDeploy is continuous delivery: dev deploys every push to main
+// once its CI is green, and a newer push supersedes one still waiting.
+func playAutoDeploy(ctx context.Context, sb *sandbox, out io.Writer, expect func(bool, string, ...any) bool) {
+	first := sb.commit("sandbox push one", "", "pending", true)
+	second := sb.commit("sandbox push two", "", "pending", true)
+	fmt.Fprintf(out, "\n9. octocat pushes %s to main (dev has auto_deploy: {branch: main}; CI still running)\n", first[:7])
+	pushed := func(sha string) *bot.Deployment {
+		if _, err := sb.github.Push(sandboxRepo, "main", sha, "octocat"); err != nil {
+			expect(false, "push webhook: %v", err)
+			return nil
+		}
+		d, err := sb.latest(ctx)
+		if !expect(err == nil && d.Source == bot.SourceAuto && d.SHA == sha, "push became auto deployment #%d of %s", d.ID, d.ShortSHA()) {
+			return nil
+		}
+		return d
+	}
+	a := pushed(first)
+	fmt.Fprintf(out, "\n10. octocat pushes %s to main before the first one's CI finishes\n", second[:7])
+	sb.github.Advance(time.Second) // a push GitHub tells apart from the first
+	b := pushed(second)
+	if a == nil || b == nil {
+		return
+	}
+	a, err := sb.wait(ctx, a.ID)
+	expect(err == nil && a.State == bot.StateSuperseded, "#%d ended %s: %s", a.ID, a.State, a.Reason)
+	fmt.Fprintf(out, "\n11. CI turns green for %s\n", second[:7])
+	sb.github.SetStatus(sandboxRepo, second, sandboxCheck, "success")
+	payload, _ := json.Marshal(map[string]any{"sha": second, "state": "success", "context": sandboxCheck,
+		"repository": map[string]any{"full_name": sandboxRepo}})
+	if err := sb.github.SendWebhook("status", payload); err != nil {
+		expect(false, "status webhook: %v", err)
+		return
+	}
+	b, err = sb.wait(ctx, b.ID)
+	expect(err == nil && b.State == bot.StateSucceeded, "#%d (%s) ended %s %s", b.ID, b.ShortSHA(), b.State, b.Reason)
+	for _, text := range sb.slackHistory(b) {
+		fmt.Fprintf(out, "       slack: %s\n", text)
+	}
+	states := sb.githubStatuses(b)
+	expect(len(states) > 0 && states[len(states)-1] == "success", "GitHub deployment %d statuses: %s", b.GitHubDeploymentID, strings.Join(states, " → "))
 }
 
 // slashAccepted sends a deploy and returns the id the bot gave it.

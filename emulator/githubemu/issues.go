@@ -728,3 +728,55 @@ func pullRequestJSON(origin string, rp *repo, is *issue) map[string]any {
 		"commits":             1,
 	}
 }
+
+// Push moves branch of repo to sha (a force-push as much as a fast
+// forward) as pusher and sends the push webhook, shaped as GitHub's:
+// ref, before, after, the repository with pushed_at in unix seconds, the
+// pusher, the head commit. It returns the delivery id.
+func (e *Emulator) Push(repo, branch, sha, pusher string) (string, error) {
+	if !isFullSHA(sha) {
+		panic(fmt.Sprintf("githubemu: Push(%q, %q, %q): want a 40-digit lower-case hex sha", repo, branch, sha))
+	}
+	e.mu.Lock()
+	rp := e.mustRepo(repo)
+	before := rp.refs[branch]
+	if before == "" {
+		before = strings.Repeat("0", 40)
+	}
+	if _, ok := rp.commits[sha]; !ok {
+		rp.commits[sha] = &commit{sha: sha, message: "Commit " + sha[:7], at: e.now()}
+	}
+	rp.refs[branch] = sha
+	e.addUser(pusher)
+	now := e.now()
+	repository := repoJSONAt(e.origin, rp)
+	repository["pushed_at"] = now.Unix()
+	head := map[string]any{
+		"id": sha, "tree_id": sha, "distinct": true, "message": rp.commits[sha].message,
+		"timestamp": rp.commits[sha].at.Format(time.RFC3339),
+		"url":       fmt.Sprintf("%s/%s/commit/%s", e.origin, rp.fullName, sha),
+		"author":    map[string]any{"name": pusher, "email": pusher + "@users.noreply.github.com", "username": pusher},
+		"committer": map[string]any{"name": pusher, "email": pusher + "@users.noreply.github.com", "username": pusher},
+		"added":     []string{}, "removed": []string{}, "modified": []string{"README.md"},
+	}
+	event := map[string]any{
+		"ref": "refs/heads/" + branch, "before": before, "after": sha,
+		"repository": repository,
+		"pusher":     map[string]any{"name": pusher, "email": pusher + "@users.noreply.github.com"},
+		"sender":     userJSON(e.origin+Prefix, pusher, "User"),
+		"created":    before == strings.Repeat("0", 40), "deleted": false, "forced": false,
+		"base_ref": nil, "compare": fmt.Sprintf("%s/%s/compare/%s...%s", e.origin, rp.fullName, before[:12], sha[:12]),
+		"commits":     []any{head},
+		"head_commit": head,
+	}
+	if rp.installationID != 0 {
+		event["installation"] = map[string]any{"id": rp.installationID, "node_id": nodeID("Installation", strconv.FormatInt(rp.installationID, 10))}
+	}
+	e.mu.Unlock()
+	body, err := json.Marshal(event)
+	if err != nil {
+		return "", fmt.Errorf("githubemu: marshal push webhook: %w", err)
+	}
+	d, err := e.sendWebhook("push", body)
+	return d.ID, err
+}

@@ -41,20 +41,25 @@ func (e *Emulator) SetWebhook(url, secret string) {
 // SendWebhook signs payload and sends it as event to the webhook URL and
 // waits for the answer; it fails on a transport error or a non-2xx status.
 func (e *Emulator) SendWebhook(event string, payload []byte) error {
+	_, err := e.sendWebhook(event, payload)
+	return err
+}
+
+func (e *Emulator) sendWebhook(event string, payload []byte) (Delivery, error) {
 	e.mu.Lock()
 	url, secret := e.hookURL, e.hookSecret
 	e.mu.Unlock()
 	if url == "" {
-		return fmt.Errorf("githubemu: send %s webhook: no webhook URL set", event)
+		return Delivery{}, fmt.Errorf("githubemu: send %s webhook: no webhook URL set", event)
 	}
 	d := e.deliver(&outgoing{url: url, secret: secret, event: event, payload: payload})
 	if d.Err != "" {
-		return fmt.Errorf("githubemu: send %s webhook: %s", event, d.Err)
+		return d, fmt.Errorf("githubemu: send %s webhook: %s", event, d.Err)
 	}
 	if d.StatusCode/100 != 2 {
-		return fmt.Errorf("githubemu: send %s webhook: status %d", event, d.StatusCode)
+		return d, fmt.Errorf("githubemu: send %s webhook: status %d", event, d.StatusCode)
 	}
-	return nil
+	return d, nil
 }
 
 // Redeliver sends delivery id again, as GitHub's "Redeliver" button does:

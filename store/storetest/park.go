@@ -81,3 +81,24 @@ func testParkedVersusCrashed(t *testing.T, s bot.Store) {
 		t.Errorf("attempts: parked %d (want 1), crashed %d (want 2)", got[0].Attempts, got[1].Attempts)
 	}
 }
+
+// A wake written after the run looked at what it waits for, but before
+// its park (another replica's, or this one's waker), is not lost: the
+// park is claimable at once. One from before it looked is no news.
+func testWakeBeforePark(t *testing.T, s bot.Store) {
+	ctx := context.Background()
+	ds := create(t, s, "web", "dev", bot.StateWaitingForCI, bot.StateWaitingForCI)
+	claim(t, s, "A", t0, t0.Add(time.Minute), 10)
+	on := bot.WaitForCI("bbb")
+	if err := s.Wake(ctx, on, t0.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	// ds[0] looked before the wake, ds[1] after it.
+	for i, checked := range []time.Time{t0, t0.Add(2 * time.Second)} {
+		w := bot.Wait{On: on, Since: t0, Until: t0.Add(time.Hour), Checked: checked}
+		if err := s.Park(ctx, ds[i].ID, "A", w); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantLeases(t, s, "claim after the wake", claim(t, s, "B", t0.Add(3*time.Second), t0.Add(time.Minute), 10), ids(ds[:1]), "B", 1)
+}

@@ -37,6 +37,8 @@ func Run(t *testing.T, open func(t *testing.T) bot.Store) {
 	t.Run("GateStateMoved", func(t *testing.T) { testGateStateMoved(t, open(t)) })
 	t.Run("ParkUntil", func(t *testing.T) { testParkUntil(t, open(t)) })
 	t.Run("Wake", func(t *testing.T) { testWake(t, open(t)) })
+	t.Run("WakeBeforePark", func(t *testing.T) { testWakeBeforePark(t, open(t)) })
+	t.Run("Pushes", func(t *testing.T) { testPushes(t, open(t)) })
 	t.Run("ParkedVersusCrashed", func(t *testing.T) { testParkedVersusCrashed(t, open(t)) })
 }
 

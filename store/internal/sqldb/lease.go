@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"math"
 	"slices"
 	"time"
 
@@ -128,13 +129,22 @@ func (s *DB) ReleaseLease(ctx context.Context, id int64, owner string) error {
 }
 
 // Park gives back owner's lease of id and records what it waits for; it
-// is claimed again from w.Until, or sooner once Wake(w.On) comes.
+// is claimed again from w.Until, or at once if what it waits on was woken
+// since w.Checked (the wake may have been written while the run decided
+// to park), or sooner once Wake(w.On) comes.
 func (s *DB) Park(ctx context.Context, id int64, owner string, w bot.Wait) error {
+	until, checked := toMillis(w.Until), toMillis(w.Checked)
+	if w.Checked.IsZero() {
+		// Not known when the run looked: no wake counts as news.
+		checked = math.MaxInt64
+	}
 	res, err := s.sql.ExecContext(ctx, s.q(`UPDATE deployments SET
-			waiting_on = ?, wait_note = ?, wait_since_ms = ?, wake_ms = ?, parked = 1,
-			lease_owner = '', lease_expires_ms = 0
+			waiting_on = ?, wait_note = ?, wait_since_ms = ?,
+			wake_ms = CASE WHEN COALESCE((SELECT at_ms FROM wakes WHERE wakes.waiting_on = ?), 0) >= CAST(? AS BIGINT)
+				THEN CAST(? AS BIGINT) ELSE CAST(? AS BIGINT) END,
+			parked = 1, lease_owner = '', lease_expires_ms = 0
 		WHERE id = ? AND lease_owner = ? AND state NOT IN `+terminalStates),
-		w.On, w.Note, toMillis(w.Since), toMillis(w.Until), id, owner)
+		w.On, w.Note, toMillis(w.Since), w.On, checked, min(checked, until), until, id, owner)
 	if err != nil {
 		return err
 	}
@@ -148,12 +158,23 @@ func (s *DB) Park(ctx context.Context, id int64, owner string, w bot.Wait) error
 	return bot.Errorf(bot.ECONFLICT, "deployment #%d is %s and run by %s", id, stored.State, orDash(stored.LeaseOwner))
 }
 
-// Wake brings the deployments parked on on forward to now. Only those
-// whose wake is later change, so a flood of events for one commit writes
-// nothing after the first.
+// Wake brings the deployments parked on on forward to now, and records
+// the wake for those about to park (Park). Only rows whose wake is later
+// change, so a flood of events for one commit rewrites one small row.
 func (s *DB) Wake(ctx context.Context, on string, now time.Time) error {
-	_, err := s.sql.ExecContext(ctx, s.q(`UPDATE deployments SET wake_ms = ?
-		WHERE waiting_on = ? AND state NOT IN `+terminalStates+` AND wake_ms > ?`),
-		now.UnixMilli(), on, now.UnixMilli())
-	return err
+	tx, err := s.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	nowMS := now.UnixMilli()
+	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO wakes (waiting_on, at_ms) VALUES (?, ?)
+		ON CONFLICT (waiting_on) DO UPDATE SET at_ms = excluded.at_ms WHERE excluded.at_ms > wakes.at_ms`), on, nowMS); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, s.q(`UPDATE deployments SET wake_ms = ?
+		WHERE waiting_on = ? AND state NOT IN `+terminalStates+` AND wake_ms > ?`), nowMS, on, nowMS); err != nil {
+		return err
+	}
+	return tx.Commit()
 }

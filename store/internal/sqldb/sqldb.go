@@ -137,7 +137,7 @@ func (s *DB) migrateFile(ctx context.Context, migrations fs.FS, name string) err
 const deploymentColumns = `id, app, env, repo, ref, sha, image, requester, source, state, reason,
 	github_deployment_id, installation_id, slack_channel, slack_ts, slack_response_url,
 	pr_number, pr_comment_id, environment_url, rollout_ref, rollback_of, attempts, lease_owner,
-	created_at, updated_at, waiting_on, wait_note, wait_since_ms, wake_ms`
+	created_at, updated_at, waiting_on, wait_note, wait_since_ms, wake_ms, pushed_at_ms`
 
 // CreateDeployment leaves Attempts and the lease at zero whatever d says:
 // only the lease methods write them.
@@ -155,11 +155,11 @@ func (s *DB) CreateDeployment(ctx context.Context, d *bot.Deployment) error {
 	now := s.timestamp()
 	err = tx.QueryRowContext(ctx, s.q(`INSERT INTO deployments (app, env, repo, ref, sha, image, requester, source, state, reason,
 		github_deployment_id, installation_id, slack_channel, slack_ts, slack_response_url, pr_number, pr_comment_id,
-		environment_url, rollout_ref, rollback_of, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+		environment_url, rollout_ref, rollback_of, created_at, updated_at, pushed_at_ms)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
 		d.App, d.Env, d.Repo, d.Ref, d.SHA, d.Image, d.Requester, string(d.Source), string(d.State), d.Reason,
 		nullID(d.GitHubDeploymentID), d.InstallationID, d.SlackChannel, d.SlackTS, d.SlackResponseURL, d.PRNumber, d.PRCommentID,
-		d.EnvironmentURL, d.RolloutRef, d.RollbackOf, now, now).Scan(&d.ID)
+		d.EnvironmentURL, d.RolloutRef, d.RollbackOf, now, now, toMillis(d.PushedAt)).Scan(&d.ID)
 	if err != nil {
 		return s.translate(err, d)
 	}
@@ -237,7 +237,7 @@ func (s *DB) TransitionDeployment(ctx context.Context, id int64, from []bot.Stat
 // terminalStates are the states a deployment never leaves.
 var terminalStates = func() string {
 	var quoted []string
-	for _, st := range []bot.State{bot.StateSucceeded, bot.StateFailed, bot.StateCancelled, bot.StateRolledBack} {
+	for _, st := range []bot.State{bot.StateSucceeded, bot.StateFailed, bot.StateCancelled, bot.StateRolledBack, bot.StateSuperseded} {
 		if !st.Terminal() {
 			panic("not terminal: " + st)
 		}
@@ -338,15 +338,17 @@ func scanDeployment(row scanner) (*bot.Deployment, error) {
 		source, state   string
 		githubID        sql.NullInt64
 		sinceMS, wakeMS int64
+		pushedMS        int64
 	)
 	err := row.Scan(&d.ID, &d.App, &d.Env, &d.Repo, &d.Ref, &d.SHA, &d.Image, &d.Requester, &source, &state, &d.Reason,
 		&githubID, &d.InstallationID, &d.SlackChannel, &d.SlackTS, &d.SlackResponseURL,
 		&d.PRNumber, &d.PRCommentID, &d.EnvironmentURL, &d.RolloutRef, &d.RollbackOf, &d.Attempts, &d.LeaseOwner,
-		&d.CreatedAt, &d.UpdatedAt, &d.Wait.On, &d.Wait.Note, &sinceMS, &wakeMS)
+		&d.CreatedAt, &d.UpdatedAt, &d.Wait.On, &d.Wait.Note, &sinceMS, &wakeMS, &pushedMS)
 	if err != nil {
 		return nil, err
 	}
 	d.Wait.Since, d.Wait.Until = fromMillis(sinceMS), fromMillis(wakeMS)
+	d.PushedAt = fromMillis(pushedMS)
 	d.Source, d.State, d.GitHubDeploymentID = bot.Source(source), bot.State(state), githubID.Int64
 	d.CreatedAt, d.UpdatedAt = d.CreatedAt.UTC(), d.UpdatedAt.UTC()
 	return &d, nil
@@ -411,8 +413,13 @@ func (s *DB) PruneIntake(ctx context.Context, before time.Time) (int64, error) {
 	for _, query := range []string{
 		`DELETE FROM webhook_deliveries WHERE received_at < ?`,
 		`DELETE FROM pull_request_heads WHERE recorded_at < ?`,
+		`DELETE FROM wakes WHERE at_ms < ?`,
 	} {
-		res, err := s.sql.ExecContext(ctx, s.q(query), cutoff)
+		var arg any = cutoff
+		if strings.Contains(query, "at_ms") {
+			arg = cutoff.UnixMilli()
+		}
+		res, err := s.sql.ExecContext(ctx, s.q(query), arg)
 		if err != nil {
 			return total, err
 		}
@@ -423,4 +430,32 @@ func (s *DB) PruneIntake(ctx context.Context, before time.Time) (int64, error) {
 		total += n
 	}
 	return total, nil
+}
+
+// NewestPush returns app/env's auto deployment of the latest push: the
+// greatest pushed_at, the greater id between pushes of one millisecond.
+func (s *DB) NewestPush(ctx context.Context, app, env string) (*bot.Deployment, error) {
+	d, err := scanDeployment(s.sql.QueryRowContext(ctx, s.q(`SELECT `+deploymentColumns+` FROM deployments
+		WHERE app = ? AND env = ? AND source = 'auto' ORDER BY pushed_at_ms DESC, id DESC LIMIT 1`), app, env))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, bot.Errorf(bot.ENOTFOUND, "%s %s has no auto deployment", app, env)
+	}
+	return d, err
+}
+
+// PushedBefore returns app/env's auto deployments in one of states whose
+// push came before d's, oldest first.
+func (s *DB) PushedBefore(ctx context.Context, d *bot.Deployment, states []bot.State) ([]*bot.Deployment, error) {
+	if len(states) == 0 {
+		return nil, nil
+	}
+	args := []any{d.App, d.Env, toMillis(d.PushedAt), toMillis(d.PushedAt), d.ID}
+	marks := make([]string, len(states))
+	for i, st := range states {
+		marks[i] = "?"
+		args = append(args, string(st))
+	}
+	return s.queryDeployments(ctx, `SELECT `+deploymentColumns+` FROM deployments
+		WHERE app = ? AND env = ? AND source = 'auto' AND (pushed_at_ms < ? OR (pushed_at_ms = ? AND id < ?))
+		AND state IN (`+strings.Join(marks, ", ")+`) ORDER BY pushed_at_ms, id`, args...)
 }

@@ -41,6 +41,11 @@ type QueueReader interface {
 	ListDeployments(ctx context.Context, f bot.DeploymentFilter) ([]*bot.Deployment, error)
 }
 
+// QueryCounter is a store that counts the statements it sends.
+type QueryCounter interface {
+	Queries() uint64
+}
+
 // Rollouts take minutes and CI waits up to half an hour; request latencies
 // are milliseconds.
 var (
@@ -90,6 +95,15 @@ func New(queue QueueReader, envs [][2]string) *Metrics {
 			"deploybot_queue_length", "Deployments waiting for their turn, by app and environment.", []string{"app", "env"}, nil)})
 	}
 	return m
+}
+
+// CountStoreQueries exports store's count of statements as
+// deploybot_store_queries_total: a store that works while nothing happens
+// (deployments that poll instead of waiting parked) shows as a rate.
+func (m *Metrics) CountStoreQueries(store QueryCounter) {
+	m.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "deploybot_store_queries_total", Help: "Statements sent to the store's database.",
+	}, func() float64 { return float64(store.Queries()) }))
 }
 
 // Handler serves the registry in the Prometheus text format.

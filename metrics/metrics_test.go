@@ -68,3 +68,17 @@ func TestMiddlewareLabelsByRoutePattern(t *testing.T) {
 		}
 	}
 }
+
+type queryCount uint64
+
+func (q *queryCount) Queries() uint64 { return uint64(*q) }
+
+func TestStoreQueriesAreACounter(t *testing.T) {
+	m := New(nil, nil)
+	n := queryCount(41)
+	m.CountStoreQueries(&n)
+	n++
+	if out := scrape(t, m); !strings.Contains(out, "# TYPE deploybot_store_queries_total counter\ndeploybot_store_queries_total 42\n") {
+		t.Errorf("metrics lack deploybot_store_queries_total 42:\n%s", out)
+	}
+}

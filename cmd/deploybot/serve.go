@@ -147,6 +147,7 @@ type storeDB interface {
 	Deployments(ctx context.Context, limit int) ([]*bot.Deployment, error)
 	Ping(ctx context.Context) error
 	Close() error
+	Queries() uint64
 }
 
 func openStore(ctx context.Context, dsn string) (storeDB, error) {
@@ -171,6 +172,7 @@ func wire(ctx context.Context, cfg *bot.Config, store storeDB, logger *slog.Logg
 		}
 	}
 	m := metrics.New(store, envs)
+	m.CountStoreQueries(store)
 	gh, err := ghclient.New(ghclient.Config{
 		APIURL: cfg.GitHub.APIURL, AppID: cfg.GitHub.AppID, PrivateKey: privateKey, Token: cfg.GitHub.Token,
 		HTTPClient: &http.Client{Transport: m.Transport("github", nil), Timeout: 30 * time.Second},

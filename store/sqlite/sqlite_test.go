@@ -64,3 +64,21 @@ func TestReopen(t *testing.T) {
 		t.Errorf("state after reopen = %s, want %s", got.State, bot.StateQueued)
 	}
 }
+
+// Every statement counts once, for deploybot_store_queries_total.
+func TestQueriesCounted(t *testing.T) {
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "deploybot.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	before := db.Queries()
+	for range 3 {
+		if _, err := db.Deployment(context.Background(), 1); bot.ErrorCode(err) != bot.ENOTFOUND {
+			t.Fatalf("Deployment(1): %v", err)
+		}
+	}
+	if got := db.Queries() - before; got != 3 {
+		t.Errorf("3 reads counted as %d queries", got)
+	}
+}

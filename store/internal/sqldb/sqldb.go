@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/deploybot/deploybot/bot"
@@ -50,6 +51,9 @@ type DB struct {
 	sql *sql.DB
 	d   Dialect
 	now func() time.Time
+	// queries counts the statements sent, for the store-queries metric:
+	// every statement is written through q, once per call.
+	queries atomic.Uint64
 }
 
 // New wraps db; migrations must be run with Migrate before use.
@@ -60,9 +64,15 @@ func New(db *sql.DB, d Dialect) *DB {
 func (s *DB) Close() error                   { return s.sql.Close() }
 func (s *DB) Ping(ctx context.Context) error { return s.sql.PingContext(ctx) }
 
-// q rewrites ? placeholders for the dialect. The queries here never hold a
-// literal question mark.
+// Queries is how many statements the store has sent to the database since
+// it was opened (transactions' BEGIN and COMMIT not counted).
+func (s *DB) Queries() uint64 { return s.queries.Load() }
+
+// q rewrites ? placeholders for the dialect, and counts the statement: each
+// query here is built by q once per time it is sent. The queries here
+// never hold a literal question mark.
 func (s *DB) q(query string) string {
+	s.queries.Add(1)
 	if !s.d.Numbered {
 		return query
 	}

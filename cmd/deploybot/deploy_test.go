@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -21,11 +22,17 @@ var (
 	buildOnce sync.Once
 	binary    string
 	buildErr  error
+	// prebuilt compares builds: the process tests and benchmarks run it
+	// instead of building this tree (go test … -args -deploybot-bin=PATH).
+	prebuilt = flag.String("deploybot-bin", "", "run this deploybot binary in the process tests instead of building one")
 )
 
 // deploybotBinary builds the real command once for the process tests.
 func deploybotBinary(t testing.TB) string {
 	t.Helper()
+	if *prebuilt != "" {
+		return *prebuilt
+	}
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "deploybot-bin-")
 		if err != nil {

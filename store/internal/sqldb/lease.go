@@ -37,11 +37,14 @@ func (s *DB) ClaimDeployments(ctx context.Context, owner string, now, expires ti
 	}
 	defer tx.Rollback()
 	// MATERIALIZED: the pick, and the row locks it takes, happen once,
-	// whatever plan the outer UPDATE gets.
+	// whatever plan the outer UPDATE gets. ORDER BY +id, not id: ordered
+	// by id, SQLite walks the unfinished rows in id order, parked ones and
+	// all, instead of reading the few whose wake has come through
+	// deployments_wake and sorting them.
 	rows, err := tx.QueryContext(ctx, s.q(`WITH picked AS MATERIALIZED (
 			SELECT id FROM deployments
 			WHERE state NOT IN `+terminalStates+` AND (lease_owner = '' OR lease_expires_ms < ?) AND wake_ms <= ?
-			ORDER BY id LIMIT ?`+s.d.SkipLocked+`)
+			ORDER BY +id LIMIT ?`+s.d.SkipLocked+`)
 		UPDATE deployments SET
 			attempts = attempts + CASE WHEN parked = 1 THEN 0 ELSE 1 END, parked = 0,
 			lease_owner = ?, lease_expires_ms = ?

@@ -123,7 +123,10 @@ type Event struct {
 type GateResult struct {
 	Entered bool
 	Behind  *Deployment
-	Lock    *EnvLock
+	// Next, with Behind: no one else waits between Behind and it, so it
+	// passes as soon as Behind ends.
+	Next bool
+	Lock *EnvLock
 }
 
 // DeploymentFilter selects deployments; empty fields match everything.

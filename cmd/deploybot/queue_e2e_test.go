@@ -123,6 +123,27 @@ func TestQueuePerEnvironment(t *testing.T) {
 		t.Errorf("GitHub status of the queued one: %+v", last)
 	}
 
+	// Only the one next in line rechecks the gate each minute unwoken;
+	// the one behind it cannot pass before it, and waits for the wake
+	// its end brings (or, should that wake be lost, a longer timer).
+	parked := func(id int64) *bot.Deployment {
+		t.Helper()
+		for range 200 {
+			if d, err := sb.bot.store.Deployment(ctx, id); err == nil && d.LeaseOwner == "" && d.Wait.On != "" {
+				return d
+			}
+			time.Sleep(25 * time.Millisecond)
+		}
+		t.Fatalf("deployment #%d never parked", id)
+		return nil
+	}
+	if until := time.Until(parked(b).Wait.Until); until > time.Minute {
+		t.Errorf("the one next in line parked for %s, want a recheck within a minute", until)
+	}
+	if until := time.Until(parked(c).Wait.Until); until < 9*time.Minute {
+		t.Errorf("the one behind it parked for %s, want about 10 min", until)
+	}
+
 	// Cancel the middle one while it is queued.
 	if _, reply, _ := sb.slash(ctx, sandboxUser, fmt.Sprintf("cancel %d", b)); !strings.Contains(reply, "cancelled") {
 		t.Fatalf("cancel reply %q", reply)

@@ -31,11 +31,13 @@ func wantEntered(t *testing.T, s bot.Store, d *bot.Deployment, now time.Time) {
 	}
 }
 
-func wantBehind(t *testing.T, s bot.Store, d, ahead *bot.Deployment, now time.Time) {
+// wantBehind wants d held by ahead, the head of the queue; next: with no
+// one else between them.
+func wantBehind(t *testing.T, s bot.Store, d, ahead *bot.Deployment, next bool, now time.Time) {
 	t.Helper()
 	r := enterGate(t, s, d, now)
-	if r.Entered || r.Behind == nil || r.Behind.ID != ahead.ID || r.Lock != nil {
-		t.Errorf("#%d at the gate: %+v, want behind #%d", d.ID, r, ahead.ID)
+	if r.Entered || r.Behind == nil || r.Behind.ID != ahead.ID || r.Next != next || r.Lock != nil {
+		t.Errorf("#%d at the gate: %+v, want behind #%d, next %t", d.ID, r, ahead.ID, next)
 	}
 	if r.Behind != nil && r.Behind.App == "" {
 		t.Errorf("#%d waits behind a deployment read without its fields: %+v", d.ID, r.Behind)
@@ -64,23 +66,24 @@ func testGateFIFO(t *testing.T, s bot.Store) {
 	prod := create(t, s, "web", "prod", bot.StateQueued)[0]
 	api := create(t, s, "api", "dev", bot.StateQueued)[0]
 
-	wantBehind(t, s, dev[1], dev[0], t0)
+	wantBehind(t, s, dev[1], dev[0], true, t0)
 	wantEntered(t, s, prod, t0)
 	wantEntered(t, s, api, t0)
 	wantEntered(t, s, dev[0], t0)
-	wantBehind(t, s, dev[1], dev[0], t0)
+	wantBehind(t, s, dev[1], dev[0], true, t0)
 	end(t, s, dev[0], bot.StateSucceeded)
 	wantEntered(t, s, dev[1], t0)
 
 	// It waits behind the head of the queue, the one past the gate, not
-	// the one just before it.
+	// the one just before it; that one is next.
 	more := create(t, s, "web", "dev", bot.StateQueued, bot.StateQueued, bot.StateQueued)
-	wantBehind(t, s, more[2], dev[1], t0)
+	wantBehind(t, s, more[2], dev[1], false, t0)
+	wantBehind(t, s, more[0], dev[1], true, t0)
 	// Ended ones, whatever their end, hold no one.
 	end(t, s, dev[1], bot.StateFailed)
 	end(t, s, more[0], bot.StateCancelled)
 	wantEntered(t, s, more[1], t0)
-	wantBehind(t, s, more[2], more[1], t0)
+	wantBehind(t, s, more[2], more[1], true, t0)
 }
 
 func testGateLocks(t *testing.T, s bot.Store) {

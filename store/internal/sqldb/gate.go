@@ -14,7 +14,8 @@ import (
 // gate in id order, that is the one past the gate whenever one is, and
 // otherwise the one that will pass next. The lock is checked only once the
 // deployment is first in line, so the result names one reason, the one
-// that will still hold when the other is gone.
+// that will still hold when the other is gone. Next says that no one else
+// waits between the head and the deployment.
 func (s *DB) EnterGate(ctx context.Context, id int64, from, to bot.State, now time.Time) (bot.GateResult, error) {
 	tx, err := s.sql.BeginTx(ctx, nil)
 	if err != nil {
@@ -36,13 +37,15 @@ func (s *DB) EnterGate(ctx context.Context, id int64, from, to bot.State, now ti
 			return bot.GateResult{}, err
 		}
 	}
-	head, err := scanDeployment(tx.QueryRowContext(ctx, s.q(`SELECT `+deploymentColumns+` FROM deployments
-		WHERE app = ? AND env = ? AND id < ? AND state NOT IN `+terminalStates+` ORDER BY id LIMIT 1`), d.App, d.Env, id))
-	switch {
-	case err == nil:
-		return bot.GateResult{Behind: head}, nil
-	case !errors.Is(err, sql.ErrNoRows):
+	// The two oldest ahead of it: the head, and whether anyone else
+	// stands between the head and it.
+	ahead, err := s.queryDeploymentsTx(ctx, tx, `SELECT `+deploymentColumns+` FROM deployments
+		WHERE app = ? AND env = ? AND id < ? AND state NOT IN `+terminalStates+` ORDER BY id LIMIT 2`, d.App, d.Env, id)
+	if err != nil {
 		return bot.GateResult{}, err
+	}
+	if len(ahead) > 0 {
+		return bot.GateResult{Behind: ahead[0], Next: len(ahead) == 1}, nil
 	}
 	held, err := s.lockTx(ctx, tx, d.App, d.Env, false)
 	switch {

@@ -72,7 +72,9 @@ func (s *DB) EnvLock(ctx context.Context, app, env string, now time.Time) (*bot.
 	return l, err
 }
 
+// querier is a *sql.DB or a *sql.Tx.
 type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 

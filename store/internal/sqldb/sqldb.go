@@ -288,7 +288,11 @@ func (s *DB) ListDeployments(ctx context.Context, f bot.DeploymentFilter) ([]*bo
 }
 
 func (s *DB) queryDeployments(ctx context.Context, query string, args ...any) ([]*bot.Deployment, error) {
-	rows, err := s.sql.QueryContext(ctx, s.q(query), args...)
+	return s.queryDeploymentsTx(ctx, s.sql, query, args...)
+}
+
+func (s *DB) queryDeploymentsTx(ctx context.Context, q querier, query string, args ...any) ([]*bot.Deployment, error) {
+	rows, err := q.QueryContext(ctx, s.q(query), args...)
 	if err != nil {
 		return nil, err
 	}

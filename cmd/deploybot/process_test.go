@@ -368,18 +368,21 @@ func BenchmarkFiveHundredEnvironments(b *testing.B) {
 }
 
 // peakRSS is process pid's peak resident set (VmHWM), as "98304 kB".
-func peakRSS(t testing.TB, pid int) string {
+func peakRSS(t testing.TB, pid int) string { return procStatus(t, pid, "VmHWM") }
+
+// procStatus is one field of /proc/pid/status, as "98304 kB".
+func procStatus(t testing.TB, pid int, field string) string {
 	t.Helper()
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, line := range strings.Split(string(status), "\n") {
-		if hwm, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			return strings.TrimSpace(hwm)
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			return strings.TrimSpace(v)
 		}
 	}
-	t.Fatalf("no VmHWM in /proc/%d/status", pid)
+	t.Fatalf("no %s in /proc/%d/status", field, pid)
 	return ""
 }
 

@@ -42,7 +42,8 @@ const (
 //
 //   - idle-env-ms: the idle deploy's Slack command → its UpdateService,
 //     and idle-env-ms-none-waiting, the same before any waited;
-//   - peak-rss-MB: serve's VmHWM;
+//   - peak-rss-MB: serve's VmHWM, reached while the 5,000 are accepted,
+//     and idle-rss-MB, its VmRSS once they are parked;
 //   - store-queries-per-s and github-calls-per-s over 61 s with nothing
 //     happening but the waits (and -none-waiting: the same before any);
 //   - min-ci-poll-s: the shortest gap between two reads of one waiting
@@ -171,6 +172,7 @@ func benchWaiting(b *testing.B, storeDSN func(*fleet) string) {
 	b.Logf("%d deployments acknowledged in %s (%d sheds sent again), all parked after %s", want+len(ciNames)+len(rolloutNames)+len(lockedNames), acked.Round(time.Millisecond), f.shed.Load(), time.Since(began).Round(time.Millisecond))
 
 	quiet := watchIdle(b, f, addr, ciSHAs)
+	idleRSS := megabytes(b, procStatus(b, cmd.Process.Pid, "VmRSS"))
 	waitingMS := idleDeploy(b, f, addr, green, idle[2])
 	// Queued deployments recheck the gate on their timers: one may be
 	// claimed just now, and parks again at once.
@@ -185,16 +187,13 @@ func benchWaiting(b *testing.B, storeDSN func(*fleet) string) {
 		b.Errorf("%d parked after the idle deploy, want %d", parked, want)
 	}
 	rss := peakRSS(b, cmd.Process.Pid)
-	kB, err := strconv.ParseFloat(strings.TrimSuffix(rss, " kB"), 64)
-	if err != nil {
-		b.Fatalf("VmHWM %q: %v", rss, err)
-	}
 
-	b.Logf("idle-env-ms %.1f (none waiting %.1f), peak RSS %s, store queries/s %.1f (none waiting %.1f), GitHub calls/s %.2f (none waiting %.2f), shortest CI poll %s",
-		waitingMS, noneWaitingMS, rss, quiet.queriesPerS, quietBefore.queriesPerS, quiet.githubPerS, quietBefore.githubPerS, quiet.minCIPoll.Round(time.Millisecond))
+	b.Logf("idle-env-ms %.1f (none waiting %.1f), peak RSS %s (%.1f MB parked), store queries/s %.1f (none waiting %.1f), GitHub calls/s %.2f (none waiting %.2f), shortest CI poll %s",
+		waitingMS, noneWaitingMS, rss, idleRSS, quiet.queriesPerS, quietBefore.queriesPerS, quiet.githubPerS, quietBefore.githubPerS, quiet.minCIPoll.Round(time.Millisecond))
 	b.ReportMetric(waitingMS, "idle-env-ms")
 	b.ReportMetric(noneWaitingMS, "idle-env-ms-none-waiting")
-	b.ReportMetric(kB/1024, "peak-rss-MB")
+	b.ReportMetric(megabytes(b, rss), "peak-rss-MB")
+	b.ReportMetric(idleRSS, "idle-rss-MB")
 	b.ReportMetric(quiet.queriesPerS, "store-queries-per-s")
 	b.ReportMetric(quietBefore.queriesPerS, "store-queries-per-s-none-waiting")
 	b.ReportMetric(quiet.githubPerS, "github-calls-per-s")
@@ -352,6 +351,16 @@ func storeQueries(b *testing.B, addr string) float64 {
 	}
 	b.Fatalf("/metrics (%d) has no deploybot_store_queries_total", resp.StatusCode)
 	return 0
+}
+
+// megabytes reads a /proc/pid/status size ("98304 kB").
+func megabytes(b *testing.B, size string) float64 {
+	b.Helper()
+	kB, err := strconv.ParseFloat(strings.TrimSuffix(size, " kB"), 64)
+	if err != nil {
+		b.Fatalf("size %q: %v", size, err)
+	}
+	return kB / 1024
 }
 
 func tail(s string, n int) string {

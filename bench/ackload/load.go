@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/deploybot/deploybot/emulator/githubemu"
@@ -85,11 +86,7 @@ const (
 // in the emulator first (not timed), and each event is GitHub's example
 // payload naming one of them.
 func (w *world) githubGenerator(ctx context.Context, total int) (generator, error) {
-	path, err := corpusPayload()
-	if err != nil {
-		return generator{}, err
-	}
-	raw, err := os.ReadFile(path)
+	path, raw, err := corpusPayload("deployment", "payload.json")
 	if err != nil {
 		return generator{}, err
 	}
@@ -127,20 +124,7 @@ func (w *world) githubGenerator(ctx context.Context, total int) (generator, erro
 	return generator{
 		request: func(base string, i int) (*http.Request, error) {
 			body := []byte(strings.Join(templates[i%len(templates)], strconv.FormatInt(ids[i], 10)))
-			req, err := http.NewRequest(http.MethodPost, base+"/webhooks/github", bytes.NewReader(body))
-			if err != nil {
-				return nil, err
-			}
-			mac := hmac.New(sha1.New, []byte(webhookSecret))
-			mac.Write(body)
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("User-Agent", "GitHub-Hookshot/ackload")
-			req.Header.Set("X-GitHub-Event", "deployment")
-			req.Header.Set("X-GitHub-Delivery", newDeliveryID())
-			req.Header.Set("X-GitHub-Hook-ID", "424242")
-			req.Header.Set("X-Hub-Signature", "sha1="+hex.EncodeToString(mac.Sum(nil)))
-			req.Header.Set("X-Hub-Signature-256", githubemu.Signature256(webhookSecret, body))
-			return req, nil
+			return webhookRequest(base, "deployment", body)
 		},
 		accepted: func(status int, body []byte) (int64, error) {
 			var reply struct {
@@ -180,18 +164,38 @@ func checkRewrite(template []string, sha, env string) error {
 	return nil
 }
 
-// corpusPayload finds GitHub's example deployment event in the module's
+// webhookRequest is a delivery of event with body as GitHub sends it,
+// signed both ways.
+func webhookRequest(base, event string, body []byte) (*http.Request, error) {
+	req, err := http.NewRequest(http.MethodPost, base+"/webhooks/github", bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	mac := hmac.New(sha1.New, []byte(webhookSecret))
+	mac.Write(body)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "GitHub-Hookshot/ackload")
+	req.Header.Set("X-GitHub-Event", event)
+	req.Header.Set("X-GitHub-Delivery", newDeliveryID())
+	req.Header.Set("X-GitHub-Hook-ID", "424242")
+	req.Header.Set("X-Hub-Signature", "sha1="+hex.EncodeToString(mac.Sum(nil)))
+	req.Header.Set("X-Hub-Signature-256", githubemu.Signature256(webhookSecret, body))
+	return req, nil
+}
+
+// corpusPayload reads one of GitHub's example events from the module's
 // copy of the corpus (testdata/corpus, DESIGN.md's "Real data for tests").
-func corpusPayload() (string, error) {
+func corpusPayload(event, name string) (path string, payload []byte, err error) {
 	root, err := moduleRoot()
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
-	path := filepath.Join(root, "testdata", "corpus", "github-webhooks", "deployment", "payload.json")
-	if _, err := os.Stat(path); err != nil {
-		return "", fmt.Errorf("GitHub's example payload: %w", err)
+	path = filepath.Join(root, "testdata", "corpus", "github-webhooks", event, name)
+	payload, err = os.ReadFile(path)
+	if err != nil {
+		return "", nil, fmt.Errorf("GitHub's example payload: %w", err)
 	}
-	return path, nil
+	return path, payload, nil
 }
 
 // moduleRoot is the directory of the go.mod above the working directory.
@@ -285,8 +289,10 @@ func newDeliveryID() string {
 type result struct {
 	latency time.Duration // from handing it to the client to the last byte of the answer
 	lag     time.Duration // how late it left against the open-loop schedule
+	status  int           // the answer's HTTP status; 0 if none came
 	id      int64         // the deployment acknowledged; 0 if none
-	err     error
+	err     error         // why it is not the acknowledgement expected
+	unsent  bool          // the sender was at its bound of requests in flight
 }
 
 type loadResult struct {
@@ -295,60 +301,98 @@ type loadResult struct {
 	failed  int
 }
 
-// load sends total requests at rate per second, open loop: each leaves on
-// schedule whether or not the earlier ones were answered, so queueing in
-// the bot shows in the tail instead of slowing the sender down.
-func load(ctx context.Context, gen generator, base string, rate, total int) loadResult {
-	client := &http.Client{
-		Timeout: 30 * time.Second,
+// pace is how load sends.
+type pace struct {
+	rate, total int
+	timeout     time.Duration // the client's, per request
+	// maxInFlight bounds the requests awaiting an answer (0: no bound); a
+	// request due while it is reached is not sent, and counted so.
+	maxInFlight int
+}
+
+func newClient(timeout time.Duration) *http.Client {
+	return &http.Client{
+		Timeout: timeout,
 		Transport: &http.Transport{
 			MaxIdleConns: 4096, MaxIdleConnsPerHost: 4096, IdleConnTimeout: time.Minute,
 			DisableCompression: true,
 		},
 	}
+}
+
+// send sends request i and records what became of it in r.
+func send(client *http.Client, gen generator, base string, i int, r *result) {
+	req, err := gen.request(base, i)
+	if err != nil {
+		r.err = err
+		return
+	}
+	began := time.Now()
+	resp, err := client.Do(req)
+	if err != nil {
+		r.latency, r.err = time.Since(began), err
+		return
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	r.latency = time.Since(began)
+	if err != nil {
+		r.err = err
+		return
+	}
+	r.status = resp.StatusCode
+	r.id, r.err = gen.accepted(resp.StatusCode, body)
+}
+
+// load sends p.total requests at p.rate per second, open loop: each
+// leaves on schedule whether or not the earlier ones were answered, so
+// queueing in the bot shows in the tail instead of slowing the sender
+// down.
+func load(ctx context.Context, gen generator, base string, p pace) loadResult {
+	client := newClient(p.timeout)
 	defer client.CloseIdleConnections()
-	results := make([]result, total)
-	interval := time.Second / time.Duration(rate)
+	results := make([]result, p.total)
+	interval := time.Second / time.Duration(p.rate)
+	var slots chan struct{}
+	if p.maxInFlight > 0 {
+		slots = make(chan struct{}, p.maxInFlight)
+	}
 	var wg sync.WaitGroup
 	start := time.Now()
-	for i := range total {
+	for i := range p.total {
 		due := start.Add(time.Duration(i) * interval)
 		time.Sleep(time.Until(due))
 		if ctx.Err() != nil {
-			for j := i; j < total; j++ {
+			for j := i; j < p.total; j++ {
 				results[j].err = ctx.Err()
 			}
 			break
+		}
+		if slots != nil {
+			select {
+			case slots <- struct{}{}:
+			default:
+				results[i].unsent, results[i].err = true, errors.New("not sent: the sender was at its bound of requests in flight")
+				continue
+			}
 		}
 		lag := time.Since(due)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r := &results[i]
-			r.lag = lag
-			req, err := gen.request(base, i)
-			if err != nil {
-				r.err = err
-				return
+			results[i].lag = lag
+			send(client, gen, base, i, &results[i])
+			if slots != nil {
+				<-slots
 			}
-			began := time.Now()
-			resp, err := client.Do(req)
-			if err != nil {
-				r.latency, r.err = time.Since(began), err
-				return
-			}
-			body, err := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			r.latency = time.Since(began)
-			if err != nil {
-				r.err = err
-				return
-			}
-			r.id, r.err = gen.accepted(resp.StatusCode, body)
 		}()
 	}
 	wg.Wait()
-	lr := loadResult{results: results, elapsed: time.Since(start)}
+	return newLoadResult(results, time.Since(start))
+}
+
+func newLoadResult(results []result, elapsed time.Duration) loadResult {
+	lr := loadResult{results: results, elapsed: elapsed}
 	for _, r := range results {
 		if r.err != nil {
 			lr.failed++
@@ -357,45 +401,110 @@ func load(ctx context.Context, gen generator, base string, rate, total int) load
 	return lr
 }
 
-func (lr loadResult) print(out io.Writer, kind string, rate int, duration time.Duration) {
-	what := "signed Slack /deploy commands"
-	if kind == "github" {
-		what = "signed GitHub deployment webhooks"
+// closedLoop keeps conns requests in flight for d, each sent as soon as
+// an earlier one is answered: what the server can take, not a rate
+// chosen beforehand. It stops early after limit requests if limit > 0.
+func closedLoop(ctx context.Context, gen generator, base string, conns int, d, timeout time.Duration, limit int) loadResult {
+	client := newClient(timeout)
+	defer client.CloseIdleConnections()
+	var (
+		next    atomic.Int64
+		mu      sync.Mutex
+		results []result
+		wg      sync.WaitGroup
+	)
+	start := time.Now()
+	deadline := start.Add(d)
+	for range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var mine []result
+			for ctx.Err() == nil && time.Now().Before(deadline) {
+				i := int(next.Add(1) - 1)
+				if limit > 0 && i >= limit {
+					break
+				}
+				var r result
+				send(client, gen, base, i, &r)
+				mine = append(mine, r)
+			}
+			mu.Lock()
+			results = append(results, mine...)
+			mu.Unlock()
+		}()
 	}
+	wg.Wait()
+	return newLoadResult(results, time.Since(start))
+}
+
+// acknowledged counts the answers that were the acknowledgement expected.
+func (lr loadResult) acknowledged() int {
+	n := 0
+	for _, r := range lr.results {
+		if r.err == nil && r.status != 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// latencies returns the latencies of the requests answered, sorted.
+func (lr loadResult) latencies() []time.Duration {
+	var ls []time.Duration
+	for _, r := range lr.results {
+		if r.status != 0 {
+			ls = append(ls, r.latency)
+		}
+	}
+	slices.Sort(ls)
+	return ls
+}
+
+// percentile of sorted latencies.
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	return sorted[min(len(sorted)-1, int(p*float64(len(sorted))))]
+}
+
+var describeKind = map[string]string{
+	"slack":            "signed Slack /deploy commands",
+	"github":           "signed GitHub deployment webhooks",
+	"checkrun":         "signed GitHub check_run webhooks",
+	"comment":          "signed plain PR comments (issue_comment) in the served repository",
+	"comment-unserved": "signed plain PR comments (issue_comment) in a repository deploybot does not serve",
+}
+
+func (lr loadResult) print(out io.Writer, kind string, rate int, duration time.Duration) {
 	latencies := make([]time.Duration, len(lr.results))
 	var maxLag time.Duration
 	errs := map[string]int{}
-	acked := 0
 	for i, r := range lr.results {
 		latencies[i] = r.latency
 		maxLag = max(maxLag, r.lag)
 		if r.err != nil {
 			errs[r.err.Error()]++
 		}
-		if r.id != 0 {
-			acked++
-		}
 	}
 	slices.Sort(latencies)
-	pct := func(p float64) time.Duration {
-		if len(latencies) == 0 {
-			return 0
-		}
-		return latencies[min(len(latencies)-1, int(p*float64(len(latencies))))]
-	}
+	pct := func(p float64) string { return round(percentile(latencies, p)) }
 	fmt.Fprintf(out, "%d %s at %d/s over %s (sent in %s; the sender ran late by %s at most): %d acknowledged, %d failed\n",
-		len(lr.results), what, rate, duration, lr.elapsed.Round(time.Millisecond), maxLag.Round(10*time.Microsecond), acked, lr.failed)
-	fmt.Fprintf(out, "latency p50 %s  p90 %s  p99 %s  max %s\n",
-		round(pct(0.50)), round(pct(0.90)), round(pct(0.99)), round(pct(1)))
+		len(lr.results), describeKind[kind], rate, duration, lr.elapsed.Round(time.Millisecond), maxLag.Round(10*time.Microsecond), lr.acknowledged(), lr.failed)
+	fmt.Fprintf(out, "latency p50 %s  p90 %s  p99 %s  max %s\n", pct(0.50), pct(0.90), pct(0.99), pct(1))
 	fmt.Fprintf(out, "p99 of the requests sent in each second: %s\n", lr.perSecond(rate))
-	shown := 0
-	for msg, n := range errs {
-		if shown == 5 {
-			fmt.Fprintf(out, "  … and %d other errors\n", len(errs)-shown)
+	printErrors(out, errs)
+}
+
+// printErrors prints the five most frequent errors.
+func printErrors(out io.Writer, errs map[string]int) {
+	for i, msg := range sortedByCount(errs) {
+		if i == 5 {
+			fmt.Fprintf(out, "  … and %d other errors\n", len(errs)-i)
 			break
 		}
-		fmt.Fprintf(out, "  failed %d×: %s\n", n, msg)
-		shown++
+		fmt.Fprintf(out, "  failed %d×: %s\n", errs[msg], msg)
 	}
 }
 

@@ -82,7 +82,7 @@ func buildBinary(ctx context.Context, dir string, withPprof bool) (string, error
 	return bin, nil
 }
 
-// serveProcess is a running `deploybot serve`.
+// serveProcess is a running `deploybot serve` (or the floor server).
 type serveProcess struct {
 	cmd       *exec.Cmd
 	addr      string
@@ -109,21 +109,37 @@ func startServe(ctx context.Context, w *world, bin, dir, dsn string, withPprof b
 	if err != nil {
 		return nil, err
 	}
-	p := &serveProcess{addr: addr, logPath: filepath.Join(dir, "serve.log"), exited: make(chan struct{})}
+	cmd := exec.Command(bin, "serve", "--config", config)
+	cmd.Env = w.environ
+	var pprofAddr string
+	if withPprof {
+		if pprofAddr, err = freeAddr(); err != nil {
+			return nil, err
+		}
+		cmd.Env = append(append([]string(nil), w.environ...), "ACKLOAD_PPROF_ADDR="+pprofAddr)
+	}
+	p, err := launch(ctx, cmd, addr, filepath.Join(dir, "serve.log"), "/healthz", "/readyz")
+	if err != nil {
+		return nil, err
+	}
+	p.pprofAddr = pprofAddr
+	return p, nil
+}
+
+// launch starts cmd, which is to listen on addr, with its output in
+// logPath, and returns once GET of each of probes has answered 200: the
+// first after healthy, the second after ready.
+func launch(ctx context.Context, cmd *exec.Cmd, addr, logPath string, probes ...string) (*serveProcess, error) {
+	p := &serveProcess{cmd: cmd, addr: addr, logPath: logPath, exited: make(chan struct{})}
 	logFile, err := os.Create(p.logPath)
 	if err != nil {
 		return nil, err
 	}
 	defer logFile.Close() // the child has its own descriptor
-	p.cmd = exec.Command(bin, "serve", "--config", config)
-	p.cmd.Env = w.environ
-	if withPprof {
-		if p.pprofAddr, err = freeAddr(); err != nil {
-			return nil, err
-		}
-		p.cmd.Env = append(append([]string(nil), w.environ...), "ACKLOAD_PPROF_ADDR="+p.pprofAddr)
-	}
 	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
+	// Should this program die (a panic, a kill), the child goes with it
+	// instead of loading the shared machine on its own.
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 
 	start := time.Now()
 	if err := p.cmd.Start(); err != nil {
@@ -134,15 +150,17 @@ func startServe(ctx context.Context, w *world, bin, dir, dsn string, withPprof b
 		close(p.exited)
 	}()
 	client := &http.Client{Timeout: time.Second}
-	for _, probe := range []struct {
-		path string
-		took *time.Duration
-	}{{"/healthz", &p.healthy}, {"/readyz", &p.ready}} {
-		if err := p.await(ctx, client, probe.path, start.Add(time.Minute)); err != nil {
+	for i, path := range probes {
+		if err := p.await(ctx, client, path, start.Add(time.Minute)); err != nil {
 			p.Stop()
-			return nil, fmt.Errorf("%w\nserve's log:\n%s", err, p.logTail(20))
+			return nil, fmt.Errorf("%w\n%s's log:\n%s", err, filepath.Base(cmd.Path), p.logTail(20))
 		}
-		*probe.took = time.Since(start)
+		switch i {
+		case 0:
+			p.healthy = time.Since(start)
+		case 1:
+			p.ready = time.Since(start)
+		}
 	}
 	return p, nil
 }
@@ -160,13 +178,13 @@ func (p *serveProcess) await(ctx context.Context, client *http.Client, path stri
 		}
 		select {
 		case <-p.exited:
-			return fmt.Errorf("deploybot serve exited before %s answered 200: %v", path, p.waitErr)
+			return fmt.Errorf("%s exited before %s answered 200: %v", p.cmd.Path, path, p.waitErr)
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("deploybot serve did not answer 200 on %s within a minute", path)
+			return fmt.Errorf("%s did not answer 200 on %s within a minute", p.cmd.Path, path)
 		}
 	}
 }

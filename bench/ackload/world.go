@@ -13,6 +13,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/deploybot/deploybot/emulator/awsemu"
 	"github.com/deploybot/deploybot/emulator/githubemu"
@@ -52,6 +54,8 @@ type world struct {
 	sha     string   // the commit every request deploys; its CI stays pending
 	home    string   // serve's HOME
 	environ []string // serve's environment: where the emulators are
+
+	comments atomic.Int64 // PR comments sent so far, for their ids
 }
 
 func newWorld(envCount int) (*world, error) {
@@ -150,6 +154,9 @@ type storeSetup struct {
 	// sessions, for PostgreSQL, is how many connections the server has
 	// accepted so far; nil for SQLite.
 	sessions func(ctx context.Context) (int64, error)
+	// backendCPU, for PostgreSQL, is the CPU time used so far by the
+	// backends serving serve's connections open now; nil for SQLite.
+	backendCPU func(ctx context.Context) (time.Duration, error)
 }
 
 // prepareStore returns the store for serve. PostgreSQL gets a schema of
@@ -177,6 +184,9 @@ func prepareStore(ctx context.Context, flagValue, dir string) (storeSetup, error
 	}
 	q := u.Query()
 	q.Set("search_path", schema)
+	// Names serve's connections, so that the CPU of their backends can
+	// be told from the other users' of a shared PostgreSQL.
+	q.Set("application_name", schema)
 	u.RawQuery = q.Encode()
 	return storeSetup{
 		dsn: u.String(),
@@ -194,6 +204,27 @@ func prepareStore(ctx context.Context, flagValue, dir string) (storeSetup, error
 			var n int64
 			err := db.QueryRowContext(ctx, `SELECT sessions FROM pg_stat_database WHERE datname = current_database()`).Scan(&n)
 			return n, err
+		},
+		backendCPU: func(ctx context.Context) (time.Duration, error) {
+			// Serve keeps its pool of connections open, so the backends
+			// seen at both ends of a load did its work; one that ended
+			// meanwhile takes its time with it (an underestimate).
+			rows, err := db.QueryContext(ctx, `SELECT pid FROM pg_stat_activity WHERE application_name = $1`, schema)
+			if err != nil {
+				return 0, err
+			}
+			defer rows.Close()
+			var total time.Duration
+			for rows.Next() {
+				var pid int
+				if err := rows.Scan(&pid); err != nil {
+					return 0, err
+				}
+				if used, err := procCPU(pid); err == nil {
+					total += used
+				}
+			}
+			return total, rows.Err()
 		},
 	}, nil
 }

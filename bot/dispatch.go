@@ -322,12 +322,20 @@ func (s *Service) storeWakes(ctx context.Context) {
 		pending := s.toWake
 		s.toWake = make(map[string]struct{}, len(pending))
 		s.mu.Unlock()
+		woken := 0
 		for on := range pending {
-			if err := s.Store.Wake(ctx, on, s.now()); err != nil && ctx.Err() == nil {
+			n, err := s.Store.Wake(ctx, on, s.now())
+			if err != nil && ctx.Err() == nil {
 				s.logger().Warn("wake parked deployments", "on", on, "err", err)
 			}
+			woken += n
 		}
-		s.kick()
+		// A claim only when a parked row became claimable: CI events come
+		// in floods, mostly for commits nothing waits on, and a claim per
+		// batch of them was most of a check_run flood's cost.
+		if woken > 0 {
+			s.kick()
+		}
 	}
 }
 

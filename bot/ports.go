@@ -69,8 +69,10 @@ type Store interface {
 	// again from w.Until or once Wake(w.On) comes, without counting an
 	// attempt. ECONFLICT when owner no longer holds it.
 	Park(ctx context.Context, id int64, owner string, w Wait) error
-	// Wake makes every unfinished deployment parked on on claimable now.
-	Wake(ctx context.Context, on string, now time.Time) error
+	// Wake makes every unfinished deployment parked on on claimable now
+	// and says how many it made so; it records the wake for deployments
+	// about to park (see Park).
+	Wake(ctx context.Context, on string, now time.Time) (int, error)
 
 	// NewestPush returns app/env's auto deployment of the latest push
 	// (greatest PushedAt, then id); ENOTFOUND if none.

@@ -51,12 +51,15 @@ func testWake(t *testing.T, s bot.Store) {
 			t.Fatal(err)
 		}
 	}
-	if err := s.Wake(ctx, bot.WaitForGate("web", "dev"), t0.Add(time.Second)); err != nil {
-		t.Fatalf("Wake: %v", err)
+	if n, err := s.Wake(ctx, bot.WaitForGate("web", "dev"), t0.Add(time.Second)); err != nil || n != 1 {
+		t.Fatalf("Wake = %d, %v; want the one parked on web/dev's gate", n, err)
 	}
 	wantLeases(t, s, "claim after waking web/dev's gate", claim(t, s, "B", t0.Add(time.Second), t0.Add(time.Minute), 10), ids(ds[1:2]), "B", 1)
-	if err := s.Wake(ctx, bot.WaitForCI("aaa"), t0.Add(2*time.Second)); err != nil {
-		t.Fatalf("Wake: %v", err)
+	if n, err := s.Wake(ctx, bot.WaitForCI("aaa"), t0.Add(2*time.Second)); err != nil || n != 1 {
+		t.Fatalf("Wake = %d, %v; want the one parked on aaa's CI", n, err)
+	}
+	if n, err := s.Wake(ctx, bot.WaitForCI("nothing waits on this"), t0.Add(2*time.Second)); err != nil || n != 0 {
+		t.Fatalf("Wake of what nothing waits on = %d, %v; want 0", n, err)
 	}
 	wantLeases(t, s, "claim after CI news", claim(t, s, "B", t0.Add(2*time.Second), t0.Add(time.Minute), 10), ids(ds[:1]), "B", 1)
 	if got := claim(t, s, "B", t0.Add(3*time.Second), t0.Add(time.Minute), 10); len(got) != 0 {
@@ -90,7 +93,7 @@ func testWakeBeforePark(t *testing.T, s bot.Store) {
 	ds := create(t, s, "web", "dev", bot.StateWaitingForCI, bot.StateWaitingForCI)
 	claim(t, s, "A", t0, t0.Add(time.Minute), 10)
 	on := bot.WaitForCI("bbb")
-	if err := s.Wake(ctx, on, t0.Add(time.Second)); err != nil {
+	if _, err := s.Wake(ctx, on, t0.Add(time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	// ds[0] looked before the wake, ds[1] after it.

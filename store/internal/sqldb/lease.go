@@ -164,20 +164,25 @@ func (s *DB) Park(ctx context.Context, id int64, owner string, w bot.Wait) error
 // Wake brings the deployments parked on on forward to now, and records
 // the wake for those about to park (Park). Only rows whose wake is later
 // change, so a flood of events for one commit rewrites one small row.
-func (s *DB) Wake(ctx context.Context, on string, now time.Time) error {
+func (s *DB) Wake(ctx context.Context, on string, now time.Time) (int, error) {
 	tx, err := s.sql.BeginTx(ctx, nil)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer tx.Rollback()
 	nowMS := now.UnixMilli()
 	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO wakes (waiting_on, at_ms) VALUES (?, ?)
 		ON CONFLICT (waiting_on) DO UPDATE SET at_ms = excluded.at_ms WHERE excluded.at_ms > wakes.at_ms`), on, nowMS); err != nil {
-		return err
+		return 0, err
 	}
-	if _, err := tx.ExecContext(ctx, s.q(`UPDATE deployments SET wake_ms = ?
-		WHERE waiting_on = ? AND state NOT IN `+terminalStates+` AND wake_ms > ?`), nowMS, on, nowMS); err != nil {
-		return err
+	res, err := tx.ExecContext(ctx, s.q(`UPDATE deployments SET wake_ms = ?
+		WHERE waiting_on = ? AND state NOT IN `+terminalStates+` AND wake_ms > ?`), nowMS, on, nowMS)
+	if err != nil {
+		return 0, err
 	}
-	return tx.Commit()
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, err
+	}
+	return int(n), tx.Commit()
 }

@@ -97,6 +97,20 @@ func (f *fleet) addServices(envs []string) {
 // config writes a config with envs (name → ECS cluster) and returns its path.
 func (f *fleet) config(t testing.TB, name, store, listen string, envs []string) string {
 	t.Helper()
+	return f.appsConfig(t, name, store, listen, []fleetApp{{name: "takumi-server", image: sandboxImage, envs: envs}})
+}
+
+// fleetApp is one app of a fleet's config, on the sandbox's repository.
+// Its envs are ECS services in clusters named clusterPrefix+env.
+type fleetApp struct {
+	name, image   string
+	clusterPrefix string
+	envs          []string
+}
+
+// appsConfig writes a config with apps and returns its path.
+func (f *fleet) appsConfig(t testing.TB, name, store, listen string, apps []fleetApp) string {
+	t.Helper()
 	lease := f.lease
 	if lease == "" {
 		lease = "4s"
@@ -130,16 +144,14 @@ timing:
   ci_poll: %s
   rollout_poll: 50ms
 apps:
-  takumi-server:
-    repo: %s
-    image: %s
-    tag: "git_{{.ShortSHA}}"
-    environments:
-`, listen, store, f.publicDashboard, sandboxWebhookSecret, sandboxBotToken, sandboxSigningSecret, sandboxChannel, lease, ciPoll, sandboxRepo, sandboxImage)
-	for _, env := range envs {
-		fmt.Fprintf(&b, "      %s:\n        ecs: {cluster: %s, service: %s, container: %s}\n        timeout: %s\n", env, env, sandboxService, sandboxContainer, envTimeout)
-		if f.autoDeploy != "" {
-			fmt.Fprintf(&b, "        auto_deploy: {branch: %s}\n", f.autoDeploy)
+`, listen, store, f.publicDashboard, sandboxWebhookSecret, sandboxBotToken, sandboxSigningSecret, sandboxChannel, lease, ciPoll)
+	for _, app := range apps {
+		fmt.Fprintf(&b, "  %s:\n    repo: %s\n    image: %s\n    tag: \"git_{{.ShortSHA}}\"\n    environments:\n", app.name, sandboxRepo, app.image)
+		for _, env := range app.envs {
+			fmt.Fprintf(&b, "      %s:\n        ecs: {cluster: %s, service: %s, container: %s}\n        timeout: %s\n", env, app.clusterPrefix+env, sandboxService, sandboxContainer, envTimeout)
+			if f.autoDeploy != "" {
+				fmt.Fprintf(&b, "        auto_deploy: {branch: %s}\n", f.autoDeploy)
+			}
 		}
 	}
 	path := filepath.Join(f.dir, name)

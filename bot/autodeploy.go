@@ -25,8 +25,17 @@ var supersedable = cancellable
 // Allow lists do not apply — the branch's push rights are the check — and
 // a lock holds the deployment at the gate instead of refusing it. The
 // deployments are returned stored, not started.
+//
+// Only the store is written before it returns: the push webhook waits for
+// it, and one push to a monorepo may end hundreds of deployments. Telling
+// GitHub and Slack about the ended ones (two calls each) follows in the
+// background, one at a time, as GitHub asks of an App's calls.
 func (s *Service) AutoDeploy(ctx context.Context, p Push) ([]*Deployment, error) {
-	var created []*Deployment
+	var (
+		created []*Deployment
+		ended   []supersession
+	)
+	defer func() { s.tellSuperseded(context.WithoutCancel(ctx), ended) }()
 	for _, env := range s.Config.AutoDeployEnvs(p.Repo.FullName, p.Branch) {
 		app := s.Config.Apps[env.App]
 		d := &Deployment{
@@ -40,64 +49,95 @@ func (s *Service) AutoDeploy(ctx context.Context, p Push) ([]*Deployment, error)
 		}
 		s.logger().Info("auto deployment", "deployment", d.ID, "app", d.App, "env", d.Env, "branch", p.Branch, "sha", p.SHA, "pusher", p.Pusher)
 		created = append(created, d)
-		if err := s.supersede(ctx, d); err != nil {
+		e, err := s.supersede(ctx, d)
+		ended = append(ended, e...)
+		if err != nil {
 			return created, err
 		}
 	}
 	return created, nil
 }
 
+// supersession is a deployment a newer push ended, still to be told.
+type supersession struct {
+	ended, newer *Deployment
+	ranHere      bool // its pipeline ran on this replica and was stopped
+}
+
 // supersede makes the newest push win in d's environment: d ends if a
 // newer push is known already (webhooks may arrive out of order), and
 // otherwise every auto deployment of an older push that has not reached
 // AWS ends. Pushes are ordered by GitHub's push time, then by id, so
-// replicas handling two pushes at once agree on the winner.
-func (s *Service) supersede(ctx context.Context, d *Deployment) error {
+// replicas handling two pushes at once agree on the winner. It returns
+// the deployments it ended, for tellSuperseded.
+func (s *Service) supersede(ctx context.Context, d *Deployment) ([]supersession, error) {
 	newest, err := s.Store.NewestPush(ctx, d.App, d.Env)
 	if err != nil {
-		return fmt.Errorf("newest push to %s %s: %w", d.App, d.Env, err)
+		return nil, fmt.Errorf("newest push to %s %s: %w", d.App, d.Env, err)
 	}
 	if newest.ID != d.ID {
-		s.endSuperseded(ctx, d, newest)
-		return nil
+		return s.endSuperseded(ctx, nil, d, newest), nil
 	}
 	older, err := s.Store.PushedBefore(ctx, d, supersedable)
 	if err != nil {
-		return fmt.Errorf("older pushes to %s %s: %w", d.App, d.Env, err)
+		return nil, fmt.Errorf("older pushes to %s %s: %w", d.App, d.Env, err)
 	}
+	var ended []supersession
 	for _, o := range older {
-		s.endSuperseded(ctx, o, d)
+		ended = s.endSuperseded(ctx, ended, o, d)
 	}
-	return nil
+	return ended, nil
 }
 
-// endSuperseded ends d, replaced by newer, and says so where d was shown.
-// One that has moved on meanwhile (it reached AWS, or ended) is left to
-// finish: the newer one waits behind it in the gate.
-func (s *Service) endSuperseded(ctx context.Context, d, newer *Deployment) {
+// endSuperseded ends d in the store, replaced by newer, and appends it to
+// ended. One that has moved on meanwhile (it reached AWS, or ended) is
+// left to finish: the newer one waits behind it in the gate.
+func (s *Service) endSuperseded(ctx context.Context, ended []supersession, d, newer *Deployment) []supersession {
 	reason := fmt.Sprintf("superseded by #%d (%s)", newer.ID, newer.ShortSHA())
-	ended, err := s.Store.TransitionDeployment(ctx, d.ID, supersedable, StateSuperseded, reason)
+	stored, err := s.Store.TransitionDeployment(ctx, d.ID, supersedable, StateSuperseded, reason)
 	if err != nil {
 		if ErrorCode(err) != ECONFLICT {
 			s.logger().Warn("supersede deployment", "deployment", d.ID, "by", newer.ID, "err", err)
 		}
-		return
+		return ended
 	}
 	s.init()
 	ranHere := s.stopRun(d.ID, errEnded)
 	s.envEnded(d.App, d.Env)
-	r := &run{s: s, d: ended, log: s.logger().With("deployment", d.ID, "app", d.App, "env", d.Env)}
-	r.log.Info("deployment superseded", "by", newer.ID, "sha", newer.SHA)
+	s.logger().Info("deployment superseded", "deployment", d.ID, "app", d.App, "env", d.Env, "by", newer.ID, "sha", newer.SHA)
+	return append(ended, supersession{ended: stored, newer: newer, ranHere: ranHere})
+}
+
+// tellSuperseded says where each ended deployment was shown that it was
+// superseded, in the background: the store already says so, and the push
+// webhook is not kept waiting for GitHub and Slack.
+func (s *Service) tellSuperseded(ctx context.Context, ended []supersession) {
+	if len(ended) == 0 {
+		return
+	}
+	s.init()
+	s.running.Add(1)
+	go func() {
+		defer s.running.Done()
+		for _, e := range ended {
+			s.tellOneSuperseded(ctx, e)
+		}
+	}()
+}
+
+func (s *Service) tellOneSuperseded(ctx context.Context, e supersession) {
+	d, newer := e.ended, e.newer
+	r := &run{s: s, d: d, log: s.logger().With("deployment", d.ID, "app", d.App, "env", d.Env)}
 	r.observeEnd()
-	if ended.GitHubDeploymentID != 0 {
+	if d.GitHubDeploymentID != 0 {
 		// inactive: GitHub's word for a deployment another replaced.
 		r.setStatus(ctx, "inactive", fmt.Sprintf("Superseded by %s (deployment #%d)", newer.ShortSHA(), newer.ID))
 	}
-	if ended.SlackTS != "" {
+	if d.SlackTS != "" {
 		// One never shown in Slack is not announced only to say it ends.
 		r.announce(ctx, Textf("Superseded by #%d (%s), a newer push to %v", newer.ID, newer.ShortSHA(), Name(newer.Ref)))
 	}
-	if !ranHere && s.Finished != nil {
-		s.Finished(ended)
+	if !e.ranHere && s.Finished != nil {
+		s.Finished(d)
 	}
 }

@@ -714,7 +714,10 @@ func (s *Server) pushEvent(w http.ResponseWriter, r *http.Request, delivery stri
 		writeJSON(w, http.StatusOK, map[string]string{"msg": "push already handled"})
 		return
 	}
-	ds, err := s.Deployments.AutoDeploy(ctx, bot.Push{
+	// Not cut short if GitHub stops waiting for the answer (10 s): the
+	// delivery is recorded as handled, so a redelivery would create
+	// nothing, and the environments not reached yet would miss the push.
+	ds, err := s.Deployments.AutoDeploy(context.WithoutCancel(ctx), bot.Push{
 		Repo:   bot.Repo{FullName: repo, InstallationID: ev.Installation.ID},
 		Branch: branch, SHA: ev.After, Pusher: pusher, At: pushTime(ev.Repository.PushedAt, s.now()),
 	})

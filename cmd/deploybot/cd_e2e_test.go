@@ -3,12 +3,16 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/deploybot/deploybot/bot"
+	"github.com/deploybot/deploybot/emulator/faults"
+	"github.com/deploybot/deploybot/emulator/githubemu"
 )
 
 // autoDeployments returns the auto deployments of env, oldest first.
@@ -133,8 +137,13 @@ func TestAutoDeployNewestPushWins(t *testing.T) {
 				t.Errorf("superseded reason %q, want the newer sha", old.Reason)
 			}
 			if old.GitHubDeploymentID != 0 {
-				st := sb.github.Statuses(sandboxRepo, old.GitHubDeploymentID)
-				if last := st[len(st)-1]; last.State != "inactive" || !strings.Contains(last.Description, newer[:7]) {
+				// GitHub hears of it after the push is acknowledged.
+				var st []githubemu.DeploymentStatus
+				waitFor(t, "the older push's GitHub deployment to be inactive", 10*time.Second, func() bool {
+					st = sb.github.Statuses(sandboxRepo, old.GitHubDeploymentID)
+					return len(st) > 0 && st[len(st)-1].State == "inactive"
+				})
+				if last := st[len(st)-1]; !strings.Contains(last.Description, newer[:7]) {
 					t.Errorf("older push's final GitHub status %+v, want inactive naming %s", last, newer[:7])
 				}
 			}
@@ -233,4 +242,44 @@ func TestAutoDeployWaitsForLock(t *testing.T) {
 	if d, err := sb.wait(ctx, auto[0].ID); err != nil || d.State != bot.StateSucceeded {
 		t.Fatalf("after unlock: %+v, %v", d, err)
 	}
+}
+
+// A push is acknowledged without waiting for GitHub to hear that the
+// older push's deployment was superseded: one push to a monorepo ends
+// hundreds, and GitHub gives up on a webhook after 10 s. Here GitHub
+// holds that status call until the push's answer has come.
+func TestAutoDeploySupersedeAcksBeforeTellingGitHub(t *testing.T) {
+	sb := newTestSandbox(t)
+	older := sb.commit("auto: held older", "", "pending", true)
+	newer := sb.commit("auto: held newer", "", "pending", true)
+	if _, err := sb.github.Push(sandboxRepo, "main", older, "octocat"); err != nil {
+		t.Fatal(err)
+	}
+	auto := autoDeployments(t, sb, "dev")
+	if len(auto) != 1 {
+		t.Fatalf("%d auto deployments after one push, want 1", len(auto))
+	}
+	old := waitMessage(t, sb, auto[0].ID, "Waiting for CI")
+	release := make(chan struct{})
+	sb.github.Inject(faults.Rule{
+		Match: githubemu.Route(http.MethodPost, fmt.Sprintf("/repos/*/*/deployments/%d/statuses", old.GitHubDeploymentID)),
+		Times: 1,
+		Respond: func(w http.ResponseWriter, r *http.Request) {
+			<-release
+			githubemu.ServerError(http.StatusServiceUnavailable)(w, r)
+		},
+	})
+	sb.github.Advance(time.Second)
+	_, err := sb.github.Push(sandboxRepo, "main", newer, "octocat")
+	close(release)
+	if err != nil {
+		t.Fatalf("the push waited for GitHub: %v", err)
+	}
+	waitState(t, sb, old.ID, bot.StateSuperseded)
+	// Told all the same: an inactive status is final, so it is tried again.
+	waitFor(t, "the older push's GitHub deployment to be inactive", 30*time.Second, func() bool {
+		st := sb.github.Statuses(sandboxRepo, old.GitHubDeploymentID)
+		return len(st) > 0 && st[len(st)-1].State == "inactive" && strings.Contains(st[len(st)-1].Description, newer[:7])
+	})
+	waitMessage(t, sb, old.ID, "Superseded by")
 }

@@ -52,6 +52,7 @@ func (s *Service) init() {
 		s.stops = map[int64]context.CancelCauseFunc{}
 		s.waiters = map[string]chan struct{}{}
 		s.toWake = map[string]struct{}{}
+		s.again = map[int64]relaunch{}
 		s.wakeWork = make(chan struct{}, 1)
 	}
 	if s.Owner == "" {
@@ -140,6 +141,11 @@ func (s *Service) dispatch(ctx context.Context) {
 func (s *Service) launch(parent context.Context, d *Deployment, leased time.Time) {
 	s.mu.Lock()
 	if _, running := s.stops[d.ID]; running {
+		// Claimed again while its run here is still leaving (it parked and
+		// was woken at once): the claim holds the lease, so dropping it
+		// would leave the deployment unrun until the lease ran out. It
+		// runs once the other has gone.
+		s.again[d.ID] = relaunch{d: d, leased: leased}
 		s.mu.Unlock()
 		return
 	}
@@ -158,7 +164,12 @@ func (s *Service) launch(parent context.Context, d *Deployment, leased time.Time
 		stop(nil)
 		s.mu.Lock()
 		delete(s.stops, d.ID)
+		next, again := s.again[d.ID]
+		delete(s.again, d.ID)
 		s.mu.Unlock()
+		if again {
+			defer s.launch(parent, next.d, next.leased)
+		}
 		if errors.Is(err, errParked) {
 			// Its lease went back with the park. Its timer is kept here
 			// too, so that this replica looks again when it comes rather
@@ -170,9 +181,12 @@ func (s *Service) launch(parent context.Context, d *Deployment, leased time.Time
 			return
 		}
 		// Free the lease: an ended deployment needs none, and one that was
-		// interrupted is picked up again at once.
-		if err := s.Store.ReleaseLease(context.WithoutCancel(ctx), d.ID, s.Owner); err != nil {
-			s.logger().Warn("release lease", "deployment", d.ID, "err", err)
+		// interrupted is picked up again at once. One claimed again
+		// meanwhile keeps it: the lease is that claim's.
+		if !again {
+			if err := s.Store.ReleaseLease(context.WithoutCancel(ctx), d.ID, s.Owner); err != nil {
+				s.logger().Warn("release lease", "deployment", d.ID, "err", err)
+			}
 		}
 		if !d.State.Terminal() {
 			// Ended elsewhere (cancelled) is ended all the same.
@@ -188,6 +202,12 @@ func (s *Service) launch(parent context.Context, d *Deployment, leased time.Time
 		}
 		s.kick()
 	}()
+}
+
+// relaunch is a claim to run once the deployment's run here has ended.
+type relaunch struct {
+	d      *Deployment
+	leased time.Time
 }
 
 // heartbeat renews the lease of a running deployment, which runs out at

@@ -85,6 +85,7 @@ type Service struct {
 	wake     chan struct{}                     // nudges the dispatcher
 	waiters  map[string]chan struct{}          // by Wait.On: closed when it comes
 	toWake   map[string]struct{}               // Wait.Ons to wake in the store
+	again    map[int64]relaunch                // claimed while its run here was ending
 	wakeWork chan struct{}                     // nudges the store waker
 }
 

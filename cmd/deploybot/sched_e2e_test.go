@@ -44,7 +44,7 @@ func TestWaitingDeploymentsStarveNothing(t *testing.T) {
 	}
 
 	pending := sb.commit("starve: ci pending", "busy", "pending", true)
-	const flood = 110 // more than the 100 pipelines a replica runs at once
+	const flood = 110 // more than the pipelines a replica runs at once (16; 100 before)
 	var waiting []int64
 	for range flood {
 		id, err := sb.slashAccepted(ctx, "takumi-server "+pending[:7]+" dev")

@@ -78,10 +78,12 @@ func TestPushToPullRequestAndRedeliver(t *testing.T) {
 		ev.Repository.FullName != repoName || ev.Installation.ID != 31 {
 		t.Errorf("pull_request event = %+v; want synchronize to %s at %s", ev, pushed, after.Author.Date)
 	}
-	if example, err := os.ReadFile("../../../shared/corpus/github-webhooks/pull_request/synchronize.payload.json"); err == nil {
-		if missing := missingKeys(t, example, body, ""); len(missing) > 0 {
-			t.Errorf("pull_request payload lacks %v", missing)
-		}
+	example, err := os.ReadFile("../../testdata/corpus/github-webhooks/pull_request/synchronize.payload.json")
+	if err != nil {
+		t.Fatalf("corpus: %v", err)
+	}
+	if missing := missingKeys(t, example, body, ""); len(missing) > 0 {
+		t.Errorf("pull_request payload lacks %v", missing)
 	}
 
 	if err := emu.Redeliver(delivery); err != nil {

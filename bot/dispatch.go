@@ -50,6 +50,7 @@ func (s *Service) init() {
 	if s.wake == nil {
 		s.wake = make(chan struct{}, 1)
 		s.stops = map[int64]context.CancelCauseFunc{}
+		s.claims = map[int64]Claim{}
 		s.waiters = map[string]chan struct{}{}
 		s.toWake = map[string]struct{}{}
 		s.again = map[int64]relaunch{}
@@ -118,42 +119,93 @@ func (s *Service) Serve(ctx context.Context) error {
 // sooner (5.7 s against 7.6–8.7 s). See docs/benchmarks.md.
 const capacity = 16
 
-func (s *Service) dispatch(ctx context.Context) {
+// The shares of the capacity: no requester and no environment takes more
+// than these at once, whoever else waits; rollbacksOnly slots are kept for
+// rollbacks, so that undoing a bad release never waits for a free slot.
+// One environment runs one rollout at a time anyway (the gate); its share
+// bounds the work before the gate (GitHub deployment, Slack message) that
+// a flood of commands to it brings.
+const (
+	PerRequesterShare = capacity * 3 / 4
+	perEnv            = capacity / 4
+	rollbacksOnly     = 2
+)
+
+// fairClaimer is a store that claims within a ClaimQuota.
+type fairClaimer interface {
+	ClaimFair(ctx context.Context, owner string, now, expires time.Time, q ClaimQuota) ([]Claim, error)
+}
+
+// quota is what this replica may still claim.
+func (s *Service) quota() ClaimQuota {
 	s.mu.Lock()
-	free := capacity - len(s.stops)
-	s.mu.Unlock()
-	if free <= 0 {
+	defer s.mu.Unlock()
+	q := ClaimQuota{
+		Slots: capacity - len(s.stops), OtherSlots: capacity - rollbacksOnly,
+		PerRequester: PerRequesterShare, PerEnv: perEnv,
+		ByRequester: map[string]int{}, ByEnv: map[string]int{},
+	}
+	for id := range s.stops {
+		c, ok := s.claims[id]
+		if !ok {
+			continue
+		}
+		q.ByRequester[c.Deployment.Requester]++
+		q.ByEnv[EnvKey(c.Deployment.App, c.Deployment.Env)]++
+		if !c.Rollback {
+			q.OtherSlots--
+		}
+	}
+	q.OtherSlots = min(q.OtherSlots, q.Slots)
+	return q
+}
+
+func (s *Service) dispatch(ctx context.Context) {
+	q := s.quota()
+	if q.Slots <= 0 {
 		// A pipeline that ends kicks again.
 		return
 	}
 	now := s.now()
-	claimed, err := s.Store.ClaimDeployments(ctx, s.Owner, now, now.Add(s.lease()), free)
+	var claimed []Claim
+	var err error
+	if fair, ok := s.Store.(fairClaimer); ok {
+		claimed, err = fair.ClaimFair(ctx, s.Owner, now, now.Add(s.lease()), q)
+	} else {
+		var ds []*Deployment
+		ds, err = s.Store.ClaimDeployments(ctx, s.Owner, now, now.Add(s.lease()), q.Slots)
+		for _, d := range ds {
+			claimed = append(claimed, Claim{Deployment: d})
+		}
+	}
 	if err != nil {
 		if ctx.Err() == nil {
 			s.logger().Error("claim deployments", "err", err)
 		}
 		return
 	}
-	for _, d := range claimed {
-		s.launch(ctx, d, now.Add(s.lease()))
+	for _, c := range claimed {
+		s.launch(ctx, c, now.Add(s.lease()))
 	}
 }
 
 // launch runs d in its own goroutine unless it already runs here, with a
 // heartbeat that keeps its lease (claimed until leased).
-func (s *Service) launch(parent context.Context, d *Deployment, leased time.Time) {
+func (s *Service) launch(parent context.Context, c Claim, leased time.Time) {
+	d := c.Deployment
 	s.mu.Lock()
 	if _, running := s.stops[d.ID]; running {
 		// Claimed again while its run here is still leaving (it parked and
 		// was woken at once): the claim holds the lease, so dropping it
 		// would leave the deployment unrun until the lease ran out. It
 		// runs once the other has gone.
-		s.again[d.ID] = relaunch{d: d, leased: leased}
+		s.again[d.ID] = relaunch{c: c, leased: leased}
 		s.mu.Unlock()
 		return
 	}
 	ctx, stop := context.WithCancelCause(context.WithoutCancel(parent))
 	s.stops[d.ID] = stop
+	s.claims[d.ID] = c
 	s.running.Add(1)
 	s.mu.Unlock()
 	if d.Attempts > 1 {
@@ -167,11 +219,12 @@ func (s *Service) launch(parent context.Context, d *Deployment, leased time.Time
 		stop(nil)
 		s.mu.Lock()
 		delete(s.stops, d.ID)
+		delete(s.claims, d.ID)
 		next, again := s.again[d.ID]
 		delete(s.again, d.ID)
 		s.mu.Unlock()
 		if again {
-			defer s.launch(parent, next.d, next.leased)
+			defer s.launch(parent, next.c, next.leased)
 		}
 		if errors.Is(err, errParked) {
 			// Its lease went back with the park. Its timer is kept here
@@ -209,7 +262,7 @@ func (s *Service) launch(parent context.Context, d *Deployment, leased time.Time
 
 // relaunch is a claim to run once the deployment's run here has ended.
 type relaunch struct {
-	d      *Deployment
+	c      Claim
 	leased time.Time
 }
 

@@ -82,6 +82,7 @@ type Service struct {
 	running  sync.WaitGroup
 	serving  bool
 	stops    map[int64]context.CancelCauseFunc // pipelines running here
+	claims   map[int64]Claim                   // what runs here, for the claim quota
 	wake     chan struct{}                     // nudges the dispatcher
 	waiters  map[string]chan struct{}          // by Wait.On: closed when it comes
 	toWake   map[string]struct{}               // Wait.Ons to wake in the store

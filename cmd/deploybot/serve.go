@@ -143,6 +143,8 @@ func start(ctx context.Context, cfg *bot.Config, listen string, opt options) (*i
 // storeDB is what cmd needs of either store.
 type storeDB interface {
 	bot.Store
+	// ClaimFair is how the dispatcher claims (bot.ClaimQuota).
+	ClaimFair(ctx context.Context, owner string, now, expires time.Time, q bot.ClaimQuota) ([]bot.Claim, error)
 	intakePruner
 	Deployments(ctx context.Context, limit int) ([]*bot.Deployment, error)
 	Ping(ctx context.Context) error

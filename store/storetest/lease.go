@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -231,5 +232,64 @@ func testFencing(t *testing.T, s bot.Store) {
 	missing.ID, missing.LeaseOwner = b.ID+1000, "B"
 	if err := s.UpdateDeployment(ctx, missing); bot.ErrorCode(err) != bot.ENOTFOUND {
 		t.Errorf("fenced write of a missing id: %v, want %s", err, bot.ENOTFOUND)
+	}
+}
+
+type fairClaimer interface {
+	ClaimFair(ctx context.Context, owner string, now, expires time.Time, q bot.ClaimQuota) ([]bot.Claim, error)
+}
+
+// A fair claim takes rollbacks first, then deployments with nothing ahead
+// of them, each requester and environment within its share; a redeploy of
+// a sha that succeeded on the environment counts as a rollback.
+func testClaimFair(t *testing.T, s bot.Store) {
+	ctx := context.Background()
+	fs, ok := s.(fairClaimer)
+	if !ok {
+		t.Fatalf("%T has no ClaimFair", s)
+	}
+	add := func(requester, env, sha string, st bot.State) int64 {
+		d := newDeployment()
+		d.Requester, d.Env, d.SHA, d.State = requester, env, sha, st
+		if err := s.CreateDeployment(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		return d.ID
+	}
+	shaA, shaB := strings.Repeat("a", 40), strings.Repeat("b", 40)
+	add("slack:UOTHER", "prod", shaA, bot.StateSucceeded)
+	var flood []int64
+	for range 4 {
+		flood = append(flood, add("slack:UFLOOD", "dev", shaB, bot.StateReceived))
+	}
+	deploy := add("slack:UOTHER", "prod", shaB, bot.StateReceived)
+	rollback := add("slack:UOTHER", "prod", shaA, bot.StateReceived)
+
+	quota := func() bot.ClaimQuota {
+		return bot.ClaimQuota{Slots: 4, OtherSlots: 3, PerRequester: 2, PerEnv: 2}
+	}
+	got, err := fs.ClaimFair(ctx, "server-1", t0, t0.Add(time.Minute), quota())
+	if err != nil {
+		t.Fatal(err)
+	}
+	type claimed struct {
+		ID       int64
+		Rollback bool
+		Owner    string
+	}
+	var have []claimed
+	for _, c := range got {
+		have = append(have, claimed{c.Deployment.ID, c.Rollback, c.Deployment.LeaseOwner})
+	}
+	want := []claimed{{rollback, true, "server-1"}, {flood[0], false, "server-1"}, {deploy, false, "server-1"}, {flood[1], false, "server-1"}}
+	if diff := cmp.Diff(want, have); diff != "" {
+		t.Errorf("ClaimFair (-want +got):\n%s", diff)
+	}
+	got, err = fs.ClaimFair(ctx, "server-2", t0, t0.Add(time.Minute), quota())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Deployment.ID != flood[2] || got[1].Deployment.ID != flood[3] {
+		t.Errorf("second replica's ClaimFair = %v, want the rest of the flood %v", got, flood[2:])
 	}
 }

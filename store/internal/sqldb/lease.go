@@ -7,6 +7,7 @@ import (
 	"errors"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/deploybot/deploybot/bot"
@@ -185,4 +186,104 @@ func (s *DB) Wake(ctx context.Context, on string, now time.Time) (int, error) {
 		return 0, err
 	}
 	return int(n), tx.Commit()
+}
+
+// ClaimFair leases to owner the claimable deployments (as ClaimDeployments
+// would take them) that q picks: candidates are read first, at most
+// q.PerRequester of each requester and q.PerEnv of each environment, in
+// the order q starts them; then the picked ones are taken in one UPDATE
+// that checks again that each is claimable, so that of replicas claiming
+// at once only one gets a deployment (another may get fewer than it
+// picked, and claims again at its next kick).
+func (s *DB) ClaimFair(ctx context.Context, owner string, now, expires time.Time, q bot.ClaimQuota) ([]bot.Claim, error) {
+	if owner == "" {
+		return nil, bot.Errorf(bot.EINVALID, "a lease needs an owner")
+	}
+	if q.Slots <= 0 {
+		return nil, nil
+	}
+	nowMS, expiresMS := now.UnixMilli(), expires.UnixMilli()
+	tx, err := s.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	// The window functions cap each requester and environment before the
+	// LIMIT, so that one flood cannot fill the candidates; the rollback
+	// and behind tests run only on the rows left.
+	claimable := `state NOT IN ` + terminalStates + ` AND (lease_owner = '' OR lease_expires_ms < ?) AND wake_ms <= ?`
+	rows, err := tx.QueryContext(ctx, s.q(`SELECT c.id, c.requester, c.app, c.env,
+			CASE WHEN c.source = '`+string(bot.SourceAutoRollback)+`' OR c.rollback_of <> 0 OR EXISTS (
+				SELECT 1 FROM deployments p WHERE p.app = c.app AND p.env = c.env AND p.sha = c.sha
+				AND p.state = '`+string(bot.StateSucceeded)+`' AND p.id < c.id) THEN 1 ELSE 0 END AS rollback,
+			CASE WHEN EXISTS (
+				SELECT 1 FROM deployments o WHERE o.app = c.app AND o.env = c.env AND o.id < c.id
+				AND o.state NOT IN `+terminalStates+`) THEN 1 ELSE 0 END AS behind
+		FROM (SELECT id, requester, app, env, sha, source, rollback_of,
+				ROW_NUMBER() OVER (PARTITION BY requester ORDER BY id) AS nth_of_requester,
+				ROW_NUMBER() OVER (PARTITION BY app, env ORDER BY id) AS nth_of_env
+			FROM deployments WHERE `+claimable+`) c
+		WHERE c.nth_of_requester <= ? AND c.nth_of_env <= ?
+		ORDER BY rollback DESC, behind, c.id LIMIT ?`),
+		nowMS, nowMS, q.PerRequester, q.PerEnv, max(64, 8*q.Slots))
+	if err != nil {
+		return nil, err
+	}
+	var cs []bot.ClaimCandidate
+	for rows.Next() {
+		var c bot.ClaimCandidate
+		var rollback, behind int
+		if err := rows.Scan(&c.ID, &c.Requester, &c.App, &c.Env, &rollback, &behind); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		c.Rollback, c.Behind = rollback == 1, behind == 1
+		cs = append(cs, c)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	picked := q.Pick(cs)
+	if len(picked) == 0 {
+		return nil, tx.Commit()
+	}
+	args := []any{owner, expiresMS}
+	marks := make([]string, len(picked))
+	rollback := map[int64]bool{}
+	for i, c := range picked {
+		marks[i] = "?"
+		args = append(args, c.ID)
+		rollback[c.ID] = c.Rollback
+	}
+	args = append(args, nowMS, nowMS)
+	claimed, err := tx.QueryContext(ctx, s.q(`UPDATE deployments SET
+			attempts = attempts + CASE WHEN parked = 1 THEN 0 ELSE 1 END, parked = 0,
+			lease_owner = ?, lease_expires_ms = ?
+		WHERE id IN (`+strings.Join(marks, ", ")+`) AND `+claimable+`
+		RETURNING `+deploymentColumns), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer claimed.Close()
+	var out []bot.Claim
+	for claimed.Next() {
+		d, err := scanDeployment(claimed)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, bot.Claim{Deployment: d, Rollback: rollback[d.ID]})
+	}
+	if err := claimed.Err(); err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, err
+	}
+	order := map[int64]int{}
+	for i, c := range picked {
+		order[c.ID] = i
+	}
+	slices.SortFunc(out, func(a, b bot.Claim) int { return cmp.Compare(order[a.Deployment.ID], order[b.Deployment.ID]) })
+	return out, nil
 }

@@ -112,9 +112,9 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	// Each route sheds on its own, so a flood of one kind of request
 	// never takes the slots of another.
-	mux.Handle("POST /webhooks/github", shed(inFlight, http.HandlerFunc(s.githubWebhook)))
-	mux.Handle("POST /slack/commands", shed(inFlight, http.HandlerFunc(s.slackCommand)))
-	mux.Handle("POST /slack/interactions", shed(inFlight, http.HandlerFunc(s.slackInteraction)))
+	mux.Handle("POST /webhooks/github", shed(inFlight, intake(s.githubWebhook)))
+	mux.Handle("POST /slack/commands", shed(inFlight, intake(s.slackCommand)))
+	mux.Handle("POST /slack/interactions", shed(inFlight, intake(s.slackInteraction)))
 	// Health answers from memory and is never shed: an orchestrator that
 	// sees a busy bot as a dead one would restart it, and its in-flight
 	// deployments, at the worst time.
@@ -135,6 +135,14 @@ func (s *Server) Handler() http.Handler {
 		mux.Handle("GET /metrics", dash(s.Metrics))
 	}
 	return mux
+}
+
+// intake marks the request's work as the intake's: the store serves it
+// ahead of the pipelines (bot.WithIntake).
+func intake(h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h(w, r.WithContext(bot.WithIntake(r.Context())))
+	})
 }
 
 // shed lets at most limit requests into h at once and answers the others

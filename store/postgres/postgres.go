@@ -37,8 +37,14 @@ const migrationLock = 0x6465706c6f79 // "deploy"
 // merely wait for each other.
 const gateLockClass = 0x64706774 // "dpgt"
 
-// maxConns bounds each process's connections to PostgreSQL.
-const maxConns = 20
+// maxConns bounds each process's connections to PostgreSQL: maxConns for
+// everything but the intake, intakeConns more kept for the acks' writes
+// (bot.WithIntake), so that an ack never queues for a connection behind
+// the pipelines' traffic.
+const (
+	maxConns    = 20
+	intakeConns = 4
+)
 
 // Open connects to the database at dsn (postgres://…) and brings its
 // schema up to date.
@@ -60,6 +66,10 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("connect to postgres %s@%s/%s: %w", cfg.User, cfg.Host, cfg.Database, err)
 	}
+	intake := stdlib.OpenDB(*cfg)
+	intake.SetMaxOpenConns(intakeConns)
+	intake.SetMaxIdleConns(intakeConns)
+	intake.SetConnMaxIdleTime(5 * time.Minute)
 	s := &DB{sqldb.New(db, sqldb.Dialect{
 		Numbered:          true,
 		ForUpdate:         " FOR UPDATE",
@@ -69,8 +79,9 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		LockGate:          fmt.Sprintf("SELECT pg_advisory_xact_lock(%d, hashtext(?::text || '/' || ?::text))", gateLockClass),
 		ShareGate:         fmt.Sprintf("SELECT pg_advisory_xact_lock_shared(%d, hashtext(?::text || '/' || ?::text))", gateLockClass),
 	})}
+	s.SetIntakePool(intake)
 	if err := s.Migrate(ctx, migrations, "migration"); err != nil {
-		db.Close()
+		s.Close()
 		return nil, fmt.Errorf("migrate postgres: %w", err)
 	}
 	return s, nil

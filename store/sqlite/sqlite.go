@@ -55,7 +55,9 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	db.SetMaxIdleConns(maxConns)
 	// Immediate transactions serialize all writers, across processes too,
 	// so claims and the gate need no row or advisory locks here.
-	s := &DB{sqldb.New(db, sqldb.Dialect{IsUniqueViolation: isUniqueViolation})}
+	// busy_timeout stays for other processes on the file (`deploybot
+	// deploy`); this one's writers take turns in the store, acks first.
+	s := &DB{sqldb.New(db, sqldb.Dialect{IsUniqueViolation: isUniqueViolation, SerializeWrites: true})}
 	if err := s.Migrate(ctx, migrations, "migration"); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("migrate sqlite %s: %w", path, err)

@@ -8,13 +8,13 @@ import (
 
 func (s *DB) AddEvent(ctx context.Context, e *bot.Event) error {
 	e.At = s.timestamp()
-	_, err := s.sql.ExecContext(ctx, s.q(`INSERT INTO deployment_events (deployment_id, at, stage, message) VALUES (?, ?, ?, ?)`),
+	_, err := s.exec(ctx, s.q(`INSERT INTO deployment_events (deployment_id, at, stage, message) VALUES (?, ?, ?, ?)`),
 		e.DeploymentID, e.At, string(e.Stage), e.Message)
 	return err
 }
 
 func (s *DB) Events(ctx context.Context, deploymentID int64) ([]bot.Event, error) {
-	rows, err := s.sql.QueryContext(ctx, s.q(`SELECT deployment_id, at, stage, message FROM deployment_events WHERE deployment_id = ? ORDER BY id`), deploymentID)
+	rows, err := s.pool(ctx).QueryContext(ctx, s.q(`SELECT deployment_id, at, stage, message FROM deployment_events WHERE deployment_id = ? ORDER BY id`), deploymentID)
 	if err != nil {
 		return nil, err
 	}

@@ -17,7 +17,7 @@ import (
 // that will still hold when the other is gone. Next says that no one else
 // waits between the head and the deployment.
 func (s *DB) EnterGate(ctx context.Context, id int64, from, to bot.State, now time.Time) (bot.GateResult, error) {
-	tx, err := s.sql.BeginTx(ctx, nil)
+	tx, err := s.begin(ctx)
 	if err != nil {
 		return bot.GateResult{}, err
 	}

@@ -32,7 +32,7 @@ func (s *DB) ClaimDeployments(ctx context.Context, owner string, now, expires ti
 		return nil, nil
 	}
 	nowMS, expiresMS := now.UnixMilli(), expires.UnixMilli()
-	tx, err := s.sql.BeginTx(ctx, nil)
+	tx, err := s.begin(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -82,12 +82,17 @@ func (s *DB) ClaimDeployment(ctx context.Context, id int64, owner string, now, e
 		return nil, bot.Errorf(bot.EINVALID, "a lease needs an owner")
 	}
 	nowMS := now.UnixMilli()
-	d, err := scanDeployment(s.sql.QueryRowContext(ctx, s.q(`UPDATE deployments SET
+	unlock, err := s.lockWrites(ctx)
+	if err != nil {
+		return nil, err
+	}
+	d, err := scanDeployment(s.pool(ctx).QueryRowContext(ctx, s.q(`UPDATE deployments SET
 			attempts = attempts + CASE WHEN parked = 1 OR (lease_owner = ? AND lease_expires_ms >= ?) THEN 0 ELSE 1 END,
 			parked = 0, lease_owner = ?, lease_expires_ms = ?
 		WHERE id = ? AND state NOT IN `+terminalStates+` AND (lease_owner = '' OR lease_owner = ? OR lease_expires_ms < ?)
 		RETURNING `+deploymentColumns),
 		owner, nowMS, owner, expires.UnixMilli(), id, owner, nowMS))
+	unlock()
 	if errors.Is(err, sql.ErrNoRows) {
 		stored, err := s.Deployment(ctx, id)
 		if err != nil {
@@ -108,7 +113,7 @@ func orDash(s string) string {
 // RenewLease keeps a lease that expired but that no one took: its owner
 // never stopped, and no other replica ran the deployment meanwhile.
 func (s *DB) RenewLease(ctx context.Context, id int64, owner string, expires time.Time) error {
-	res, err := s.sql.ExecContext(ctx, s.q(`UPDATE deployments SET lease_expires_ms = ? WHERE id = ? AND lease_owner = ?`),
+	res, err := s.exec(ctx, s.q(`UPDATE deployments SET lease_expires_ms = ? WHERE id = ? AND lease_owner = ?`),
 		expires.UnixMilli(), id, owner)
 	if err != nil {
 		return err
@@ -127,7 +132,7 @@ func (s *DB) RenewLease(ctx context.Context, id int64, owner string, expires tim
 }
 
 func (s *DB) ReleaseLease(ctx context.Context, id int64, owner string) error {
-	_, err := s.sql.ExecContext(ctx, s.q(`UPDATE deployments SET lease_owner = '', lease_expires_ms = 0 WHERE id = ? AND lease_owner = ?`),
+	_, err := s.exec(ctx, s.q(`UPDATE deployments SET lease_owner = '', lease_expires_ms = 0 WHERE id = ? AND lease_owner = ?`),
 		id, owner)
 	return err
 }
@@ -142,7 +147,7 @@ func (s *DB) Park(ctx context.Context, id int64, owner string, w bot.Wait) error
 		// Not known when the run looked: no wake counts as news.
 		checked = math.MaxInt64
 	}
-	res, err := s.sql.ExecContext(ctx, s.q(`UPDATE deployments SET
+	res, err := s.exec(ctx, s.q(`UPDATE deployments SET
 			waiting_on = ?, wait_note = ?, wait_since_ms = ?,
 			wake_ms = CASE WHEN COALESCE((SELECT at_ms FROM wakes WHERE wakes.waiting_on = ?), 0) >= CAST(? AS BIGINT)
 				THEN CAST(? AS BIGINT) ELSE CAST(? AS BIGINT) END,
@@ -166,7 +171,7 @@ func (s *DB) Park(ctx context.Context, id int64, owner string, w bot.Wait) error
 // the wake for those about to park (Park). Only rows whose wake is later
 // change, so a flood of events for one commit rewrites one small row.
 func (s *DB) Wake(ctx context.Context, on string, now time.Time) (int, error) {
-	tx, err := s.sql.BeginTx(ctx, nil)
+	tx, err := s.begin(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -203,7 +208,7 @@ func (s *DB) ClaimFair(ctx context.Context, owner string, now, expires time.Time
 		return nil, nil
 	}
 	nowMS, expiresMS := now.UnixMilli(), expires.UnixMilli()
-	tx, err := s.sql.BeginTx(ctx, nil)
+	tx, err := s.begin(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -13,7 +13,7 @@ import (
 // order is not time order once fractional seconds differ in length.
 
 func (s *DB) Lock(ctx context.Context, l *bot.EnvLock, now time.Time) (*bot.EnvLock, error) {
-	tx, err := s.sql.BeginTx(ctx, nil)
+	tx, err := s.begin(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -46,7 +46,7 @@ func (s *DB) Lock(ctx context.Context, l *bot.EnvLock, now time.Time) (*bot.EnvL
 }
 
 func (s *DB) Unlock(ctx context.Context, app, env string, now time.Time) (*bot.EnvLock, error) {
-	tx, err := s.sql.BeginTx(ctx, nil)
+	tx, err := s.begin(ctx)
 	if err != nil {
 		return nil, err
 	}

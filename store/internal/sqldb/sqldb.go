@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -38,6 +39,9 @@ type Dialect struct {
 	// env as arguments and holds until it ends, so that the gate of one
 	// environment decides for one deployment at a time.
 	LockGate string
+	// SerializeWrites lets one write at a time in from this process,
+	// acks first (see writeGate): SQLite, whose file has one writer.
+	SerializeWrites bool
 	// ShareGate, if set, runs before CreateDeployment's insert with app and
 	// env as arguments. Where ids are drawn before commit (PostgreSQL
 	// sequences), a deployment with a smaller id may become visible after
@@ -49,8 +53,13 @@ type Dialect struct {
 // DB is a bot.Store on a *sql.DB.
 type DB struct {
 	sql *sql.DB
-	d   Dialect
-	now func() time.Time
+	// intake, if set, serves the contexts marked bot.WithIntake: a pool
+	// of their own, so that acks never wait for a connection the
+	// pipelines hold.
+	intake *sql.DB
+	gate   *writeGate // with Dialect.SerializeWrites
+	d      Dialect
+	now    func() time.Time
 	// queries counts the statements sent, for the store-queries metric:
 	// every statement is written through q, once per call.
 	queries atomic.Uint64
@@ -58,10 +67,86 @@ type DB struct {
 
 // New wraps db; migrations must be run with Migrate before use.
 func New(db *sql.DB, d Dialect) *DB {
-	return &DB{sql: db, d: d, now: time.Now}
+	s := &DB{sql: db, d: d, now: time.Now}
+	if d.SerializeWrites {
+		s.gate = &writeGate{}
+	}
+	return s
 }
 
-func (s *DB) Close() error                   { return s.sql.Close() }
+// SetIntakePool makes db serve the intake's contexts (bot.WithIntake);
+// Close closes it.
+func (s *DB) SetIntakePool(db *sql.DB) { s.intake = db }
+
+func (s *DB) Close() error {
+	if s.intake != nil {
+		s.intake.Close()
+	}
+	return s.sql.Close()
+}
+
+// pool is the connections ctx's queries use.
+func (s *DB) pool(ctx context.Context) *sql.DB {
+	if s.intake != nil && bot.IsIntake(ctx) {
+		return s.intake
+	}
+	return s.sql
+}
+
+// lockWrites waits for ctx's turn to write, where writes are serialized,
+// and returns what ends it.
+func (s *DB) lockWrites(ctx context.Context) (unlock func(), err error) {
+	if s.gate == nil {
+		return func() {}, nil
+	}
+	if err := s.gate.lock(ctx, bot.IsIntake(ctx)); err != nil {
+		return nil, err
+	}
+	return s.gate.unlock, nil
+}
+
+// exec runs one writing statement.
+func (s *DB) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	unlock, err := s.lockWrites(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	return s.pool(ctx).ExecContext(ctx, query, args...)
+}
+
+// txn is a transaction holding its turn to write until it ends.
+type txn struct {
+	*sql.Tx
+	unlock func()
+	once   sync.Once
+}
+
+func (t *txn) Commit() error {
+	err := t.Tx.Commit()
+	t.once.Do(t.unlock)
+	return err
+}
+
+func (t *txn) Rollback() error {
+	err := t.Tx.Rollback()
+	t.once.Do(t.unlock)
+	return err
+}
+
+// begin starts a transaction; every transaction here writes.
+func (s *DB) begin(ctx context.Context) (*txn, error) {
+	unlock, err := s.lockWrites(ctx)
+	if err != nil {
+		return nil, err
+	}
+	tx, err := s.pool(ctx).BeginTx(ctx, nil)
+	if err != nil {
+		unlock()
+		return nil, err
+	}
+	return &txn{Tx: tx, unlock: unlock}, nil
+}
 func (s *DB) Ping(ctx context.Context) error { return s.sql.PingContext(ctx) }
 
 // Queries is how many statements the store has sent to the database since
@@ -110,7 +195,7 @@ func (s *DB) Migrate(ctx context.Context, migrations fs.FS, dir string) error {
 }
 
 func (s *DB) migrateFile(ctx context.Context, migrations fs.FS, name string) error {
-	tx, err := s.sql.BeginTx(ctx, nil)
+	tx, err := s.begin(ctx)
 	if err != nil {
 		return err
 	}
@@ -152,7 +237,7 @@ const deploymentColumns = `id, app, env, repo, ref, sha, image, requester, sourc
 // CreateDeployment leaves Attempts and the lease at zero whatever d says:
 // only the lease methods write them.
 func (s *DB) CreateDeployment(ctx context.Context, d *bot.Deployment) error {
-	tx, err := s.sql.BeginTx(ctx, nil)
+	tx, err := s.begin(ctx)
 	if err != nil {
 		return err
 	}
@@ -195,7 +280,7 @@ func (s *DB) UpdateDeployment(ctx context.Context, d *bot.Deployment) error {
 		query += ` AND lease_owner = ?`
 		args = append(args, d.LeaseOwner)
 	}
-	res, err := s.sql.ExecContext(ctx, s.q(query), args...)
+	res, err := s.exec(ctx, s.q(query), args...)
 	if err != nil {
 		return s.translate(err, d)
 	}
@@ -226,7 +311,7 @@ func (s *DB) TransitionDeployment(ctx context.Context, id int64, from []bot.Stat
 		args = append(args, string(st))
 	}
 	marks := strings.TrimSuffix(strings.Repeat("?, ", len(from)), ", ")
-	res, err := s.sql.ExecContext(ctx, s.q(`UPDATE deployments SET state = ?, reason = ?, updated_at = ? WHERE id = ? AND state IN (`+marks+`)`), args...)
+	res, err := s.exec(ctx, s.q(`UPDATE deployments SET state = ?, reason = ?, updated_at = ? WHERE id = ? AND state IN (`+marks+`)`), args...)
 	if err != nil {
 		return nil, err
 	}
@@ -309,7 +394,7 @@ func (s *DB) queryDeploymentsTx(ctx context.Context, q querier, query string, ar
 }
 
 func (s *DB) Deployment(ctx context.Context, id int64) (*bot.Deployment, error) {
-	d, err := scanDeployment(s.sql.QueryRowContext(ctx, s.q(`SELECT `+deploymentColumns+` FROM deployments WHERE id = ?`), id))
+	d, err := scanDeployment(s.pool(ctx).QueryRowContext(ctx, s.q(`SELECT `+deploymentColumns+` FROM deployments WHERE id = ?`), id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, bot.Errorf(bot.ENOTFOUND, "deployment #%d not found", id)
 	}
@@ -317,7 +402,7 @@ func (s *DB) Deployment(ctx context.Context, id int64) (*bot.Deployment, error) 
 }
 
 func (s *DB) DeploymentByGitHubID(ctx context.Context, githubID int64) (*bot.Deployment, error) {
-	d, err := scanDeployment(s.sql.QueryRowContext(ctx, s.q(`SELECT `+deploymentColumns+` FROM deployments WHERE github_deployment_id = ?`), githubID))
+	d, err := scanDeployment(s.pool(ctx).QueryRowContext(ctx, s.q(`SELECT `+deploymentColumns+` FROM deployments WHERE github_deployment_id = ?`), githubID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, bot.Errorf(bot.ENOTFOUND, "no deployment has GitHub deployment id %d", githubID)
 	}
@@ -330,7 +415,7 @@ func (s *DB) Deployments(ctx context.Context, limit int) ([]*bot.Deployment, err
 }
 
 func (s *DB) RecordDelivery(ctx context.Context, deliveryID, event string) (bool, error) {
-	res, err := s.sql.ExecContext(ctx, s.q(`INSERT INTO webhook_deliveries (delivery_id, event, received_at) VALUES (?, ?, ?)
+	res, err := s.exec(ctx, s.q(`INSERT INTO webhook_deliveries (delivery_id, event, received_at) VALUES (?, ?, ?)
 		ON CONFLICT (delivery_id) DO NOTHING`), deliveryID, event, s.timestamp())
 	if err != nil {
 		return false, err
@@ -340,7 +425,7 @@ func (s *DB) RecordDelivery(ctx context.Context, deliveryID, event string) (bool
 }
 
 func (s *DB) ForgetDelivery(ctx context.Context, deliveryID string) error {
-	_, err := s.sql.ExecContext(ctx, s.q(`DELETE FROM webhook_deliveries WHERE delivery_id = ?`), deliveryID)
+	_, err := s.exec(ctx, s.q(`DELETE FROM webhook_deliveries WHERE delivery_id = ?`), deliveryID)
 	return err
 }
 
@@ -400,7 +485,7 @@ func toMillis(t time.Time) int64 {
 // recorded_at is deploybot's clock, for pruning.
 func (s *DB) RecordHeadChange(ctx context.Context, c bot.HeadChange) error {
 	now := s.timestamp()
-	_, err := s.sql.ExecContext(ctx, s.q(`INSERT INTO pull_request_heads (repo, number, sha, changed_at, recorded_at) VALUES (?, ?, ?, ?, ?)
+	_, err := s.exec(ctx, s.q(`INSERT INTO pull_request_heads (repo, number, sha, changed_at, recorded_at) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (repo, number) DO UPDATE SET sha = excluded.sha, changed_at = excluded.changed_at, recorded_at = excluded.recorded_at
 		WHERE excluded.changed_at >= pull_request_heads.changed_at`),
 		strings.ToLower(c.Repo), c.Number, c.SHA, c.At.UTC().Truncate(time.Microsecond), now)
@@ -409,7 +494,7 @@ func (s *DB) RecordHeadChange(ctx context.Context, c bot.HeadChange) error {
 
 func (s *DB) LastHeadChange(ctx context.Context, repo string, number int) (bot.HeadChange, error) {
 	c := bot.HeadChange{Repo: repo, Number: number}
-	err := s.sql.QueryRowContext(ctx, s.q(`SELECT sha, changed_at FROM pull_request_heads WHERE repo = ? AND number = ?`),
+	err := s.pool(ctx).QueryRowContext(ctx, s.q(`SELECT sha, changed_at FROM pull_request_heads WHERE repo = ? AND number = ?`),
 		strings.ToLower(repo), number).Scan(&c.SHA, &c.At)
 	if errors.Is(err, sql.ErrNoRows) {
 		return c, bot.Errorf(bot.ENOTFOUND, "no head change of %s#%d recorded", repo, number)
@@ -433,7 +518,7 @@ func (s *DB) PruneIntake(ctx context.Context, before time.Time) (int64, error) {
 		if strings.Contains(query, "at_ms") {
 			arg = cutoff.UnixMilli()
 		}
-		res, err := s.sql.ExecContext(ctx, s.q(query), arg)
+		res, err := s.exec(ctx, s.q(query), arg)
 		if err != nil {
 			return total, err
 		}
@@ -449,7 +534,7 @@ func (s *DB) PruneIntake(ctx context.Context, before time.Time) (int64, error) {
 // NewestPush returns app/env's auto deployment of the latest push: the
 // greatest pushed_at, the greater id between pushes of one millisecond.
 func (s *DB) NewestPush(ctx context.Context, app, env string) (*bot.Deployment, error) {
-	d, err := scanDeployment(s.sql.QueryRowContext(ctx, s.q(`SELECT `+deploymentColumns+` FROM deployments
+	d, err := scanDeployment(s.pool(ctx).QueryRowContext(ctx, s.q(`SELECT `+deploymentColumns+` FROM deployments
 		WHERE app = ? AND env = ? AND source = 'auto' ORDER BY pushed_at_ms DESC, id DESC LIMIT 1`), app, env))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, bot.Errorf(bot.ENOTFOUND, "%s %s has no auto deployment", app, env)

@@ -69,25 +69,18 @@ type Service struct {
 	// Observer, when set, hears stage and end-of-deployment measurements.
 	Observer Observer
 
-	// Owner names this replica in deployment leases; Lease is how long a
-	// lease lasts unless renewed (a crashed replica's deployments are taken
-	// over that long after its last renewal); QueuePoll is how often
-	// queued deployments look at the queue again and unleased work is
-	// looked for, besides being woken by events here.
-	Owner     string
-	Lease     time.Duration
-	QueuePoll time.Duration
+	// Owner names this replica in deployment leases (its Scheduler's
+	// claims must use the same); Lease is how long a lease lasts unless
+	// renewed (a crashed replica's deployments are taken over that long
+	// after its last renewal).
+	Owner string
+	Lease time.Duration
+	// Scheduler runs the accepted deployments; nil: only Run runs them.
+	Scheduler Scheduler
 
-	mu       sync.Mutex
-	running  sync.WaitGroup
-	serving  bool
-	stops    map[int64]context.CancelCauseFunc // pipelines running here
-	claims   map[int64]Claim                   // what runs here, for the claim quota
-	wake     chan struct{}                     // nudges the dispatcher
-	waiters  map[string]chan struct{}          // by Wait.On: closed when it comes
-	toWake   map[string]struct{}               // Wait.Ons to wake in the store
-	again    map[int64]relaunch                // claimed while its run here was ending
-	wakeWork chan struct{}                     // nudges the store waker
+	mu      sync.Mutex
+	running sync.WaitGroup           // reports sent in the background
+	waiters map[string]chan struct{} // by Wait.On: closed when it comes
 }
 
 // errEnded stops a pipeline whose deployment was ended elsewhere (cancelled

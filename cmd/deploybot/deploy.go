@@ -75,7 +75,7 @@ func deployCommand(ctx context.Context, args []string, stdout, stderr io.Writer,
 		return fmt.Errorf("%s", bot.ErrorMessage(err))
 	}
 	fmt.Fprintf(stdout, "deployment #%d: %s %s to %s\n", d.ID, app, ref, env)
-	if err := in.service.RunOne(ctx, d); err != nil {
+	if err := in.dispatcher.RunOne(ctx, d); err != nil {
 		return fmt.Errorf("deployment #%d failed after %s: %s", d.ID, time.Since(began).Round(100*time.Millisecond), d.Reason)
 	}
 	fmt.Fprintf(stdout, "deployment #%d succeeded in %s: %s\n", d.ID, time.Since(began).Round(100*time.Millisecond), d.Image)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/deploybot/deploybot/bot"
+	"github.com/deploybot/deploybot/dispatch"
 	"github.com/deploybot/deploybot/ghclient"
 	"github.com/deploybot/deploybot/store/sqlite"
 )
@@ -236,7 +237,7 @@ func TestResumeFindsEarlierGitHubDeployment(t *testing.T) {
 	if _, err := db.ClaimDeployment(ctx, d.ID, "dead-replica", long, long.Add(time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	if err := svc.RunOne(ctx, d); err != nil {
+	if err := dispatcherFor(svc).RunOne(ctx, d); err != nil {
 		t.Fatalf("resumed run: %v", err)
 	}
 	if d.State != bot.StateSucceeded || d.GitHubDeploymentID != earlier || d.Attempts != 2 {
@@ -269,6 +270,12 @@ func standaloneService(t *testing.T, sb *sandbox) (*bot.Service, *sqlite.DB, *gh
 	svc := &bot.Service{Config: sb.cfg, Store: db, GitHub: gh, Images: sb.bot.service.Images, Deployers: sb.bot.service.Deployers,
 		CIPoll: bot.Backoff{Initial: 10 * time.Millisecond, Max: 50 * time.Millisecond}, Logger: slog.New(slog.DiscardHandler)}
 	return svc, db, gh, path
+}
+
+// dispatcherFor runs svc's deployments one at a time, as `deploybot
+// deploy` does.
+func dispatcherFor(svc *bot.Service) *dispatch.Dispatcher {
+	return &dispatch.Dispatcher{Store: svc.Store.(dispatch.Store), Runner: svc, Logger: svc.Logger}
 }
 
 // ghclientForSandbox is a GitHub client with the bot's own credentials.
@@ -317,7 +324,7 @@ func TestCITimeoutCountsFromTheFirstWait(t *testing.T) {
 			cancel()
 		}
 	}
-	_ = svc.RunOne(first, d)
+	_ = dispatcherFor(svc).RunOne(first, d)
 	if d.State != bot.StateWaitingForCI {
 		t.Fatalf("first attempt stopped in %s", d.State)
 	}
@@ -334,7 +341,7 @@ func TestCITimeoutCountsFromTheFirstWait(t *testing.T) {
 	sb.cfg.Apps[sandboxApp].CITimeout = bot.Duration(30 * time.Minute)
 	second, stop := context.WithTimeout(ctx, 20*time.Second)
 	defer stop()
-	err = svc.RunOne(second, d)
+	err = dispatcherFor(svc).RunOne(second, d)
 	if second.Err() != nil {
 		t.Fatal("the resumed deployment waited for CI anew")
 	}

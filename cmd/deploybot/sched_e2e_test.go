@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/deploybot/deploybot/bot"
+	"github.com/deploybot/deploybot/dispatch"
 	"github.com/deploybot/deploybot/emulator/awsemu"
 	"github.com/deploybot/deploybot/emulator/faults"
 )
@@ -229,7 +230,7 @@ func TestFloodAndHeldSlotsStarveNothing(t *testing.T) {
 	for _, env := range holdEnvs {
 		holding = append(holding, accepted("UHOLDER", "takumi-server "+green[:7]+" "+env))
 	}
-	for held.clusters() < bot.PerRequesterShare {
+	for held.clusters() < dispatch.PerRequesterShare {
 		<-held.heard
 	}
 
@@ -252,9 +253,9 @@ func TestFloodAndHeldSlotsStarveNothing(t *testing.T) {
 	// service before it changes it), it runs only its share of them,
 	// and no dev deploy reached AWS.
 	calls := updateServices(sb)
-	if started := held.clusters(); started != bot.PerRequesterShare || calls["prod"] != 3 || calls["dev"] != 0 {
+	if started := held.clusters(); started != dispatch.PerRequesterShare || calls["prod"] != 3 || calls["dev"] != 0 {
 		t.Errorf("rollouts of the holder: %d, want %d; UpdateService to prod %d, want 3; to dev %d, want 0",
-			started, bot.PerRequesterShare, calls["prod"], calls["dev"])
+			started, dispatch.PerRequesterShare, calls["prod"], calls["dev"])
 	}
 	for _, id := range flood {
 		if d, err := sb.bot.store.Deployment(ctx, id); err != nil || d.State.Terminal() {

@@ -20,6 +20,7 @@ import (
 	"github.com/deploybot/deploybot/deployer/ecr"
 	"github.com/deploybot/deploybot/deployer/ecs"
 	"github.com/deploybot/deploybot/deployer/elasticbeanstalk"
+	"github.com/deploybot/deploybot/dispatch"
 	"github.com/deploybot/deploybot/ghclient"
 	"github.com/deploybot/deploybot/handlers"
 	"github.com/deploybot/deploybot/metrics"
@@ -54,9 +55,11 @@ type instance struct {
 	cfg     *bot.Config
 	store   storeDB
 	service *bot.Service
-	server  *http.Server
-	URL     string // http://host:port of the listening server
-	done    chan error
+	// dispatcher runs service's deployments (its Scheduler).
+	dispatcher *dispatch.Dispatcher
+	server     *http.Server
+	URL        string // http://host:port of the listening server
+	done       chan error
 
 	stopDispatch context.CancelFunc
 	dispatched   chan struct{}
@@ -119,7 +122,7 @@ func start(ctx context.Context, cfg *bot.Config, listen string, opt options) (*i
 	in.stopDispatch, in.dispatched = stopDispatch, make(chan struct{})
 	go func() {
 		defer close(in.dispatched)
-		_ = in.service.Serve(dispatchCtx)
+		_ = in.dispatcher.Serve(dispatchCtx)
 	}()
 	clock := opt.now
 	if clock == nil {
@@ -209,7 +212,7 @@ func wire(ctx context.Context, cfg *bot.Config, store storeDB, logger *slog.Logg
 	if first := time.Duration(timing.CIPoll); first > 0 {
 		ciPoll = bot.Backoff{Initial: first, Max: 6 * first}
 	}
-	owner := bot.NewOwner(os.Getenv("DEPLOYBOT_REPLICA_ID"))
+	owner := dispatch.NewOwner(os.Getenv("DEPLOYBOT_REPLICA_ID"))
 	service := &bot.Service{
 		Config:       cfg,
 		Store:        store,
@@ -229,22 +232,27 @@ func wire(ctx context.Context, cfg *bot.Config, store storeDB, logger *slog.Logg
 
 		Observer: m,
 
-		Owner:     owner,
-		Lease:     time.Duration(timing.Lease),
-		QueuePoll: time.Duration(timing.QueuePoll),
+		Owner: owner,
+		Lease: time.Duration(timing.Lease),
 
 		Finished:        opt.finished,
 		Progress:        opt.progress,
 		FailOnInterrupt: opt.failOnInterrupt,
 	}
+	dispatcher := &dispatch.Dispatcher{
+		Store: store, Runner: service, Owner: owner, Logger: logger, Now: opt.now,
+		Lease: time.Duration(timing.Lease), QueuePoll: time.Duration(timing.QueuePoll),
+	}
+	service.Scheduler = dispatcher
 	h := &handlers.Server{
 		Config: cfg, Deployments: service, Store: store, Logger: logger,
 		Ready: store.Ping, Now: opt.now, Metrics: m.Handler(), CommentTimeout: opt.commentTimeout,
 	}
 	return &instance{
-		cfg:     cfg,
-		store:   store,
-		service: service,
+		cfg:        cfg,
+		store:      store,
+		service:    service,
+		dispatcher: dispatcher,
 		server: &http.Server{
 			Handler:           m.Middleware(h.Handler()),
 			ReadHeaderTimeout: 10 * time.Second,
@@ -265,6 +273,7 @@ func (in *instance) Close(ctx context.Context) error {
 		in.stopDispatch()
 		select {
 		case <-in.dispatched:
+			errRun = in.service.Shutdown(ctx)
 		case <-ctx.Done():
 			errRun = ctx.Err()
 		}

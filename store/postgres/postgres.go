@@ -40,10 +40,13 @@ const gateLockClass = 0x64706774 // "dpgt"
 // maxConns bounds each process's connections to PostgreSQL: maxConns for
 // everything but the intake, intakeConns more kept for the acks' writes
 // (bot.WithIntake), so that an ack never queues for a connection behind
-// the pipelines' traffic.
+// the pipelines' traffic. With 4, at 500 commands/s a third of the
+// acks queued for one and a quarter were shed (bench/ackload); with 12,
+// 1-2 % (docs/benchmarks.md). Two replicas take 2×32 of the server's
+// default 100.
 const (
 	maxConns    = 20
-	intakeConns = 4
+	intakeConns = 12
 )
 
 // Open connects to the database at dsn (postgres://…) and brings its

@@ -291,10 +291,9 @@ func (s *Dispatcher) launch(parent context.Context, c bot.Claim, leased time.Tim
 	go s.heartbeat(ctx, d.ID, leased, stop)
 	go func() {
 		defer s.running.Done()
-		again := false
 		release := func(ctx context.Context) {
 			s.mu.Lock()
-			_, again = s.again[d.ID]
+			_, again := s.again[d.ID]
 			s.mu.Unlock()
 			// Free the lease: an ended deployment needs none, and one that
 			// was interrupted is picked up again at once. One claimed

@@ -234,7 +234,7 @@ func (s *Dispatcher) dispatch(ctx context.Context) {
 		return
 	}
 	now := s.now()
-	allowed, next := s.starts.take(now, q.Slots)
+	allowed, next := s.starts.take(now, q.Slots, min(q.Slots, startBurst))
 	if allowed == 0 {
 		s.kickIn(next)
 		return

@@ -24,18 +24,24 @@ type starts struct {
 	at     time.Time // when tokens was counted
 }
 
-// take takes up to want tokens and returns how many, and how long until
-// the next one.
-func (b *starts) take(now time.Time, want int) (int, time.Duration) {
+// take takes up to want tokens, none unless atLeast are there, and
+// returns how many, and how long until atLeast are there again. Claiming
+// a few at a time, not one each time a token comes, keeps the claims (the
+// dispatcher's main cost in the store) to one per few starts.
+func (b *starts) take(now time.Time, want, atLeast int) (int, time.Duration) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if now.After(b.at) {
 		b.tokens = min(b.burst, b.tokens+now.Sub(b.at).Seconds()*b.rate)
 		b.at = now
 	}
-	n := min(want, int(b.tokens))
-	b.tokens -= float64(n)
-	next := time.Duration((1 - (b.tokens - float64(int(b.tokens)))) / b.rate * float64(time.Second))
+	atLeast = min(atLeast, int(b.burst))
+	n := 0
+	if b.tokens >= float64(atLeast) {
+		n = min(want, int(b.tokens))
+		b.tokens -= float64(n)
+	}
+	next := time.Duration((float64(atLeast) - b.tokens) / b.rate * float64(time.Second))
 	return n, max(next, time.Millisecond)
 }
 

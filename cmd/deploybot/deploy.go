@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/deploybot/deploybot/bot"
+	"github.com/deploybot/deploybot/config"
 )
 
 // deployCommand is `deploybot deploy APP REF ENV [--config FILE]`: the
@@ -44,7 +45,7 @@ func deployCommand(ctx context.Context, args []string, stdout, stderr io.Writer,
 	}
 	app, ref, env := positional[0], positional[1], positional[2]
 
-	cfg, err := loadConfig(path, getenv)
+	cfg, err := config.Load(path, getenv)
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/deploybot/deploybot/bot"
+	"github.com/deploybot/deploybot/config"
 )
 
 func main() {
@@ -56,7 +57,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		if err != nil {
 			return err
 		}
-		cfg, err := loadConfig(path, getenv)
+		cfg, err := config.Load(path, getenv)
 		if err != nil {
 			return err
 		}
@@ -66,7 +67,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		if err != nil {
 			return err
 		}
-		cfg, err := loadConfig(path, getenv)
+		cfg, err := config.Load(path, getenv)
 		if err != nil {
 			return err
 		}

@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/deploybot/deploybot/bot"
+	"github.com/deploybot/deploybot/config"
 	"github.com/deploybot/deploybot/emulator/awsemu"
 	"github.com/deploybot/deploybot/emulator/githubemu"
 	"github.com/deploybot/deploybot/emulator/slackemu"
@@ -114,7 +115,7 @@ func newSandbox(ctx context.Context, listen string, logs io.Writer, tweaks ...fu
 	s.github.SetPermission(sandboxRepo, sandboxWriter, "write")
 	s.github.SetPermission(sandboxRepo, sandboxReader, "read")
 
-	s.cfg, err = parseConfig([]byte(sandboxConfig), func(name string) string {
+	s.cfg, err = config.Parse([]byte(sandboxConfig), func(name string) string {
 		return map[string]string{
 			"GITHUB_API_URL": ghSrv.URL + "/api/v3/",
 			"GITHUB_KEY":     string(keyPEM),

@@ -1,4 +1,7 @@
-package main
+// Package config reads deploybot's YAML file into a bot.Config: it expands
+// ${VAR} from the environment, refuses unknown keys and values of the
+// wrong kind, and reports every problem at once with its key and line.
+package config
 
 import (
 	"encoding"
@@ -15,22 +18,23 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// loadConfig reads the YAML file at path, expands ${VAR} from getenv in
+// Load reads the YAML file at path, expands ${VAR} from getenv in
 // scalar values, and validates it. Every problem found is returned at once,
 // each naming its key and line.
-func loadConfig(path string, getenv func(string) string) (*bot.Config, error) {
+func Load(path string, getenv func(string) string) (*bot.Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
-	cfg, err := parseConfig(data, getenv)
+	cfg, err := Parse(data, getenv)
 	if err != nil {
 		return nil, fmt.Errorf("config %s:\n%w", path, err)
 	}
 	return cfg, nil
 }
 
-func parseConfig(data []byte, getenv func(string) string) (*bot.Config, error) {
+// Parse is Load for a file already read.
+func Parse(data []byte, getenv func(string) string) (*bot.Config, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, withLine(data, err)

@@ -2,10 +2,12 @@ package config
 
 import (
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/deploybot/deploybot/bot"
+	"github.com/deploybot/deploybot/emulator/githubemu"
 )
 
 const validConfig = `
@@ -40,10 +42,20 @@ apps:
         channel: "#prod-deploys"
 `
 
+// testKey is a GitHub App key in PEM form, whose header holds YAML
+// syntax: expanded into the document, it must stay one value.
+var testKey = sync.OnceValue(func() string {
+	_, pemBytes, err := githubemu.GenerateKey()
+	if err != nil {
+		panic(err)
+	}
+	return strings.Replace(string(pemBytes), "KEY-----\n", "KEY-----\nComment: line: with: colons {[&*!|>'\"%@`\n\n", 1)
+})
+
 func testEnv(name string) string {
 	return map[string]string{
 		"APP_ID":          "12345",
-		"KEY":             "-----BEGIN RSA PRIVATE KEY-----\nline: with: colons\n-----END RSA PRIVATE KEY-----\n",
+		"KEY":             testKey(),
 		"HOOK":            "hook secret # not a comment",
 		"SLACK_BOT_TOKEN": "xoxb-1",
 	}[name]

@@ -20,9 +20,9 @@ func fuzzEnv(name string) string {
 	return map[string]string{
 		"APP_ID":                 "12345",
 		"GITHUB_APP_ID":          "12345",
-		"KEY":                    "-----BEGIN RSA PRIVATE KEY-----\nline: with: colons\n-----END RSA PRIVATE KEY-----\n",
-		"GITHUB_APP_PRIVATE_KEY": "-----BEGIN RSA PRIVATE KEY-----\nx\n-----END RSA PRIVATE KEY-----",
-		"GITHUB_KEY":             "-----BEGIN RSA PRIVATE KEY-----\n{[&*!|>'\"%@`\n-----END RSA PRIVATE KEY-----\n",
+		"KEY":                    testKey(),
+		"GITHUB_APP_PRIVATE_KEY": testKey(),
+		"GITHUB_KEY":             testKey(),
 		"HOOK":                   "hook secret # not a comment",
 		"GITHUB_WEBHOOK_SECRET":  "w-1",
 		"SLACK_BOT_TOKEN":        "xoxb-1",

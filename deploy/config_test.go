@@ -3,10 +3,12 @@ package deploy
 import (
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/deploybot/deploybot/bot"
 	"github.com/deploybot/deploybot/config"
+	"github.com/deploybot/deploybot/emulator/githubemu"
 	"gopkg.in/yaml.v3"
 )
 
@@ -67,6 +69,18 @@ func placeholderFor(v string) string {
 		return "postgres://deploybot:secret@postgres:5432/deploybot"
 	case strings.HasSuffix(v, "_ID"):
 		return "12345"
+	case strings.HasSuffix(v, "_PRIVATE_KEY"):
+		return string(appKeyPEM())
 	}
 	return "placeholder-" + strings.ToLower(v)
 }
+
+// appKeyPEM is a GitHub App key, made once: the loader parses it as serve
+// does.
+var appKeyPEM = sync.OnceValue(func() []byte {
+	_, pemBytes, err := githubemu.GenerateKey()
+	if err != nil {
+		panic(err)
+	}
+	return pemBytes
+})

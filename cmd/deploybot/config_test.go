@@ -7,16 +7,27 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/deploybot/deploybot/bot"
+	"github.com/deploybot/deploybot/emulator/githubemu"
 )
 
 // exampleEnv sets every variable deploybot.example.yaml names.
 var exampleEnv = map[string]string{
-	"GITHUB_APP_ID": "12345", "GITHUB_APP_PRIVATE_KEY": "-----BEGIN RSA PRIVATE KEY-----\nx\n-----END RSA PRIVATE KEY-----",
+	"GITHUB_APP_ID": "12345", "GITHUB_APP_PRIVATE_KEY": string(testKeyPEM()),
 	"GITHUB_WEBHOOK_SECRET": "w", "SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s",
 }
+
+// testKeyPEM is a GitHub App key, made once: check parses it as serve does.
+var testKeyPEM = sync.OnceValue(func() []byte {
+	_, pemBytes, err := githubemu.GenerateKey()
+	if err != nil {
+		panic(err)
+	}
+	return pemBytes
+})
 
 // The example config shipped at the root must stay valid, and `deploybot
 // check` must say so.
@@ -30,9 +41,44 @@ func TestExampleConfigChecks(t *testing.T) {
 	if !strings.Contains(out.String(), "is valid") || !strings.Contains(out.String(), "takumi-server → dev (elasticbeanstalk), prod (ecs)") {
 		t.Errorf("check printed %q", out.String())
 	}
+	// Warnings are printed, one a line, and check still succeeds.
+	if want := "warning: line 38: apps.takumi-server.environments.dev: no allow list"; !strings.HasPrefix(out.String(), want) {
+		t.Errorf("check printed %q, want it to start with %q", out.String(), want)
+	}
 	err = run(context.Background(), []string{"check", "--config", "../../deploybot.example.yaml"}, &out, &errOut, func(string) string { return "" })
 	if err == nil || !strings.Contains(err.Error(), "GITHUB_APP_ID is not set") {
 		t.Errorf("check without the environment: %v", err)
+	}
+}
+
+// `deploybot check` refuses what serve would refuse at start-up, every
+// problem at once, one line each, in the order of the file.
+func TestCheckRefusesWhatServeWould(t *testing.T) {
+	example, err := os.ReadFile("../../deploybot.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "deploybot.yaml")
+	bad := strings.Replace(string(example), "region: us-east-1", "region: us-east-9", 1)
+	if err := os.WriteFile(path, []byte(bad), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	getenv := func(k string) string {
+		if k == "GITHUB_APP_PRIVATE_KEY" {
+			return "junk"
+		}
+		return exampleEnv[k]
+	}
+	var out, errOut strings.Builder
+	err = run(context.Background(), []string{"check", "--config", path}, &out, &errOut, getenv)
+	if err == nil {
+		t.Fatalf("check accepted it; printed %q", out.String())
+	}
+	want := "config " + path + ":\n" +
+		"line 9: github.private_key: not a GitHub App private key: want the RSA key in PEM form (the .pem file GitHub gives, -----BEGIN RSA PRIVATE KEY-----)\n" +
+		`line 22: aws.region: "us-east-9" is not an AWS region (did you mean us-east-1?)`
+	if err.Error() != want {
+		t.Errorf("check said:\n%v\nwant:\n%s", err, want)
 	}
 }
 

@@ -67,9 +67,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		if err != nil {
 			return err
 		}
-		cfg, err := config.Load(path, getenv)
+		r, err := config.CheckFile(path, getenv)
 		if err != nil {
 			return err
+		}
+		cfg := r.Config
+		for _, w := range r.Warnings {
+			fmt.Fprintf(stdout, "warning: %s\n", w)
 		}
 		// The store is printed with ${VAR} expanded, so an operator sees
 		// which database serve would use, but never its password.

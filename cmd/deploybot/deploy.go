@@ -17,10 +17,7 @@ import (
 // reporting as the server. The exit status is 0 only on success.
 func deployCommand(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	var positional []string
-	path := getenv("DEPLOYBOT_CONFIG")
-	if path == "" {
-		path = "deploybot.yaml"
-	}
+	path := defaultConfigPath(getenv)
 	// Flags may come after the positional arguments, which the flag
 	// package does not allow, hence the small loop.
 	for i := 0; i < len(args); i++ {
@@ -34,6 +31,10 @@ func deployCommand(ctx context.Context, args []string, stdout, stderr io.Writer,
 			i++
 		case strings.HasPrefix(a, "--config=") || strings.HasPrefix(a, "-config="):
 			_, path, _ = strings.Cut(a, "=")
+		case a == "-h" || a == "-help" || a == "--help":
+			usage, _ := commandUsage("deploy")
+			fmt.Fprintf(stdout, "%s\n\nflags:\n  -config FILE\n    \tthe config FILE; $DEPLOYBOT_CONFIG when set (default \"deploybot.yaml\")\n", usage)
+			return nil
 		case strings.HasPrefix(a, "-"):
 			return usageError(fmt.Sprintf("deploy: unknown flag %s", a))
 		default:

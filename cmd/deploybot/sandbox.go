@@ -346,9 +346,6 @@ func (s *sandbox) githubStatuses(d *bot.Deployment) []string {
 
 // runSandbox plays the scenario and, unless once, keeps everything up.
 func runSandbox(ctx context.Context, out io.Writer, once bool, listen string) error {
-	if once {
-		listen = "127.0.0.1:0"
-	}
 	logs := io.Discard
 	if !once {
 		logs = os.Stderr

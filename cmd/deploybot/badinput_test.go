@@ -155,9 +155,7 @@ func TestBadInputSuite(t *testing.T) {
 		t.Errorf("bad input: %d tried, %d handled, %d crashes; want all handled and none crashed", tried, handled, crashes)
 	}
 
-	// Anything wrongly started has had time to show by now.
-	time.Sleep(100 * time.Millisecond)
-	sb.github.WaitWebhooks()
+	settle(t, sb)
 	if ds, _ := sb.bot.store.Deployments(ctx, 1000); len(ds) != expectedDeployments {
 		t.Errorf("store has %d deployments after the table, want %d (the accepted refs that do not exist)", len(ds), expectedDeployments)
 	}

@@ -30,6 +30,26 @@ func newTestSandbox(t *testing.T) *sandbox {
 	return sb
 }
 
+// settle returns once every deployment in the store has finished its
+// pipeline, reporting included, and GitHub has delivered its webhooks.
+// The HTTP handlers do their work before they answer, so once the
+// requests of a test are answered and settle returns, nothing they
+// started is still going: "nothing happened" can then be asserted.
+func settle(t *testing.T, sb *sandbox) {
+	t.Helper()
+	ctx := context.Background()
+	ds, err := sb.bot.store.Deployments(ctx, 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range ds {
+		if _, err := sb.wait(ctx, d.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sb.github.WaitWebhooks()
+}
+
 func slashDeploy(t *testing.T, sb *sandbox, text string) *bot.Deployment {
 	t.Helper()
 	ctx := context.Background()
@@ -263,8 +283,7 @@ func TestRefusedRequestsCreateNothing(t *testing.T) {
 		}
 	}
 
-	// Give anything wrongly started a moment to reach the emulators.
-	time.Sleep(100 * time.Millisecond)
+	settle(t, sb)
 	if ds, _ := sb.bot.store.Deployments(ctx, 10); len(ds) != 0 {
 		t.Errorf("store has %d deployments after refused requests", len(ds))
 	}
@@ -400,12 +419,12 @@ func TestCancelWhileWaitingForCI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for d.State != bot.StateWaitingForCI {
-		time.Sleep(10 * time.Millisecond)
+	waitFor(t, fmt.Sprintf("deployment #%d to wait for CI", d.ID), 30*time.Second, func() bool {
 		if d, err = sb.bot.store.Deployment(ctx, d.ID); err != nil {
 			t.Fatal(err)
 		}
-	}
+		return d.State == bot.StateWaitingForCI
+	})
 	_, reply, err = sb.slash(ctx, sandboxUser, fmt.Sprintf("cancel #%d", d.ID))
 	if err != nil || !strings.Contains(reply, fmt.Sprintf("Deployment #%d (takumi-server to dev) cancelled", d.ID)) {
 		t.Fatalf("cancel reply %q, %v", reply, err)

@@ -1,5 +1,5 @@
 // Command deploybot is the GitHub App and Slack chatops bot that deploys
-// container images to AWS. See DESIGN.md for the contract.
+// container images to AWS. See docs/design.md for the contract.
 package main
 
 import (

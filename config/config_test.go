@@ -1,6 +1,7 @@
 package config
 
 import (
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -139,4 +140,29 @@ func TestParseErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Keys are matched as yaml.v3 matches them, so that a field added to
+// bot.Config without a tag, or inline, is not refused as unknown.
+func TestFieldByYAMLName(t *testing.T) {
+	type Inner struct {
+		BlueGreen string `yaml:"blue_green"`
+	}
+	type outer struct {
+		Named    string `yaml:"named"`
+		Untagged string
+		Skipped  string `yaml:"-"`
+		Inner    `yaml:",inline"`
+		hidden   string
+	}
+	typ := reflect.TypeOf(outer{})
+	for name, want := range map[string]bool{"named": true, "untagged": true, "blue_green": true, "Skipped": false, "skipped": false, "-": false, "hidden": false, "inner": false} {
+		if _, got := fieldByYAMLName(typ, name); got != want {
+			t.Errorf("fieldByYAMLName(%q) found %v, want %v", name, got, want)
+		}
+	}
+	if got := nearestField(typ, "bluegreen"); got != "blue_green" {
+		t.Errorf("nearestField(bluegreen) = %q, want blue_green", got)
+	}
+	_ = outer{}.hidden
 }

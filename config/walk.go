@@ -181,13 +181,9 @@ func addUse(msg string, line int) string {
 // of, or "".
 func nearestField(t reflect.Type, name string) string {
 	best, bestDist := "", 3 // three edits make another word
-	for i := 0; i < t.NumField(); i++ {
-		tag, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
-		if tag == "" || tag == "-" {
-			continue
-		}
-		if d := editDistance(strings.ToLower(name), tag); d < bestDist && d < len(tag) {
-			best, bestDist = tag, d
+	for _, f := range yamlFields(t) {
+		if d := editDistance(strings.ToLower(name), f.name); d < bestDist && d < len(f.name) {
+			best, bestDist = f.name, d
 		}
 	}
 	return best
@@ -264,15 +260,47 @@ func checkScalar(v string, t reflect.Type) string {
 	return ""
 }
 
+// fieldByYAMLName finds the field of struct t that key name decodes into,
+// by yaml.v3's rules: the tag's name, else the field's name in lower
+// case; "-" and unexported fields never; ",inline" structs' fields as
+// their own.
 func fieldByYAMLName(t reflect.Type, name string) (reflect.StructField, bool) {
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		tag, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		if tag == name && tag != "-" {
-			return f, true
+	for _, f := range yamlFields(t) {
+		if f.name == name {
+			return f.StructField, true
 		}
 	}
 	return reflect.StructField{}, false
+}
+
+type yamlField struct {
+	reflect.StructField
+	name string
+}
+
+func yamlFields(t reflect.Type) []yamlField {
+	var fields []yamlField
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		ft := f.Type
+		for ft.Kind() == reflect.Pointer {
+			ft = ft.Elem()
+		}
+		switch {
+		case name == "-":
+		case strings.Contains(","+opts+",", ",inline,") && ft.Kind() == reflect.Struct:
+			fields = append(fields, yamlFields(ft)...)
+		case name == "":
+			fields = append(fields, yamlField{f, strings.ToLower(f.Name)})
+		default:
+			fields = append(fields, yamlField{f, name})
+		}
+	}
+	return fields
 }
 
 func joinKey(path, key string) string {

@@ -51,6 +51,16 @@ func TestCheck(t *testing.T) {
 			},
 		},
 		{
+			name: "a typo of a mapping's key does not hide what is wrong inside the mapping",
+			edit: func(s string) string {
+				return replace("{{.ShortSHA}}", "{{.Sha}}")(replace("listen:", "app: web\nlisten:")(s))
+			},
+			wantErrs: []string{
+				"line 2: app: unknown key (did you mean apps?)",
+				`line 20: apps.takumi-server.tag: bad template (use .SHA or .ShortSHA): template: tag:1:6: executing "tag" at <.Sha>: can't evaluate field Sha in type bot.TagData`,
+			},
+		},
+		{
 			name: "errors sorted by line, whichever check finds them",
 			edit: func(s string) string {
 				return replace("region: us-east-1", "region: us-east-9")(replace("ci_timeout: 10m", "ci_timeout: ten")(replace("listen:", "colour: blue\nlisten:")(s)))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -24,10 +25,13 @@ type walker struct {
 	// unset holds the one error of each unset variable, however often it
 	// is used.
 	unset map[string]*bot.ConfigError
-	// cut are the keys already reported (their values were removed), and
-	// the keys an unknown key was probably meant to be: what is found
-	// later at them, inside them or around them has the same cause.
+	// cut are the keys already reported (their values were removed): what
+	// is found later at them, inside them or around them has the same
+	// cause.
 	cut []string
+	// meant are the keys unknown keys were probably meant to be: that
+	// they are missing has the same cause.
+	meant []string
 }
 
 func (w *walker) bad(key string, line int, msg string) {
@@ -38,6 +42,9 @@ func (w *walker) bad(key string, line int, msg string) {
 // explained reports whether a problem found later at key follows from one
 // already reported.
 func (w *walker) explained(key string) bool {
+	if slices.Contains(w.meant, key) {
+		return true
+	}
 	for _, c := range w.cut {
 		if c == "" || key == c || within(key, c) || within(c, key) {
 			return true
@@ -138,7 +145,7 @@ func (w *walker) unknown(t reflect.Type, path string, k *yaml.Node) {
 	msg := "unknown key"
 	if near := nearestField(t, k.Value); near != "" {
 		msg += fmt.Sprintf(" (did you mean %s?)", near)
-		w.cut = append(w.cut, joinKey(path, near))
+		w.meant = append(w.meant, joinKey(path, near))
 	}
 	w.bad(joinKey(path, k.Value), k.Line, msg)
 }

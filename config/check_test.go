@@ -7,6 +7,22 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
+// Images in the OCI reference grammar pass; others are named.
+func TestImageProblem(t *testing.T) {
+	for image, ok := range map[string]bool{
+		"123456789012.dkr.ecr.us-east-1.amazonaws.com/takumi-server": true,
+		"quay.io/acme/api": true, "ghcr.io/acme/api": true, "docker.io/library/nginx": true,
+		"registry.example.com:5000/api": true, "127.0.0.1:5000/team/api": true, "[::1]:5000/api": true,
+		"localhost:5000/a__b.c-d": true,
+		"quay.io/Acme/api":        false, "quay.io/acme/api-": false, "quay.io/acme//api": false,
+		"quay_io/acme/api": false, "quay.io:port/acme": false,
+	} {
+		if got := imageProblem(image) == ""; got != ok {
+			t.Errorf("imageProblem(%q) = %q; want accepted %v", image, imageProblem(image), ok)
+		}
+	}
+}
+
 // TestCheck holds Check to issue 18: every config serve would refuse is
 // refused, every problem in one pass, one line per cause, sorted by line,
 // at the line that is wrong; what is legal but likely a mistake is a

@@ -1,9 +1,9 @@
 package config
 
 import (
-	"bytes"
 	"fmt"
 	"regexp"
+	"sort"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -14,33 +14,37 @@ var yamlLinePrefix = regexp.MustCompile(`^yaml: line \d+: `)
 // withLine gives a YAML syntax error the line where the file goes wrong.
 // yaml.v3 leaves the line out of some errors (one on the first line, a
 // character it cannot read, an unknown anchor), and reports others at the
-// start of the block they break: a key indented one space too far on line
-// 5 is "line 4: did not find expected key", a mapping inside a list
-// reports the list's key. The line given here is the first one up to which
-// the file fails with the same message: the line that broke it.
+// start of the block they break: a key indented one space too little on
+// line 7 is "line 6: did not find expected key", a mapping entry inside a
+// list reports the list's key. The line given here is the first one up to
+// which the file fails with the same message: the line that broke it.
 func withLine(data []byte, err error) error {
 	msg := yamlMessage(err)
 	if msg == "" {
 		return err
 	}
-	// Failing is not monotone in the prefix (an unclosed quote fails until
-	// it is closed), so the prefixes are tried in order. Configs are
-	// short; a huge file keeps yaml.v3's line.
-	if len(data) > 1<<20 {
+	var ends []int // of each line, newline included
+	for i, c := range data {
+		if c == '\n' {
+			ends = append(ends, i+1)
+		}
+	}
+	if len(ends) == 0 || ends[len(ends)-1] < len(data) {
+		ends = append(ends, len(data))
+	}
+	// Prefixes that end before the line that broke the file parse, or fail
+	// otherwise; once a prefix holds it, longer ones fail the same way. So
+	// a binary search finds it in a few parses, where trying every prefix
+	// took seconds on a long file.
+	n := sort.Search(len(ends), func(i int) bool {
+		var doc yaml.Node
+		e := yaml.Unmarshal(data[:ends[i]], &doc)
+		return e != nil && yamlMessage(e) == msg
+	})
+	if n == len(ends) {
 		return err
 	}
-	for end, line := 0, 1; end < len(data); line++ {
-		if next := bytes.IndexByte(data[end:], '\n'); next >= 0 {
-			end += next + 1
-		} else {
-			end = len(data)
-		}
-		var doc yaml.Node
-		if e := yaml.Unmarshal(data[:end], &doc); e != nil && yamlMessage(e) == msg {
-			return fmt.Errorf("yaml: line %d: %s", line, msg)
-		}
-	}
-	return err
+	return fmt.Errorf("yaml: line %d: %s", n+1, msg)
 }
 
 // yamlMessage is a yaml.v3 syntax error without its "yaml: line N: ", or

@@ -15,9 +15,13 @@ import (
 )
 
 // exampleEnv sets every variable deploybot.example.yaml names.
-var exampleEnv = map[string]string{
-	"GITHUB_APP_ID": "12345", "GITHUB_APP_PRIVATE_KEY": string(testKeyPEM()),
-	"GITHUB_WEBHOOK_SECRET": "w", "SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s",
+func exampleEnv(name string) string {
+	if name == "GITHUB_APP_PRIVATE_KEY" {
+		return string(testKeyPEM())
+	}
+	return map[string]string{
+		"GITHUB_APP_ID": "12345", "GITHUB_WEBHOOK_SECRET": "w", "SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s",
+	}[name]
 }
 
 // testKeyPEM is a GitHub App key, made once: check parses it as serve does.
@@ -32,9 +36,8 @@ var testKeyPEM = sync.OnceValue(func() []byte {
 // The example config shipped at the root must stay valid, and `deploybot
 // check` must say so.
 func TestExampleConfigChecks(t *testing.T) {
-	env := exampleEnv
 	var out, errOut strings.Builder
-	err := run(context.Background(), []string{"check", "--config", "../../deploybot.example.yaml"}, &out, &errOut, func(k string) string { return env[k] })
+	err := run(context.Background(), []string{"check", "--config", "../../deploybot.example.yaml"}, &out, &errOut, exampleEnv)
 	if err != nil {
 		t.Fatalf("check: %v", err)
 	}
@@ -67,7 +70,7 @@ func TestCheckRefusesWhatServeWould(t *testing.T) {
 		if k == "GITHUB_APP_PRIVATE_KEY" {
 			return "junk"
 		}
-		return exampleEnv[k]
+		return exampleEnv(k)
 	}
 	var out, errOut strings.Builder
 	err = run(context.Background(), []string{"check", "--config", path}, &out, &errOut, getenv)
@@ -112,7 +115,7 @@ func TestCheckDoesNotPrintTheStorePassword(t *testing.T) {
 				if k == "DATABASE_URL" {
 					return tt.dsn
 				}
-				return exampleEnv[k]
+				return exampleEnv(k)
 			}
 			var out, errOut strings.Builder
 			err = run(context.Background(), []string{"check", "--config", path}, &out, &errOut, getenv)

@@ -60,14 +60,3 @@ func (s *Service) Accept(ctx context.Context, req Request) (*Deployment, error) 
 	}
 	return d, nil
 }
-
-// Reject closes a GitHub deployment that someone else created and that
-// deploybot will not run (unknown app or env, requester not allowed), with
-// an `error` status that says why.
-func (s *Service) Reject(ctx context.Context, repo Repo, githubID int64, reason error) {
-	s.logger().Warn("github deployment rejected", "repo", repo.FullName, "github_deployment", githubID, "reason", ErrorMessage(reason))
-	st := DeploymentStatus{State: "error", Description: "deploybot: " + ErrorMessage(reason)}
-	if err := s.GitHub.CreateDeploymentStatus(ctx, repo, githubID, st); err != nil {
-		s.logger().Warn("github deployment status", "state", "error", "err", err)
-	}
-}

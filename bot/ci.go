@@ -41,7 +41,7 @@ func (r *run) waitForCI(ctx context.Context, app *App) error {
 			}
 			if note := "could not read CI results: " + ErrorMessage(err) + "; trying again"; note != seen {
 				seen = note
-				r.progress(note)
+				r.progress(ctx, note)
 			}
 		} else if err != nil {
 			return fmt.Errorf("read CI results: %w", err)
@@ -49,7 +49,7 @@ func (r *run) waitForCI(ctx context.Context, app *App) error {
 			verdict := EvaluateCI(app, checks)
 			if note := "CI: " + describeChecks(checks); note != seen {
 				seen = note
-				r.progress(note)
+				r.progress(ctx, note)
 			}
 			switch {
 			case verdict.NoneReported:

@@ -132,13 +132,9 @@ func (s *Service) Cancel(ctx context.Context, id int64, requester string) (Messa
 	ranHere := s.stopRun(id, errEnded)
 	// A parked deployment has no run to end it and wake those behind it.
 	s.envEnded(d.App, d.Env)
-	r := &run{s: s, d: d, log: s.logger().With("deployment", d.ID, "app", d.App, "env", d.Env)}
-	r.log.Info("deployment cancelled", "by", requester)
-	r.observeEnd()
-	if d.GitHubDeploymentID != 0 {
-		r.setStatus(ctx, "error", "Cancelled by "+requester)
-	}
-	r.announce(ctx, Textf("Cancelled by %v", person(requester)))
+	s.deploymentLogger(d).Info("deployment cancelled", "by", requester)
+	s.observeEnd(d)
+	s.report(ctx, Update{Deployment: d, Status: Textf("Cancelled by %v", person(requester)), GitHub: "error", GitHubDescription: Textf("Cancelled by %s", requester)})
 	if !ranHere && s.Finished != nil {
 		// No pipeline here will stop and say so: this was its end.
 		s.Finished(d)

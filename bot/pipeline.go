@@ -30,9 +30,11 @@ func (r *run) observeStage(from State) {
 	r.stageStart = now
 }
 
-func (r *run) observeEnd() {
-	if r.s.Observer != nil && r.d.State.Terminal() {
-		r.s.Observer.Ended(r.d)
+func (r *run) observeEnd() { r.s.observeEnd(r.d) }
+
+func (s *Service) observeEnd(d *Deployment) {
+	if s.Observer != nil && d.State.Terminal() {
+		s.Observer.Ended(d)
 	}
 }
 
@@ -155,7 +157,7 @@ func (r *run) closeUnrecorded(ctx context.Context) {
 	if stored.State == StateSuperseded {
 		state = "inactive"
 	}
-	r.setStatus(ctx, state, "Ended: "+stored.Reason)
+	r.s.report(ctx, Update{Deployment: r.d, GitHub: state, GitHubDescription: Textf("Ended: %s", stored.Reason)})
 }
 
 // waitTurn holds d until it is the oldest unfinished deployment of its
@@ -178,8 +180,7 @@ func (r *run) waitTurn(ctx context.Context) error {
 			r.observeStage(d.State)
 			d.State = StateWaitingForCI
 			r.log.Info("stage", "state", d.State)
-			r.progress("Waiting for CI")
-			r.announce(ctx, Textf("Waiting for CI"))
+			r.s.report(ctx, Update{Deployment: d, Status: Textf("Waiting for CI"), Line: Textf("Waiting for CI")})
 			return nil
 		}
 		var why Text
@@ -206,9 +207,7 @@ func (r *run) waitTurn(ctx context.Context) error {
 		note := why.Plain()
 		if note != d.Wait.Note || d.Wait.On != on {
 			r.log.Info("waiting in queue", "why", note)
-			r.progress(note)
-			r.setStatus(ctx, "queued", note)
-			r.announce(ctx, why)
+			r.s.report(ctx, Update{Deployment: d, Status: why, Line: why, GitHub: "queued"})
 		}
 		if err := r.wait(ctx, on, woken, checked, until, note); err != nil {
 			return err
@@ -227,8 +226,7 @@ func (r *run) deploy(ctx context.Context, env *Environment) error {
 	rollout, err := deployer.Deploy(ctx, d, env, d.Image, RolloutHooks{
 		Progress: func(line string) {
 			r.log.Info("rollout progress", "detail", line)
-			r.progress(line)
-			r.announce(ctx, Textf("Deploying: %s", line))
+			r.s.report(ctx, Update{Deployment: d, Status: Textf("Deploying: %s", line), Line: plain(line)})
 		},
 		Checkpoint: func(ref string) error {
 			d.RolloutRef = ref
@@ -257,9 +255,8 @@ func (r *run) deploy(ctx context.Context, env *Environment) error {
 	if rollout.Detail != "" {
 		desc += " (" + rollout.Detail + ")"
 	}
-	r.setStatus(ctx, "success", desc)
-	r.announce(ctx, Textf("Succeeded: %s", desc))
-	r.progress("Succeeded: " + desc)
+	succeeded := Textf("Succeeded: %s", desc)
+	r.s.report(ctx, Update{Deployment: d, Status: succeeded, Line: succeeded, GitHub: "success", GitHubDescription: plain(desc)})
 	r.log.Info("deployment succeeded", "image", d.Image)
 	if d.RollbackOf != 0 {
 		r.s.rolledBack(ctx, d)
@@ -278,26 +275,17 @@ func (r *run) enter(ctx context.Context, state State, githubState, text string) 
 	}
 	r.log.Info("stage", "state", state)
 	r.observeStage(from)
-	r.progress(text)
-	if githubState != "" {
-		r.setStatus(ctx, githubState, text)
-	}
-	r.announce(ctx, Textf("%s", text))
+	r.s.report(ctx, Update{Deployment: r.d, Status: plain(text), Line: plain(text), GitHub: githubState})
 	return nil
 }
 
-// progress records line on the deployment's timeline and tells the CLI.
-func (r *run) progress(line string) {
-	if r.s.Progress != nil {
-		r.s.Progress(r.d, line)
-	}
-	// The timeline is for people reading it later; losing a line of it
-	// must not stop a deployment, and the deployment's own context may be
-	// ending (a failure is recorded then too).
-	e := &Event{DeploymentID: r.d.ID, Stage: r.d.State, Message: line}
-	if err := r.s.Store.AddEvent(context.Background(), e); err != nil {
-		r.log.Warn("record timeline event", "err", err)
-	}
+// plain is s as Text: words of deploybot's own, or a line a deployer
+// wrote, quoted as a whole wherever it is shown.
+func plain(s string) Text { return Textf("%s", s) }
+
+// progress records line on the deployment's timeline.
+func (r *run) progress(ctx context.Context, line string) {
+	r.s.report(ctx, Update{Deployment: r.d, Line: plain(line)})
 }
 
 // save records d. Every stage is recorded before its side effects, and a
@@ -306,23 +294,25 @@ func (r *run) progress(line string) {
 // takes the record or ctx ends, which the heartbeat sees to once the
 // lease is lost. The deployment then stays in its recorded stage, for
 // whichever replica claims it next.
-func (r *run) save(ctx context.Context) error {
+func (r *run) save(ctx context.Context) error { return r.s.save(ctx, r.d, r.log) }
+
+func (s *Service) save(ctx context.Context, d *Deployment, log *slog.Logger) error {
 	var wait time.Duration
 	for {
-		err := r.s.Store.UpdateDeployment(ctx, r.d)
+		err := s.Store.UpdateDeployment(ctx, d)
 		switch code := ErrorCode(err); {
 		case err == nil:
 			return nil
 		case code == ECONFLICT:
 			return fmt.Errorf("%w: %v", errEnded, err)
 		case code != EINTERNAL:
-			return fmt.Errorf("store deployment %d: %w", r.d.ID, err)
+			return fmt.Errorf("store deployment %d: %w", d.ID, err)
 		}
 		wait = storeRetryBackoff.next(wait)
-		r.log.Warn("store deployment; trying again", "state", r.d.State, "err", err, "in", wait)
+		log.Warn("store deployment; trying again", "state", d.State, "err", err, "in", wait)
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("store deployment %d: %w (the store said: %v)", r.d.ID, context.Cause(ctx), err)
+			return fmt.Errorf("store deployment %d: %w (the store said: %v)", d.ID, context.Cause(ctx), err)
 		case <-time.After(wait):
 		}
 	}
@@ -357,27 +347,15 @@ func (r *run) fail(ctx context.Context, err error) {
 		r.log.Warn("failure not recorded; the deployment is left to be resumed", "state", stage, "err", serr)
 		return
 	}
-	if d.GitHubDeploymentID != 0 {
-		// "error" is GitHub's state for a deployment that broke down for
-		// reasons of its own, not the version's: ours, or a service's.
-		state := "failure"
-		if code := ErrorCode(err); code == EINTERNAL || code == EUNAVAILABLE {
-			state = "error"
-		}
-		r.setStatus(ctx, state, d.Reason)
+	// "error" is GitHub's state for a deployment that broke down for
+	// reasons of its own, not the version's: ours, or a service's.
+	state := "failure"
+	if code := ErrorCode(err); code == EINTERNAL || code == EUNAVAILABLE {
+		state = "error"
 	}
-	r.announce(ctx, Textf("Failed: %v", why))
-	r.progress("Failed: " + d.Reason)
-	if d.SlackTS == "" && d.SlackResponseURL != "" && r.s.Chat != nil {
-		// The channel never got the deployment's message (Slack refused
-		// or was down when the failure was announced), so the requester
-		// hears it privately, as the command's reply.
-		msg := Message{Text: Textf("Deployment #%d of %s %s to %s failed: %v", d.ID, d.App, d.Ref, d.Env, why).Slack()}
-		if err := r.s.Chat.Respond(ctx, d.SlackResponseURL, msg); err != nil {
-			r.log.Warn("slack respond", "err", err)
-		}
-	}
+	failed := Textf("Failed: %v", why)
+	r.s.report(ctx, Update{Deployment: d, Status: failed, Line: failed, GitHub: state, GitHubDescription: why, Failure: why})
 	if stage == StateDeploying || stage == StateVerifyingHealth {
-		r.s.autoRollback(ctx, d)
+		r.s.autoRollback(ctx, d, why)
 	}
 }

@@ -39,6 +39,10 @@ type Service struct {
 
 	// Observer, when set, hears stage and end-of-deployment measurements.
 	Observer Observer
+	// Reporters hear every update of every deployment after the media
+	// the ports above stand for (the timeline, GitHub, Slack, the pull
+	// request).
+	Reporters []Reporter
 
 	// Owner names this replica in deployment leases; Lease is how long a
 	// lease lasts unless renewed (a crashed replica's deployments are taken

@@ -162,7 +162,7 @@ func (s *Service) Rollback(ctx context.Context, req Request) (*Deployment, error
 			return s.Accept(ctx, req)
 		}
 	}
-	return nil, Errorf(ENOTFOUND, "%s %s has only ever run %s; there is no earlier version to roll back to", req.App, req.Env, shortSHA(running))
+	return nil, Errorf(ENOTFOUND, "%s %s has only ever run %s; there is no earlier version to roll back to", req.App, req.Env, ShortSHA(running))
 }
 
 // RollbackFrom is the Roll back button: a rollback of the app and
@@ -184,13 +184,6 @@ func (s *Service) Respond(ctx context.Context, responseURL string, msg Message) 
 	if err := s.Chat.Respond(ctx, responseURL, msg); err != nil {
 		s.logger().Warn("slack respond", "err", err)
 	}
-}
-
-func shortSHA(sha string) string {
-	if len(sha) > 7 {
-		return sha[:7]
-	}
-	return sha
 }
 
 // Status says what runs in each environment of app (or in env), what is in

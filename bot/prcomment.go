@@ -64,7 +64,7 @@ func (s *Service) HandleComment(ctx context.Context, c Comment) (*Deployment, er
 	}
 	if moved {
 		log.Warn("deploy refused: the head moved after the comment", "head", head, "comment_at", c.CreatedAt)
-		return nil, s.replyOnPR(ctx, c, fmt.Sprintf("the head of this pull request moved to `%s` after your comment, so it may not be what you meant to deploy; nothing was deployed. Look at the new head and comment again to deploy it.", shortSHA(head)))
+		return nil, s.replyOnPR(ctx, c, fmt.Sprintf("the head of this pull request moved to `%s` after your comment, so it may not be what you meant to deploy; nothing was deployed. Look at the new head and comment again to deploy it.", ShortSHA(head)))
 	}
 	d, err := s.Accept(ctx, Request{
 		App: app, Env: cmd.Env, Ref: fmt.Sprintf("PR #%d", c.Number), SHA: head,
@@ -104,7 +104,7 @@ func (s *Service) headMovedAfter(ctx context.Context, c Comment, head string) (b
 	}
 	at, err := s.PullRequests.CommitTime(ctx, c.Repo, head)
 	if err != nil {
-		return false, fmt.Errorf("date of head %s of pull request #%d: %w", shortSHA(head), c.Number, err)
+		return false, fmt.Errorf("date of head %s of pull request #%d: %w", ShortSHA(head), c.Number, err)
 	}
 	return at.After(c.CreatedAt), nil
 }

@@ -174,7 +174,7 @@ func (s *Server) deploymentEvent(w http.ResponseWriter, r *http.Request, deliver
 		// deployment as another requester's would be wrong, and ignoring
 		// it would leave it pending in GitHub forever.
 		log.Warn("deployment with a foreign deploybot_id", "deploybot_id", payload.DeploybotID, "github_deployment", dep.GetID())
-		err = bot.Errorf(bot.EFORBIDDEN, "not created by deploybot (payload.deploybot_id %d is none of its deployments of %s to %s)", payload.DeploybotID, shortSHA(dep.GetSHA()), dep.GetEnvironment())
+		err = bot.Errorf(bot.EFORBIDDEN, "not created by deploybot (payload.deploybot_id %d is none of its deployments of %s to %s)", payload.DeploybotID, bot.ShortSHA(dep.GetSHA()), dep.GetEnvironment())
 		s.Deployments.Reject(ctx, repo, dep.GetID(), err)
 		writeJSON(w, http.StatusAccepted, map[string]string{"msg": clip(bot.ErrorMessage(err))})
 		return
@@ -739,7 +739,7 @@ func (s *Server) pushEvent(w http.ResponseWriter, r *http.Request, delivery stri
 	for i, d := range ds {
 		ids[i] = d.ID
 	}
-	writeJSON(w, http.StatusAccepted, map[string]any{"msg": fmt.Sprintf("%d deployment(s) of %s", len(ds), shortSHA(ev.After)), "deployments": ids})
+	writeJSON(w, http.StatusAccepted, map[string]any{"msg": fmt.Sprintf("%d deployment(s) of %s", len(ds), bot.ShortSHA(ev.After)), "deployments": ids})
 }
 
 // pushTime reads repository.pushed_at, which push events give in unix

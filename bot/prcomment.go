@@ -3,7 +3,6 @@ package bot
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -35,7 +34,7 @@ func (s *Service) HandleComment(ctx context.Context, c Comment) (*Deployment, er
 		return nil, s.replyOnPR(ctx, c, cmd.Reply)
 	}
 
-	app, err := s.appForComment(c.Repo.FullName, cmd.App)
+	app, err := s.Config.AppFor(c.Repo.FullName, cmd.App, SourcePRComment)
 	if err != nil {
 		return nil, s.replyOnPR(ctx, c, ErrorText(err).GitHub())
 	}
@@ -107,30 +106,6 @@ func (s *Service) headMovedAfter(ctx context.Context, c Comment, head string) (b
 		return false, fmt.Errorf("date of head %s of pull request #%d: %w", ShortSHA(head), c.Number, err)
 	}
 	return at.After(c.CreatedAt), nil
-}
-
-// appForComment picks the app named in the comment, or the only app of
-// the repository.
-func (s *Service) appForComment(repo, named string) (string, error) {
-	apps := s.Config.AppsForRepo(repo)
-	names := make([]string, len(apps))
-	for i, a := range apps {
-		names[i] = a.Name
-	}
-	switch {
-	case len(apps) == 0:
-		return "", Errorf(ENOTFOUND, "deploybot has no app for %s", repo)
-	case named != "":
-		for _, n := range names {
-			if n == named {
-				return n, nil
-			}
-		}
-		return "", Errorf(ENOTFOUND, "%s has no app %q; its apps: %s", repo, named, strings.Join(names, ", "))
-	case len(apps) > 1:
-		return "", Errorf(EINVALID, "%s deploys several apps (%s); say which: %v", repo, strings.Join(names, ", "), Name("deploy <app> to <env>"))
-	}
-	return names[0], nil
 }
 
 // replyOnPR answers the comment's author on the pull request; text is

@@ -169,20 +169,20 @@ func (c *countingBot) NotifyCI(sha string) {
 	c.recorder.NotifyCI(sha)
 }
 
+func (c *countingBot) FirstDelivery(ctx context.Context, d bot.Delivery) (bool, error) {
+	c.hit("FirstDelivery")
+	return c.recorder.FirstDelivery(ctx, d)
+}
+
+func (c *countingBot) ForgetDelivery(ctx context.Context, d bot.Delivery) error {
+	c.hit("ForgetDelivery")
+	return c.recorder.ForgetDelivery(ctx, d)
+}
+
 // countingStore counts the store calls the handlers make themselves.
 type countingStore struct {
 	bot.Store
 	calls []string
-}
-
-func (s *countingStore) RecordDelivery(ctx context.Context, deliveryID, event string) (bool, error) {
-	s.calls = append(s.calls, "store.RecordDelivery")
-	return s.Store.RecordDelivery(ctx, deliveryID, event)
-}
-
-func (s *countingStore) ForgetDelivery(ctx context.Context, deliveryID string) error {
-	s.calls = append(s.calls, "store.ForgetDelivery")
-	return s.Store.ForgetDelivery(ctx, deliveryID)
 }
 
 func (s *countingStore) DeploymentByGitHubID(ctx context.Context, githubID int64) (*bot.Deployment, error) {

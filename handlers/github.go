@@ -111,7 +111,7 @@ func (s *Server) deploymentEvent(w http.ResponseWriter, r *http.Request, deliver
 		if sw.status >= 500 {
 			return
 		}
-		if _, err := s.Store.RecordDelivery(context.WithoutCancel(ctx), delivery, "deployment"); err != nil {
+		if _, err := s.Deployments.FirstDelivery(context.WithoutCancel(ctx), bot.WebhookDelivery(delivery, "deployment")); err != nil {
 			log.Warn("record delivery", "err", err)
 		}
 	}()
@@ -179,7 +179,7 @@ func (s *Server) deploymentEvent(w http.ResponseWriter, r *http.Request, deliver
 		writeJSON(w, http.StatusAccepted, map[string]string{"msg": clip(bot.ErrorMessage(err))})
 		return
 	}
-	app, err := s.appForDeployment(repo.FullName, payload.App)
+	app, err := s.Config.AppFor(repo.FullName, payload.App, bot.SourceGitHubAPI)
 	if err != nil {
 		s.Deployments.Reject(ctx, repo, dep.GetID(), err)
 		writeJSON(w, http.StatusAccepted, map[string]string{"msg": clip(bot.ErrorMessage(err))})
@@ -230,31 +230,6 @@ func (s *Server) ownDeployment(ctx context.Context, id int64, repo bot.Repo, dep
 		return d.GitHubDeploymentID == dep.GetID(), nil
 	}
 	return strings.EqualFold(d.Repo, repo.FullName) && d.SHA == dep.GetSHA() && d.Env == dep.GetEnvironment(), nil
-}
-
-// appForDeployment picks the app named in the payload, or the only app of
-// the repository.
-func (s *Server) appForDeployment(repo, named string) (string, error) {
-	apps := s.Config.AppsForRepo(repo)
-	if named != "" {
-		for _, a := range apps {
-			if a.Name == named {
-				return named, nil
-			}
-		}
-		return "", bot.Errorf(bot.ENOTFOUND, "deploybot has no app %q for %s", named, repo)
-	}
-	switch len(apps) {
-	case 0:
-		return "", bot.Errorf(bot.ENOTFOUND, "deploybot has no app for %s", repo)
-	case 1:
-		return apps[0].Name, nil
-	}
-	names := make([]string, len(apps))
-	for i, a := range apps {
-		names[i] = a.Name
-	}
-	return "", bot.Errorf(bot.EINVALID, "%s has several apps (%s); set payload.app", repo, strings.Join(names, ", "))
 }
 
 // decodeDeploymentPayload reads the payload as an object, or as a string
@@ -308,10 +283,8 @@ func (s *Server) issueCommentEvent(w http.ResponseWriter, r *http.Request, deliv
 		http.Error(w, "not an issue_comment event: no comment.created_at", http.StatusBadRequest)
 		return
 	}
-	// Keyed by the comment, not the delivery: whatever GitHub redelivers,
-	// one comment deploys at most once.
-	key := fmt.Sprintf("issue_comment:%s:%d", ev.GetRepo().GetFullName(), ev.GetComment().GetID())
-	first, err := s.Store.RecordDelivery(ctx, key, "issue_comment")
+	key := bot.CommentDelivery(ev.GetRepo().GetFullName(), ev.GetComment().GetID())
+	first, err := s.Deployments.FirstDelivery(ctx, key)
 	if err != nil {
 		s.logger().Error("record delivery", "err", err, "delivery", delivery)
 		http.Error(w, "could not record delivery", http.StatusInternalServerError)
@@ -338,7 +311,7 @@ func (s *Server) issueCommentEvent(w http.ResponseWriter, r *http.Request, deliv
 	if err != nil {
 		s.logger().Error("pull request comment", "err", err, "delivery", delivery)
 		// Nothing was deployed: let a redelivery try again.
-		if ferr := s.Store.ForgetDelivery(context.WithoutCancel(ctx), key); ferr != nil {
+		if ferr := s.Deployments.ForgetDelivery(context.WithoutCancel(ctx), key); ferr != nil {
 			s.logger().Error("forget delivery", "err", ferr, "delivery", delivery)
 		}
 		if bot.ErrorCode(err) == bot.EUNAVAILABLE {
@@ -704,7 +677,8 @@ func (s *Server) pushEvent(w http.ResponseWriter, r *http.Request, delivery stri
 	if pusher == "" {
 		pusher = ev.Sender.Login
 	}
-	first, err := s.Store.RecordDelivery(ctx, "push:"+delivery, "push")
+	key := bot.WebhookDelivery(delivery, "push")
+	first, err := s.Deployments.FirstDelivery(ctx, key)
 	if err != nil {
 		s.logger().Error("record delivery", "err", err, "delivery", delivery)
 		http.Error(w, "could not record delivery", http.StatusServiceUnavailable)
@@ -728,7 +702,7 @@ func (s *Server) pushEvent(w http.ResponseWriter, r *http.Request, delivery stri
 		s.logger().Error("auto deploy", "err", err, "delivery", delivery, "created", len(ds))
 		if len(ds) == 0 {
 			// Nothing was created: let a redelivery try again.
-			if ferr := s.Store.ForgetDelivery(context.WithoutCancel(ctx), "push:"+delivery); ferr != nil {
+			if ferr := s.Deployments.ForgetDelivery(context.WithoutCancel(ctx), key); ferr != nil {
 				s.logger().Error("forget delivery", "err", ferr, "delivery", delivery)
 			}
 			http.Error(w, "could not create the deployments of this push", http.StatusServiceUnavailable)

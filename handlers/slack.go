@@ -167,7 +167,7 @@ func (s *Server) pinned(w http.ResponseWriter, from slackWorkspace) bool {
 // a restart or another replica remembers it too. When it cannot be
 // recorded it answers the request itself and returns false.
 func (s *Server) firstSeen(w http.ResponseWriter, r *http.Request) bool {
-	first, err := s.Store.RecordDelivery(r.Context(), "slack:"+r.Header.Get("X-Slack-Signature"), "slack")
+	first, err := s.Deployments.FirstDelivery(r.Context(), bot.SlackRequest(r.Header.Get("X-Slack-Signature")))
 	switch {
 	case err != nil:
 		s.logger().Error("record slack request", "err", err)

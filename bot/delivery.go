@@ -3,6 +3,7 @@ package bot
 import (
 	"context"
 	"fmt"
+	"strings"
 )
 
 // Delivery names something that must be acted on once however often it
@@ -47,4 +48,43 @@ func (s *Service) FirstDelivery(ctx context.Context, d Delivery) (bool, error) {
 // failed before it did anything can come again and be acted on.
 func (s *Service) ForgetDelivery(ctx context.Context, d Delivery) error {
 	return s.Store.ForgetDelivery(ctx, d.Key)
+}
+
+// GitHubDeploymentOf returns the deployment that GitHub deployment
+// githubID is of; ENOTFOUND when deploybot has none. GitHub deployment ids
+// are unique in the store, which is what makes a repeated deployment
+// event (a redelivery, or a new delivery of the same deployment) run
+// nothing twice.
+func (s *Service) GitHubDeploymentOf(ctx context.Context, githubID int64) (*Deployment, error) {
+	return s.Store.DeploymentByGitHubID(ctx, githubID)
+}
+
+// CreatedByUs reports whether GitHub deployment githubID, of sha to env in
+// repo, whose payload says deploybot_id id, is really the one deploybot's
+// deployment id created. deploybot stores a deployment, creates its GitHub
+// deployment with the store id in the payload, and only then saves the
+// GitHub id: the webhook may come in between (or an attempt may die there,
+// to be found again by FindDeployment). So a stored GitHub id must be
+// githubID, and a missing one is accepted when the deployment is of the
+// repository, commit and environment GitHub created it for. Only someone
+// able to create deployments in that repository could forge that, and all
+// it would do is let deploybot's own pipeline go on.
+func (s *Service) CreatedByUs(ctx context.Context, id int64, repo Repo, githubID int64, sha, env string) (bool, error) {
+	d, err := s.Store.Deployment(ctx, id)
+	if IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if d.GitHubDeploymentID != 0 {
+		return d.GitHubDeploymentID == githubID, nil
+	}
+	return strings.EqualFold(d.Repo, repo.FullName) && d.SHA == sha && d.Env == env, nil
+}
+
+// HeadChanged records that a pull request's head moved, for the
+// PR-comment trigger to compare comments with (see headMovedAfter).
+func (s *Service) HeadChanged(ctx context.Context, c HeadChange) error {
+	return s.Store.RecordHeadChange(ctx, c)
 }

@@ -141,7 +141,7 @@ func (s *Server) deploymentEvent(w http.ResponseWriter, r *http.Request, deliver
 	repo := bot.Repo{FullName: ev.Repo.GetFullName(), InstallationID: ev.GetInstallation().GetID()}
 	payload := decodeDeploymentPayload(dep.Payload)
 
-	if existing, err := s.Store.DeploymentByGitHubID(ctx, dep.GetID()); err == nil {
+	if existing, err := s.Deployments.GitHubDeploymentOf(ctx, dep.GetID()); err == nil {
 		writeJSON(w, http.StatusOK, map[string]string{"msg": fmt.Sprintf("already deployment #%d", existing.ID)})
 		return
 	} else if !bot.IsNotFound(err) {
@@ -159,7 +159,7 @@ func (s *Server) deploymentEvent(w http.ResponseWriter, r *http.Request, deliver
 		return
 	}
 	if payload.DeploybotID != 0 {
-		own, err := s.ownDeployment(ctx, payload.DeploybotID, repo, dep)
+		own, err := s.Deployments.CreatedByUs(ctx, payload.DeploybotID, repo, dep.GetID(), dep.GetSHA(), dep.GetEnvironment())
 		if err != nil {
 			log.Error("look up deployment", "err", err)
 			http.Error(w, "store unavailable", http.StatusInternalServerError)
@@ -206,30 +206,6 @@ func (s *Server) deploymentEvent(w http.ResponseWriter, r *http.Request, deliver
 	}
 	s.Deployments.Start(d)
 	writeJSON(w, http.StatusAccepted, map[string]any{"msg": "deployment accepted", "deployment": d.ID})
-}
-
-// ownDeployment reports whether GitHub deployment dep, whose payload says
-// deploybot_id id, is really the one deploybot's deployment id created.
-// deploybot stores a deployment, creates its GitHub deployment with the
-// store id in the payload, and only then saves the GitHub id: the webhook
-// may come in between (or an attempt may die there, to be found again by
-// FindDeployment). So a stored GitHub id must be dep's, and a missing one
-// is accepted when the deployment is of the repository, commit and
-// environment GitHub created dep for. Only someone able to create
-// deployments in that repository could forge that, and all it would do is
-// let deploybot's own pipeline go on.
-func (s *Server) ownDeployment(ctx context.Context, id int64, repo bot.Repo, dep *github.Deployment) (bool, error) {
-	d, err := s.Store.Deployment(ctx, id)
-	if bot.IsNotFound(err) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	if d.GitHubDeploymentID != 0 {
-		return d.GitHubDeploymentID == dep.GetID(), nil
-	}
-	return strings.EqualFold(d.Repo, repo.FullName) && d.SHA == dep.GetSHA() && d.Env == dep.GetEnvironment(), nil
 }
 
 // decodeDeploymentPayload reads the payload as an object, or as a string
@@ -515,7 +491,7 @@ func (s *Server) pullRequestEvent(w http.ResponseWriter, r *http.Request, body [
 		at = s.now()
 	}
 	change := bot.HeadChange{Repo: ev.Repo.FullName, Number: pr.Number, SHA: pr.Head.SHA, At: at}
-	if err := s.Store.RecordHeadChange(r.Context(), change); err != nil {
+	if err := s.Deployments.HeadChanged(r.Context(), change); err != nil {
 		s.logger().Error("record pull request head", "err", err, "repo", change.Repo, "pr", change.Number)
 		http.Error(w, "could not record the pull request's head", http.StatusInternalServerError)
 		return

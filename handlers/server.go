@@ -51,10 +51,19 @@ type Reports interface {
 }
 
 // Deliveries keeps what was acted on already, so that a redelivered
-// webhook or a replayed Slack request does nothing twice.
+// webhook or a replayed Slack request does nothing twice, and what GitHub
+// said that a later request is compared with.
 type Deliveries interface {
 	FirstDelivery(ctx context.Context, d bot.Delivery) (bool, error)
 	ForgetDelivery(ctx context.Context, d bot.Delivery) error
+	// GitHubDeploymentOf returns the deployment of a GitHub deployment id;
+	// ENOTFOUND if none.
+	GitHubDeploymentOf(ctx context.Context, githubID int64) (*bot.Deployment, error)
+	// CreatedByUs reports whether a GitHub deployment whose payload claims
+	// deploybot_id id is really the one deploybot created.
+	CreatedByUs(ctx context.Context, id int64, repo bot.Repo, githubID int64, sha, env string) (bool, error)
+	// HeadChanged records that a pull request's head moved.
+	HeadChanged(ctx context.Context, c bot.HeadChange) error
 }
 
 // Deployments is the bot as cmd wires it into a Server: every part above.
@@ -65,17 +74,12 @@ type Deployments interface {
 	Deliveries
 }
 
-// Records are the stored deployments the handlers read: the dashboard,
-// and a GitHub deployment event looking for the deployment it is of.
+// Records are the stored deployments the dashboard reads.
 type Records interface {
 	Deployment(ctx context.Context, id int64) (*bot.Deployment, error)
-	DeploymentByGitHubID(ctx context.Context, githubID int64) (*bot.Deployment, error)
 	ListDeployments(ctx context.Context, f bot.DeploymentFilter) ([]*bot.Deployment, error)
 	Events(ctx context.Context, deploymentID int64) ([]bot.Event, error)
 	EnvLock(ctx context.Context, app, env string, now time.Time) (*bot.EnvLock, error)
-	// RecordHeadChange keeps a pull request's head change, which the
-	// PR-comment trigger compares comments with.
-	RecordHeadChange(ctx context.Context, c bot.HeadChange) error
 }
 
 // Server holds what every handler shares.

@@ -44,9 +44,9 @@ func describeLock(l *EnvLock, verb string) Text {
 // about github-team entries through the app's repository installation.
 func (s *Service) authorize(ctx context.Context, app *App, env *Environment, requester string) error {
 	var inTeam func(org, team, login string) (bool, error)
-	if s.PullRequests != nil {
+	if teams := s.teams(); teams != nil {
 		inTeam = func(org, team, login string) (bool, error) {
-			member, err := s.PullRequests.TeamMember(ctx, Repo{FullName: app.Repo}, org, team, login)
+			member, err := teams.TeamMember(ctx, Repo{FullName: app.Repo}, org, team, login)
 			if err != nil {
 				s.logger().Warn("team lookup failed; treating as not a member", "org", org, "team", team, "login", login, "err", err)
 			}
@@ -54,6 +54,14 @@ func (s *Service) authorize(ctx context.Context, app *App, env *Environment, req
 		}
 	}
 	return env.Authorize(requester, inTeam)
+}
+
+func (s *Service) teams() Teams {
+	if s.Teams != nil {
+		return s.Teams
+	}
+	teams, _ := s.PullRequests.(Teams)
+	return teams
 }
 
 // authorizeEnv resolves app/env and checks requester against its allow list.

@@ -3,11 +3,14 @@ package bot_test
 import (
 	"context"
 	"log/slog"
+	"net/http/httptest"
 	"path/filepath"
 	"sync"
 	"testing"
 
 	"github.com/deploybot/deploybot/bot"
+	"github.com/deploybot/deploybot/emulator/githubemu"
+	"github.com/deploybot/deploybot/ghclient"
 	"github.com/deploybot/deploybot/store/sqlite"
 )
 
@@ -61,5 +64,37 @@ func TestCancelIsReportedOnceToEveryReporter(t *testing.T) {
 	}
 	if u.Line.Plain() != "" {
 		t.Errorf("timeline line %q; a cancel adds none", u.Line.Plain())
+	}
+}
+
+// A github-team allow entry is answered through PullRequests when no
+// Teams is wired, as serve wires ghclient's client: a member is let in,
+// anyone else refused.
+func TestTeamsFallBackToPullRequests(t *testing.T) {
+	ctx := context.Background()
+	emu := githubemu.New(1, nil)
+	emu.AddRepo("acme/shop", 7)
+	emu.AddToken("tok", "octocat")
+	emu.AddTeamMember("acme", "deployers", "ada")
+	srv := httptest.NewServer(emu)
+	t.Cleanup(srv.Close)
+	gh, err := ghclient.New(ghclient.Config{APIURL: srv.URL + githubemu.Prefix + "/", Token: "tok"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	cfg := &bot.Config{Apps: map[string]*bot.App{"web": {Name: "web", Repo: "acme/shop", Environments: map[string]*bot.Environment{
+		"prod": {Name: "prod", App: "web", Allow: []string{"github-team:acme/deployers"}},
+	}}}}
+	s := &bot.Service{Config: cfg, Store: db, PullRequests: gh, Logger: slog.New(slog.DiscardHandler)}
+	if _, err := s.Accept(ctx, bot.Request{App: "web", Env: "prod", Ref: "main", Requester: "github:ada", Source: bot.SourceGitHubAPI}); err != nil {
+		t.Errorf("team member refused: %v", err)
+	}
+	if _, err := s.Accept(ctx, bot.Request{App: "web", Env: "prod", Ref: "main", Requester: "github:bob", Source: bot.SourceGitHubAPI}); bot.ErrorCode(err) != bot.EFORBIDDEN {
+		t.Errorf("non-member: %v; want %s", err, bot.EFORBIDDEN)
 	}
 }

@@ -15,13 +15,16 @@ type Service struct {
 	Store  Store
 	GitHub GitHub
 	Chat   Chat // nil: no Slack reporting
-	// PullRequests serves the PR-comment trigger and github-team allow
-	// entries; nil turns both off.
+	// PullRequests serves the PR-comment trigger; nil turns it off.
 	PullRequests PullRequests
-	Images       Images
-	Deployers    map[string]Deployer // by Environment.TargetKind
-	Logger       *slog.Logger
-	CIPoll       Backoff
+	// Teams answers github-team allow entries; when nil, PullRequests
+	// does if it can (ghclient's client does both). Without either, no
+	// one is in a team.
+	Teams     Teams
+	Images    Images
+	Deployers map[string]Deployer // by Environment.TargetKind
+	Logger    *slog.Logger
+	CIPoll    Backoff
 	// FinalStatusPatience bounds the tries of a final GitHub status while
 	// GitHub is unavailable; zero means DefaultFinalStatusPatience.
 	FinalStatusPatience time.Duration

@@ -101,7 +101,6 @@ func (s *Service) endSuperseded(ctx context.Context, ended []supersession, d, ne
 		}
 		return ended
 	}
-	s.init()
 	ranHere := s.stopRun(d.ID, errEnded)
 	s.envEnded(d.App, d.Env)
 	s.logger().Info("deployment superseded", "deployment", d.ID, "app", d.App, "env", d.Env, "by", newer.ID, "sha", newer.SHA)
@@ -115,7 +114,6 @@ func (s *Service) tellSuperseded(ctx context.Context, ended []supersession) {
 	if len(ended) == 0 {
 		return
 	}
-	s.init()
 	s.running.Add(1)
 	go func() {
 		defer s.running.Done()

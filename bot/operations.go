@@ -136,7 +136,6 @@ func (s *Service) Cancel(ctx context.Context, id int64, requester string) (Messa
 	if err != nil {
 		return Message{}, err
 	}
-	s.init()
 	ranHere := s.stopRun(id, errEnded)
 	// A parked deployment has no run to end it and wake those behind it.
 	s.envEnded(d.App, d.Env)

@@ -19,7 +19,9 @@ type Config struct {
 	AWS       AWSConfig       `yaml:"aws"`
 	Timing    TimingConfig    `yaml:"timing"`
 	Dashboard DashboardConfig `yaml:"dashboard"`
-	Apps      map[string]*App `yaml:"apps"`
+	// Registries holds credentials for registries outside ECR, by host.
+	Registries map[string]*RegistryConfig `yaml:"registries"`
+	Apps       map[string]*App            `yaml:"apps"`
 }
 
 // DashboardConfig protects the dashboard, its JSON API and /metrics. They

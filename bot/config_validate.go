@@ -86,6 +86,7 @@ func (c *Config) Validate() []*ConfigError {
 		bad("timing.lease", "must be at least 1s")
 	}
 
+	errs = append(errs, c.validateRegistries()...)
 	if len(c.Apps) == 0 {
 		bad("apps", "at least one app is required")
 	}
@@ -113,7 +114,7 @@ func (a *App) validate(key string) []*ConfigError {
 		bad(".repo", "must be owner/name, got %q", a.Repo)
 	}
 	if a.Image == "" {
-		bad(".image", "required (the ECR repository URI)")
+		bad(".image", "required (the image repository, e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com/api or quay.io/acme/api)")
 	} else if _, _, err := ParseImage(a.Image); err != nil {
 		bad(".image", "%v", err)
 	}

@@ -217,7 +217,11 @@ func (c *Config) AutoDeployEnvs(repo, branch string) []*Environment {
 type TagData struct {
 	SHA      string
 	ShortSHA string
+	// Tag is the git tag the request named (v1.2.3).
+	Tag string
 }
+
+const sampleSHA = "0000000000000000000000000000000000000000"
 
 func parseTagTemplate(s string) (*template.Template, error) {
 	t, err := template.New("tag").Option("missingkey=error").Parse(s)
@@ -226,8 +230,8 @@ func parseTagTemplate(s string) (*template.Template, error) {
 	}
 	// Executing with a sample catches unknown fields such as {{.Sha}}.
 	var b strings.Builder
-	if err := t.Execute(&b, TagData{SHA: strings.Repeat("0", 40), ShortSHA: "0000000"}); err != nil {
-		return nil, fmt.Errorf("bad template (use .SHA or .ShortSHA): %w", err)
+	if err := t.Execute(&b, TagData{SHA: sampleSHA, ShortSHA: sampleSHA[:7], Tag: "v0.0.0"}); err != nil {
+		return nil, fmt.Errorf("bad template (use .SHA, .ShortSHA or .Tag): %w", err)
 	}
 	if !validImageTag(b.String()) {
 		return nil, fmt.Errorf("template yields %q, not a valid image tag", b.String())
@@ -249,8 +253,9 @@ func validImageTag(s string) bool {
 	return true
 }
 
-// ImageTag renders the app's tag template for sha.
-func (a *App) ImageTag(sha string) (string, error) {
+// ImageTag renders the app's tag template for sha, reached through
+// gitTag when the request named a tag.
+func (a *App) ImageTag(sha, gitTag string) (string, error) {
 	t := a.tag
 	if t == nil {
 		var err error
@@ -264,8 +269,11 @@ func (a *App) ImageTag(sha string) (string, error) {
 		short = short[:7]
 	}
 	var b strings.Builder
-	if err := t.Execute(&b, TagData{SHA: sha, ShortSHA: short}); err != nil {
+	if err := t.Execute(&b, TagData{SHA: sha, ShortSHA: short, Tag: gitTag}); err != nil {
 		return "", fmt.Errorf("tag template of app %s: %w", a.Name, err)
+	}
+	if !validImageTag(b.String()) {
+		return "", Errorf(EINVALID, "app %s's tag template makes %q of git tag %q, which is not a valid image tag", a.Name, b.String(), gitTag)
 	}
 	return b.String(), nil
 }

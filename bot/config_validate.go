@@ -203,6 +203,9 @@ func (a *App) validate(key string) []*ConfigError {
 			if err := validateBranch(ad.Branch); err != nil {
 				bad(k+".auto_deploy.branch", "%v", err)
 			}
+			if a.tag != nil && a.UsesGitTag() {
+				bad(k+".auto_deploy", "deploys branch heads, but the tag template uses .Tag (only git tags can be deployed)")
+			}
 		}
 	}
 	return errs

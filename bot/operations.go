@@ -165,7 +165,8 @@ func (s *Service) Rollback(ctx context.Context, req Request) (*Deployment, error
 	running := done[0].SHA
 	for _, d := range done[1:] {
 		if d.SHA != running {
-			req.Ref, req.SHA = d.SHA, d.SHA
+			app, _, _ := s.Config.Lookup(req.App, req.Env)
+			req.Ref, req.SHA = rollbackRef(app, d), d.SHA
 			return s.Accept(ctx, req)
 		}
 	}

@@ -74,7 +74,7 @@ func (r *run) pipeline(ctx context.Context) error {
 		}
 	}
 	if d.State == StateVerifyingImage || d.Image == "" {
-		tag, err := app.ImageTag(d.SHA)
+		tag, err := app.ImageTag(d.SHA, d.Ref)
 		if err != nil {
 			return err
 		}
@@ -106,6 +106,9 @@ func (r *run) open(ctx context.Context) error {
 		if err := r.save(ctx); err != nil {
 			return err
 		}
+	}
+	if err := r.checkGitTag(ctx); err != nil {
+		return err
 	}
 	if d.GitHubDeploymentID == 0 && d.Attempts > 1 {
 		// An earlier attempt may have created it and died before saving

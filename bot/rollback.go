@@ -18,7 +18,7 @@ const AutoRollbackRequester = "deploybot"
 // the rollback does not queue behind it) until the rollback succeeds; then
 // it becomes rolled_back.
 func (s *Service) autoRollback(ctx context.Context, failed *Deployment, why Text) {
-	_, env, err := s.Config.Lookup(failed.App, failed.Env)
+	app, env, err := s.Config.Lookup(failed.App, failed.Env)
 	if err != nil || !env.AutoRollback || failed.RollbackOf != 0 {
 		// A rollback that fails is not rolled back again: that way lies a loop.
 		return
@@ -43,7 +43,7 @@ func (s *Service) autoRollback(ctx context.Context, failed *Deployment, why Text
 	}
 	rb := &Deployment{
 		App: failed.App, Env: failed.Env, Repo: failed.Repo,
-		Ref: previous.SHA, SHA: previous.SHA,
+		Ref: rollbackRef(app, previous), SHA: previous.SHA,
 		Requester: AutoRollbackRequester, Source: SourceAutoRollback, State: StateReceived,
 		InstallationID: failed.InstallationID, SlackChannel: failed.SlackChannel,
 		RollbackOf: failed.ID,

@@ -116,6 +116,9 @@ type Environment struct {
 	Timeout          Duration   `yaml:"timeout"`
 	// AutoDeploy deploys each new head of a branch once its CI is green.
 	AutoDeploy *AutoDeploy `yaml:"auto_deploy"`
+	// EnvVars are set on the container (ECS) or the environment (EB) with
+	// each deploy. Their values are secrets: never logged nor shown.
+	EnvVars map[string]string `yaml:"env_vars"`
 }
 
 // AutoDeploy is an environment's continuous delivery: every push to

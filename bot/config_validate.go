@@ -191,6 +191,7 @@ func (a *App) validate(key string) []*ConfigError {
 				bad(k+".elasticbeanstalk.authentication", "needs bucket and key")
 			}
 		}
+		errs = append(errs, validateEnvVars(key+k+".env_vars", env.EnvVars)...)
 		if env.RoleARN != "" && !strings.HasPrefix(env.RoleARN, "arn:") {
 			bad(k+".role_arn", "must be an IAM role ARN, got %q", env.RoleARN)
 		}

@@ -209,6 +209,7 @@ func (r *run) update(ctx context.Context, label string) error {
 		ApplicationName: aws.String(r.t.Application),
 		EnvironmentId:   r.ebEnv.EnvironmentId,
 		VersionLabel:    aws.String(label),
+		OptionSettings:  optionSettings(r.env.EnvVars),
 	})
 	if err != nil {
 		if code, msg := apiError(err); code == "InvalidParameterValue" {

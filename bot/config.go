@@ -150,6 +150,10 @@ type EBTarget struct {
 	// Authentication is the S3 object with registry credentials, for images
 	// outside ECR.
 	Authentication *EBAuthentication `yaml:"authentication"`
+	// Bundle lists repository paths (.ebextensions, .platform) shipped in
+	// the source bundle beside Dockerrun.aws.json, read at the deployed
+	// commit, so that they roll back with the version.
+	Bundle []string `yaml:"bundle"`
 }
 
 type EBAuthentication struct {

@@ -190,6 +190,7 @@ func (a *App) validate(key string) []*ConfigError {
 			if a := eb.Authentication; a != nil && (a.Bucket == "" || a.Key == "") {
 				bad(k+".elasticbeanstalk.authentication", "needs bucket and key")
 			}
+			errs = append(errs, validateBundle(key+k+".elasticbeanstalk.bundle", eb.Bundle)...)
 		}
 		errs = append(errs, validateEnvVars(key+k+".env_vars", env.EnvVars)...)
 		if env.RoleARN != "" && !strings.HasPrefix(env.RoleARN, "arn:") {

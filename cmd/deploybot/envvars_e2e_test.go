@@ -190,4 +190,3 @@ func checkOutput(t *testing.T, sb *sandbox) string {
 	}
 	return bad.Error() + out.String() + out2.String() + errOut.String()
 }
-

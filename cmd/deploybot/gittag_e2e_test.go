@@ -1,8 +1,6 @@
 package main
 
 import (
-	"context"
-	"io"
 	"strings"
 	"testing"
 
@@ -13,21 +11,11 @@ import (
 // (tag: "{{.Tag}}"), as dockdj's bin/deploy release 1.2.3 names them.
 func newGitTagSandbox(t *testing.T) *sandbox {
 	t.Helper()
-	sb, err := newSandbox(context.Background(), "127.0.0.1:0", io.Discard, func(o *options) {
-		o.sandboxConfig = func(c *bot.Config) {
-			app := c.Apps[sandboxApp]
-			app.Tag = "{{.Tag}}"
-			app.Environments["dev"].AutoDeploy = nil
-			if errs := c.Validate(); len(errs) > 0 {
-				t.Fatalf("config: %v", errs)
-			}
-		}
+	return newConfiguredSandbox(t, func(c *bot.Config) {
+		app := c.Apps[sandboxApp]
+		app.Tag = "{{.Tag}}"
+		app.Environments["dev"].AutoDeploy = nil
 	})
-	if err != nil {
-		t.Fatalf("sandbox: %v", err)
-	}
-	t.Cleanup(sb.Close)
-	return sb
 }
 
 func TestDeployGitTag(t *testing.T) {

@@ -17,17 +17,30 @@ func newRegistrySandbox(t *testing.T, auth registryemu.Auth, password string) (*
 	t.Helper()
 	reg := registryemu.Start(auth, "acme+deploybot", "right-password")
 	t.Cleanup(reg.Close)
+	sb := newConfiguredSandbox(t, func(c *bot.Config) {
+		c.Apps[sandboxApp].Image = reg.Host() + "/acme/takumi-server"
+		c.Registries = map[string]*bot.RegistryConfig{reg.Host(): {Username: "acme+deploybot", Password: password}}
+	})
+	return sb, reg
+}
+
+// newConfiguredSandbox is the sandbox with its config changed by change,
+// then validated again as at start-up.
+func newConfiguredSandbox(t *testing.T, change func(*bot.Config)) *sandbox {
+	t.Helper()
 	sb, err := newSandbox(context.Background(), "127.0.0.1:0", io.Discard, func(o *options) {
 		o.sandboxConfig = func(c *bot.Config) {
-			c.Apps[sandboxApp].Image = reg.Host() + "/acme/takumi-server"
-			c.Registries = map[string]*bot.RegistryConfig{reg.Host(): {Username: "acme+deploybot", Password: password}}
+			change(c)
+			if errs := c.Validate(); len(errs) > 0 {
+				t.Fatalf("config: %v", errs)
+			}
 		}
 	})
 	if err != nil {
 		t.Fatalf("sandbox: %v", err)
 	}
 	t.Cleanup(sb.Close)
-	return sb, reg
+	return sb
 }
 
 func TestDeployFromPrivateRegistry(t *testing.T) {

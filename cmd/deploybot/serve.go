@@ -221,7 +221,7 @@ func wire(ctx context.Context, cfg *bot.Config, store storeDB, logger *slog.Logg
 		},
 		Deployers: map[string]bot.Deployer{
 			bot.TargetECS:              ecs.New(awsConfigs, ecsOpts...),
-			bot.TargetElasticBeanstalk: elasticbeanstalk.New(awsConfigs, ebOpts...),
+			bot.TargetElasticBeanstalk: elasticbeanstalk.New(awsConfigs, append(ebOpts, elasticbeanstalk.WithRepoFiles(gh))...),
 		},
 		Logger: logger,
 		CIPoll: ciPoll,

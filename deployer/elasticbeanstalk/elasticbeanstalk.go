@@ -34,6 +34,7 @@ type Deployer struct {
 	pollInitial time.Duration
 	pollMax     time.Duration
 	now         func() time.Time
+	files       RepoFiles // for environments with bundle paths
 }
 
 var _ bot.Deployer = (*Deployer)(nil)
@@ -174,12 +175,16 @@ func (r *run) deploy(ctx context.Context) (bot.Rollout, error) {
 		}
 	}
 
+	body, contentType, err := r.sourceBundle(ctx, doc)
+	if err != nil {
+		return bot.Rollout{}, err
+	}
 	key := ObjectKey(r.t, r.d)
-	_, err := r.s3.PutObject(ctx, &s3.PutObjectInput{
+	_, err = r.s3.PutObject(ctx, &s3.PutObjectInput{
 		Bucket:      aws.String(r.t.Bucket),
 		Key:         aws.String(key),
-		Body:        bytes.NewReader(doc),
-		ContentType: aws.String("application/json"),
+		Body:        bytes.NewReader(body),
+		ContentType: aws.String(contentType),
 	})
 	if err != nil {
 		return bot.Rollout{}, fmt.Errorf("S3 PutObject s3://%s/%s: %w", r.t.Bucket, key, err)
@@ -443,22 +448,33 @@ func (r *run) currentDockerrun(ctx context.Context) ([]byte, error) {
 		return nil, fmt.Errorf("S3 GetObject s3://%s/%s: %w", bucket, key, err)
 	}
 	defer obj.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(obj.Body, 1<<20))
+	body, err := io.ReadAll(io.LimitReader(obj.Body, bot.MaxBundleBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("S3 GetObject s3://%s/%s: %w", bucket, key, err)
 	}
-	if _, err := zip.NewReader(bytes.NewReader(body), int64(len(body))); err == nil {
-		// Rewriting only the Dockerrun would drop the archive's other files
-		// (.ebextensions, .platform hooks) from the new version.
-		return nil, bot.Errorf(bot.EINVALID, "pre-flight: the source bundle of current version %q (s3://%s/%s) is a zip archive; dockerrun: v2 needs a bare Dockerrun.aws.json", label, bucket, key)
+	if zr, err := zip.NewReader(bytes.NewReader(body), int64(len(body))); err == nil {
+		if len(r.t.Bundle) == 0 {
+			// Rewriting only the Dockerrun would drop the archive's other
+			// files (.ebextensions, .platform hooks) from the new version.
+			return nil, bot.Errorf(bot.EINVALID, "pre-flight: the source bundle of current version %q (s3://%s/%s) is a zip archive; list the paths it ships from the repository in bundle: (e.g. [.ebextensions]) so the new version keeps them", label, bucket, key)
+		}
+		return dockerrunInBundle(zr, label)
+	}
+	if len(body) > 1<<20 {
+		return nil, bot.Errorf(bot.EINVALID, "pre-flight: the Dockerrun.aws.json of current version %q (s3://%s/%s) is over 1 MB", label, bucket, key)
 	}
 	return body, nil
 }
 
-// ObjectKey is where the Dockerrun.aws.json of deployment d is written:
-// <key_prefix><app>/<sha>/deployment-<id>/Dockerrun.aws.json.
+// ObjectKey is where the source bundle of deployment d is written:
+// <key_prefix><app>/<sha>/deployment-<id>/Dockerrun.aws.json, or
+// …/source-bundle.zip with bundle paths.
 func ObjectKey(t *bot.EBTarget, d *bot.Deployment) string {
-	return fmt.Sprintf("%s%s/%s/deployment-%d/Dockerrun.aws.json", t.KeyPrefix, d.App, d.SHA, d.ID)
+	name := bot.DockerrunFile
+	if len(t.Bundle) > 0 {
+		name = "source-bundle.zip"
+	}
+	return fmt.Sprintf("%s%s/%s/deployment-%d/%s", t.KeyPrefix, d.App, d.SHA, d.ID, name)
 }
 
 // VersionLabel is the application version label of deployment d, such as

@@ -46,14 +46,14 @@ func bundledCommit(sb *sandbox, seed string) string {
 func bundleFiles(t *testing.T, sb *sandbox, d *bot.Deployment) map[string]string {
 	t.Helper()
 	_, env, _ := sb.cfg.Lookup(d.App, d.Env)
-	key := elasticbeanstalk.ObjectKey(env.ElasticBeanstalk, d)
-	raw, ok := sb.aws.Object(sandboxBucket, key)
+	bucket, key := env.ElasticBeanstalk.Bucket, elasticbeanstalk.ObjectKey(env.ElasticBeanstalk, d)
+	raw, ok := sb.aws.Object(bucket, key)
 	if !ok {
-		t.Fatalf("no source bundle at s3://%s/%s", sandboxBucket, key)
+		t.Fatalf("no source bundle at s3://%s/%s", bucket, key)
 	}
 	zr, err := zip.NewReader(bytes.NewReader(raw), int64(len(raw)))
 	if err != nil {
-		t.Fatalf("s3://%s/%s is not a zip: %v", sandboxBucket, key, err)
+		t.Fatalf("s3://%s/%s is not a zip: %v", bucket, key, err)
 	}
 	files := map[string]string{}
 	for _, f := range zr.File {

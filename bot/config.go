@@ -275,6 +275,8 @@ func (a *App) ImageTag(sha, gitTag string) (string, error) {
 	if len(short) > 7 {
 		short = short[:7]
 	}
+	// A GitHub Deployment created by another tool may give the full ref.
+	gitTag = strings.TrimPrefix(gitTag, "refs/tags/")
 	var b strings.Builder
 	if err := t.Execute(&b, TagData{SHA: sha, ShortSHA: short, Tag: gitTag}); err != nil {
 		return "", fmt.Errorf("tag template of app %s: %w", a.Name, err)

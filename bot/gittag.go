@@ -52,7 +52,7 @@ func (r *run) checkGitTag(ctx context.Context) error {
 	if !ok {
 		return Errorf(EINTERNAL, "the GitHub client cannot read git tags")
 	}
-	sha, err := tags.TagCommit(ctx, Repo{FullName: d.Repo, InstallationID: d.InstallationID}, d.Ref)
+	sha, err := tags.TagCommit(ctx, Repo{FullName: d.Repo, InstallationID: d.InstallationID}, strings.TrimPrefix(d.Ref, "refs/tags/"))
 	switch code := ErrorCode(err); {
 	case code == ENOTFOUND || code == EINVALID:
 		return Errorf(EINVALID, "app %s deploys images named after git tags (tag: %s), and %q is not a tag of %s; deploy a tag, e.g. /deploy %s v1.2.3 %s", app.Name, app.Tag, d.Ref, d.Repo, app.Name, d.Env)

@@ -13,6 +13,9 @@ func TestTagTemplateGitTag(t *testing.T) {
 	if got, err := app.ImageTag(strings.Repeat("a", 40), "v1.2.3"); err != nil || got != "v1.2.3" {
 		t.Errorf("ImageTag = %q, %v; want v1.2.3", got, err)
 	}
+	if got, err := app.ImageTag(strings.Repeat("a", 40), "refs/tags/v1.2.3"); err != nil || got != "v1.2.3" {
+		t.Errorf("ImageTag of refs/tags/v1.2.3 = %q, %v; want v1.2.3", got, err)
+	}
 	if _, err := app.ImageTag(strings.Repeat("a", 40), "release/1.2"); ErrorCode(err) != EINVALID {
 		t.Errorf("tag release/1.2 made an image tag: %v", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -20,10 +21,14 @@ import (
 	"github.com/deploybot/deploybot/bot"
 )
 
+// defaultTimeout bounds one Resolve, retries included.
+const defaultTimeout = time.Minute
+
 // Images implements bot.Images with the OCI distribution API.
 type Images struct {
 	registries map[string]*bot.RegistryConfig
 	transport  http.RoundTripper
+	timeout    time.Duration
 }
 
 var _ bot.Images = (*Images)(nil)
@@ -36,10 +41,15 @@ func WithTransport(t http.RoundTripper) Option {
 	return func(im *Images) { im.transport = t }
 }
 
+// WithTimeout bounds each Resolve, retries included (default: a minute).
+func WithTimeout(d time.Duration) Option {
+	return func(im *Images) { im.timeout = d }
+}
+
 // New returns Images signing in to each registry of registries (keyed by
 // host) with its credentials, and to any other anonymously.
 func New(registries map[string]*bot.RegistryConfig, opts ...Option) *Images {
-	im := &Images{registries: registries, transport: remote.DefaultTransport}
+	im := &Images{registries: registries, transport: remote.DefaultTransport, timeout: defaultTimeout}
 	for _, o := range opts {
 		o(im)
 	}
@@ -63,8 +73,13 @@ func (im *Images) Resolve(ctx context.Context, image, tag string, _ *bot.Environ
 	if err != nil {
 		return "", bot.Errorf(bot.EINVALID, "image %s:%s: %v", image, tag, err)
 	}
+	// The pipeline's context has no deadline before the rollout; a
+	// registry that accepts the connection and never answers must not
+	// hold the deployment forever.
+	askCtx, cancel := context.WithTimeout(ctx, im.timeout)
+	defer cancel()
 	opts := []remote.Option{
-		remote.WithContext(ctx),
+		remote.WithContext(askCtx),
 		remote.WithTransport(im.transport),
 		remote.WithAuthFromKeychain(keychain{im.registries}),
 	}
@@ -78,7 +93,7 @@ func (im *Images) Resolve(ctx context.Context, image, tag string, _ *bot.Environ
 		}
 	}
 	if err != nil {
-		return "", explain(ctx, err, image, tag, host)
+		return "", im.explain(ctx, err, image, tag, host)
 	}
 	return desc.Digest.String(), nil
 }
@@ -112,7 +127,7 @@ func isRegistryAnswer(err error) bool {
 // explain turns err into the bot's vocabulary: a missing tag names the
 // tag, refused credentials name the registry. Neither message carries the
 // registry's own text, which may echo a token.
-func explain(ctx context.Context, err error, image, tag, host string) error {
+func (im *Images) explain(ctx context.Context, err error, image, tag, host string) error {
 	var te *transport.Error
 	if errors.As(err, &te) {
 		switch {
@@ -127,6 +142,9 @@ func explain(ctx context.Context, err error, image, tag, host string) error {
 	}
 	if ctx.Err() != nil {
 		return ctx.Err()
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return bot.Errorf(bot.EUNAVAILABLE, "registry %s did not answer for %s:%s within %s", host, image, tag, im.timeout)
 	}
 	var netErr net.Error
 	var urlErr *url.Error

@@ -2,8 +2,11 @@ package registry_test
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/deploybot/deploybot/bot"
 	"github.com/deploybot/deploybot/deployer/registry"
@@ -93,5 +96,17 @@ func TestResolveUnreachableRegistry(t *testing.T) {
 	_, err := registry.New(nil).Resolve(context.Background(), host+"/acme/api", "v1", nil)
 	if bot.ErrorCode(err) != bot.EUNAVAILABLE || !strings.Contains(bot.ErrorMessage(err), host) {
 		t.Errorf("got %v, want unavailable naming %s", err, host)
+	}
+}
+
+func TestResolveRegistryThatNeverAnswers(t *testing.T) {
+	// It takes the connection and holds every request until the client
+	// gives up; the test server's Close then waits for the handlers.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
+	t.Cleanup(srv.Close)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	_, err := registry.New(nil, registry.WithTimeout(50*time.Millisecond)).Resolve(context.Background(), host+"/acme/api", "v1", nil)
+	if bot.ErrorCode(err) != bot.EUNAVAILABLE || !strings.Contains(bot.ErrorMessage(err), "did not answer") {
+		t.Errorf("got %v, want unavailable: did not answer", err)
 	}
 }

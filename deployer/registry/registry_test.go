@@ -110,3 +110,27 @@ func TestResolveRegistryThatNeverAnswers(t *testing.T) {
 		t.Errorf("got %v, want unavailable: did not answer", err)
 	}
 }
+
+// BenchmarkResolve is one image check against a loopback registry, per
+// auth kind: go-containerregistry pings /v2/ and, for a token challenge,
+// fetches a token on every Resolve before its HEAD of the manifest.
+func BenchmarkResolve(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		auth registryemu.Auth
+	}{{"anonymous", registryemu.Anonymous}, {"basic", registryemu.Basic}, {"token", registryemu.Token}} {
+		b.Run(tc.name, func(b *testing.B) {
+			reg := registryemu.Start(tc.auth, "u", "p")
+			defer reg.Close()
+			if _, err := reg.Push("acme/api", "v1"); err != nil {
+				b.Fatal(err)
+			}
+			im := registry.New(map[string]*bot.RegistryConfig{reg.Host(): {Username: "u", Password: "p"}})
+			for b.Loop() {
+				if _, err := im.Resolve(context.Background(), reg.Host()+"/acme/api", "v1", nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -287,8 +287,8 @@ func (a *App) ImageTag(sha, gitTag string) (string, error) {
 	return b.String(), nil
 }
 
-// ParseImage splits an ECR repository URI
-// (123456789012.dkr.ecr.us-east-1.amazonaws.com/name) into registry host
+// ParseImage splits an image repository (an ECR repository URI
+// 123456789012.dkr.ecr.us-east-1.amazonaws.com/name, or quay.io/acme/api) into registry host
 // and repository name.
 func ParseImage(image string) (registry, repository string, err error) {
 	registry, repository, ok := strings.Cut(image, "/")

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -204,6 +205,13 @@ func deployRecipeEnv(t *testing.T, sb *sandbox, regs map[string]*registryemu.Reg
 	ebEnv, _ := sb.aws.EBEnvironment(env.ElasticBeanstalk.Environment)
 	if ebEnv.VersionLabel != elasticbeanstalk.VersionLabel(d) || ebEnv.Status != "Ready" {
 		t.Errorf("%s %s: EB environment %+v, want Ready on %s", app.Name, env.Name, ebEnv, elasticbeanstalk.VersionLabel(d))
+	}
+	if a := env.ElasticBeanstalk.Authentication; a != nil {
+		raw, _ := sb.aws.Object(env.ElasticBeanstalk.Bucket, elasticbeanstalk.ObjectKey(env.ElasticBeanstalk, d))
+		var doc struct{ Authentication struct{ Bucket, Key string } }
+		if err := json.Unmarshal(raw, &doc); err != nil || doc.Authentication.Bucket != a.Bucket || doc.Authentication.Key != a.Key {
+			t.Errorf("%s %s: Dockerrun %s (%v), want Authentication s3://%s/%s", app.Name, env.Name, raw, err, a.Bucket, a.Key)
+		}
 	}
 	if files != nil {
 		got := bundleFiles(t, sb, d)

@@ -121,7 +121,7 @@ func (dp *Deployer) Deploy(ctx context.Context, d *bot.Deployment, env *bot.Envi
 		progress("service updated, waiting for rollout")
 	}
 
-	if err := dp.wait(ctx, client, t, w, progress); err != nil {
+	if err := dp.follow(ctx, client, t, w, progress); err != nil {
 		return bot.Rollout{}, dp.timedOut(ctx, timeout, "last seen: "+orDefault(w.last, "rollout not started")+"; the service may still be rolling out", err)
 	}
 	return bot.Rollout{Detail: "task definition " + shortTaskDef(ours)}, nil

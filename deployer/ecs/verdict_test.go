@@ -1,0 +1,173 @@
+package ecs_test
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsecs "github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
+
+	"github.com/deploybot/deploybot/bot"
+	"github.com/deploybot/deploybot/emulator/awsemu"
+	"github.com/deploybot/deploybot/emulator/faults"
+)
+
+type result struct {
+	rollout bot.Rollout
+	err     error
+}
+
+// deployAsync runs a deploy whose progress lines arrive on lines, and
+// whose end arrives on done.
+func (f *fixture) deployAsync(t *testing.T) (lines <-chan string, done <-chan result) {
+	t.Helper()
+	l, d := make(chan string, 100), make(chan result, 1)
+	go func() {
+		r, err := f.deployer.Deploy(context.Background(), &bot.Deployment{ID: 7, App: "web", Env: "prod"}, prodEnv(), newImage,
+			bot.RolloutHooks{Progress: func(line string) { l <- line }})
+		close(l)
+		d <- result{r, err}
+	}()
+	return l, d
+}
+
+// waitLine returns the lines up to and including the first containing
+// want.
+func waitLine(t *testing.T, lines <-chan string, want string) []string {
+	t.Helper()
+	var seen []string
+	for line := range lines {
+		seen = append(seen, line)
+		if strings.Contains(line, want) {
+			return seen
+		}
+	}
+	t.Fatalf("no progress line contains %q; lines: %q", want, seen)
+	return nil
+}
+
+func TestBlueGreenSucceedsOnlyAfterBakeTime(t *testing.T) {
+	f := setup(t)
+	f.emu.SetStrategy("prod", "web", awsemu.Strategy{Kind: "BLUE_GREEN", BakeTime: 5 * time.Minute})
+	lines, done := f.deployAsync(t)
+
+	seen := waitLine(t, lines, "bake time 5 min, ends ")
+	for _, want := range []string{"green scaling up: 2/2 tasks running", "test traffic shifted", "production traffic 100 %", "production traffic shifted"} {
+		if !slices.Contains(seen, want) {
+			t.Errorf("no progress line %q before the bake time; lines: %q", want, seen)
+		}
+	}
+	// Polls after the bake line was reported are the deployer looking
+	// again and not calling it done.
+	for f.emu.BakePolls("prod", "web") < 3 {
+		<-time.After(time.Millisecond)
+	}
+	select {
+	case r := <-done:
+		t.Fatalf("Deploy ended during the bake time: %+v", r)
+	default:
+	}
+	f.emu.AdvanceClock(5 * time.Minute)
+	for range lines {
+	}
+	r := <-done
+	if r.err != nil {
+		t.Fatalf("Deploy after the bake time: %v", r.err)
+	}
+	if cur, _ := f.emu.Service("prod", "web"); cur == f.oldARN {
+		t.Errorf("the service still runs %s", cur)
+	}
+}
+
+func TestCanaryReportsEachShift(t *testing.T) {
+	f := setup(t)
+	f.emu.SetStrategy("prod", "web", awsemu.Strategy{Kind: "CANARY", CanaryPercent: 10, CanaryBakeTime: 10 * time.Minute})
+	lines, done := f.deployAsync(t)
+	waitLine(t, lines, "production traffic 10 %")
+	f.emu.AdvanceClock(10 * time.Minute)
+	waitLine(t, lines, "production traffic 100 %")
+	for range lines {
+	}
+	if r := <-done; r.err != nil {
+		t.Fatalf("Deploy: %v", r.err)
+	}
+}
+
+func TestAlarmRollbackNamesTheAlarm(t *testing.T) {
+	f := setup(t)
+	f.emu.SetStrategy("prod", "web", awsemu.Strategy{Kind: "BLUE_GREEN", BakeTime: 5 * time.Minute, Alarms: []string{"web-5xx-rate"}})
+	lines, done := f.deployAsync(t)
+	waitLine(t, lines, "bake time")
+	if cur, _ := f.emu.Service("prod", "web"); cur == f.oldARN {
+		t.Fatal("in bake time the new revision is not PRIMARY")
+	}
+	f.emu.TriggerAlarm("prod", "web", "web-5xx-rate")
+	for range lines {
+	}
+	r := <-done
+	if bot.ErrorCode(r.err) != bot.ECONFLICT {
+		t.Fatalf("Deploy: %v, want an ECONFLICT failure", r.err)
+	}
+	msg := bot.ErrorMessage(r.err)
+	for _, want := range []string{"web:2 failed", "CloudWatch alarm web-5xx-rate went off", "rolled it back", "runs web:1"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("message %q does not contain %q", msg, want)
+		}
+	}
+}
+
+func TestStoppedDeploymentIsAFailure(t *testing.T) {
+	f := setup(t)
+	f.emu.SetRolloutPolls(1000)
+	lines, done := f.deployAsync(t)
+	waitLine(t, lines, "tasks running")
+	list, err := f.client.ListServiceDeployments(context.Background(), &awsecs.ListServiceDeploymentsInput{
+		Cluster: aws.String("prod"), Service: aws.String("web"), Status: []types.ServiceDeploymentStatus{types.ServiceDeploymentStatusInProgress},
+	})
+	if err != nil || len(list.ServiceDeployments) != 1 {
+		t.Fatalf("ListServiceDeployments IN_PROGRESS: %+v, %v", list, err)
+	}
+	if _, err := f.client.StopServiceDeployment(context.Background(), &awsecs.StopServiceDeploymentInput{
+		ServiceDeploymentArn: list.ServiceDeployments[0].ServiceDeploymentArn, StopType: types.StopServiceDeploymentStopTypeAbort,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for range lines {
+	}
+	r := <-done
+	if msg := bot.ErrorMessage(r.err); bot.ErrorCode(r.err) != bot.ECONFLICT || !strings.Contains(msg, "ECS rollout of web:2 was stopped") {
+		t.Fatalf("Deploy: %v, want a failure saying it was stopped", r.err)
+	}
+}
+
+// Without the service deployments API (a role that predates it), the
+// deployer says so once and still tells success from failure.
+func TestServiceDeploymentsRefusedFallsBack(t *testing.T) {
+	for _, failing := range []bool{false, true} {
+		f := setup(t)
+		f.emu.SetRolloutPolls(3)
+		f.emu.FailRollouts("prod", "web", failing)
+		f.emu.Inject(faults.Rule{Match: awsemu.Op("ecs.ListServiceDeployments"), Respond: awsemu.AccessDenied})
+		_, lines, err := f.deploy(t, prodEnv())
+		if failing {
+			if bot.ErrorCode(err) != bot.ECONFLICT || !strings.Contains(bot.ErrorMessage(err), "ECS rollout of web:2 failed") {
+				t.Errorf("failing rollout: %v, want its failure", err)
+			}
+		} else if err != nil {
+			t.Errorf("good rollout: %v", err)
+		}
+		n := 0
+		for _, l := range lines {
+			if strings.Contains(l, "ECS service deployments API refused (AccessDeniedException); judging the rollout from DescribeServices") {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("failing=%v: %d fallback lines, want 1; lines %q", failing, n, lines)
+		}
+	}
+}

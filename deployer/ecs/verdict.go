@@ -26,7 +26,7 @@ func (dp *Deployer) follow(ctx context.Context, client *ecs.Client, t *bot.ECSTa
 	arn, err := dp.findServiceDeployment(ctx, client, t, w)
 	// ECS may list a service deployment a moment after UpdateService.
 	for try := 0; err == nil && arn == "" && try < 3; try++ {
-		if err = sleep(ctx, dp.pollInitial); err == nil {
+		if err = awsenv.Sleep(ctx, dp.pollInitial); err == nil {
 			arn, err = dp.findServiceDeployment(ctx, client, t, w)
 		}
 	}
@@ -67,21 +67,10 @@ func (dp *Deployer) follow(ctx context.Context, client *ecs.Client, t *bot.ECSTa
 			w.last = line
 			progress(line)
 		}
-		if err := sleep(ctx, interval); err != nil {
+		if err := awsenv.Sleep(ctx, interval); err != nil {
 			return err
 		}
 		interval = min(interval*2, dp.pollMax)
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	case <-timer.C:
-		return nil
 	}
 }
 

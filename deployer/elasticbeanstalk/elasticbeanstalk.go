@@ -126,7 +126,11 @@ func (dp *Deployer) Deploy(ctx context.Context, d *bot.Deployment, env *bot.Envi
 		dp: dp, eb: elasticbeanstalk.NewFromConfig(cfg), s3: s3.NewFromConfig(cfg),
 		d: d, env: env, t: env.ElasticBeanstalk, image: image, progress: progress, checkpoint: checkpoint,
 	}
-	rollout, err := r.deploy(ctx)
+	deploy := r.deploy
+	if r.t.BlueGreen != nil {
+		deploy = r.blueGreen
+	}
+	rollout, err := deploy(ctx)
 	if err != nil {
 		return bot.Rollout{}, r.explain(ctx, timeout, err)
 	}
@@ -555,15 +559,19 @@ func (r *run) wait(ctx context.Context) (types.EnvironmentDescription, error) {
 			r.watch.last = line
 			r.progress(line)
 		}
-		timer := time.NewTimer(interval)
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return types.EnvironmentDescription{}, context.Cause(ctx)
-		case <-timer.C:
+		if err := r.pause(ctx, &interval); err != nil {
+			return types.EnvironmentDescription{}, err
 		}
-		interval = min(interval*2, r.dp.pollMax)
 	}
+}
+
+// pause waits *interval between polls, then doubles it up to pollMax.
+func (r *run) pause(ctx context.Context, interval *time.Duration) error {
+	if err := awsenv.Sleep(ctx, *interval); err != nil {
+		return err
+	}
+	*interval = min(*interval*2, r.dp.pollMax)
+	return nil
 }
 
 // poll reads the environment and its new ERROR events once and assesses

@@ -58,6 +58,7 @@ type ebEnv struct {
 	deployments     int
 	update          *ebUpdate
 	recovering      int // polls until health returns to Green after a failed update
+	swap            *ebSwap
 	created         time.Time
 	updated         time.Time
 }
@@ -259,6 +260,8 @@ func (s *Server) elasticBeanstalk(action string, q *queryRequest) (any, error) {
 		return s.updateEnvironment(q)
 	case "DescribeEvents":
 		return s.describeEvents(q)
+	case "SwapEnvironmentCNAMEs":
+		return s.swapEnvironmentCNAMEs(q)
 	}
 	return nil, clientError("InvalidAction", "the emulator does not implement Elastic Beanstalk %s", action)
 }
@@ -487,6 +490,10 @@ func (s *Server) updateEnvironment(q *queryRequest) (any, error) {
 // is the clock of the emulator, so a test controls progress by polling.
 func (s *Server) advanceEB(env *ebEnv) {
 	if env.status == "Terminated" {
+		return
+	}
+	if env.swap != nil {
+		s.advanceSwap(env)
 		return
 	}
 	if u := env.update; u != nil {

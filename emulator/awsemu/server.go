@@ -71,6 +71,7 @@ type Server struct {
 	ebPolls   int
 	ebFailing map[string]bool // environment names whose updates fail
 	ebIDs     int
+	swapCount int
 
 	faults faults.Injector
 

@@ -83,7 +83,7 @@ func (dp *Deployer) Deploy(ctx context.Context, d *bot.Deployment, env *bot.Envi
 	defer cancel()
 
 	t := env.ECS
-	client := ecs.NewFromConfig(dp.configs.For(env))
+	client := ecs.NewFromConfig(awsenv.RecordAnswers(dp.configs.For(env)))
 	svc, err := dp.describeService(ctx, client, t)
 	if err != nil {
 		return bot.Rollout{}, dp.timedOut(ctx, timeout, beforeRollout, err)

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -121,7 +122,7 @@ func (dp *Deployer) Deploy(ctx context.Context, d *bot.Deployment, env *bot.Envi
 	ctx, cancel := context.WithTimeoutCause(ctx, timeout, errTimeout)
 	defer cancel()
 
-	cfg := dp.configs.For(env)
+	cfg := awsenv.RecordAnswers(dp.configs.For(env))
 	r := &run{
 		dp: dp, eb: elasticbeanstalk.NewFromConfig(cfg), s3: s3.NewFromConfig(cfg),
 		d: d, env: env, t: env.ElasticBeanstalk, image: image, progress: progress, checkpoint: checkpoint,
@@ -329,7 +330,8 @@ func (r *run) preflight(ctx context.Context, full bool) error {
 	if err != nil {
 		return fmt.Errorf("Elastic Beanstalk DescribeApplications %s: %w", t.Application, err)
 	}
-	if len(apps.Applications) == 0 {
+	// Some endpoints ignore the filter and list every application.
+	if !slices.ContainsFunc(apps.Applications, func(a types.ApplicationDescription) bool { return aws.ToString(a.ApplicationName) == t.Application }) {
 		return bot.Errorf(bot.ENOTFOUND, "pre-flight: Elastic Beanstalk application %q not found", t.Application)
 	}
 
@@ -345,7 +347,7 @@ func (r *run) preflight(ctx context.Context, full bool) error {
 	terminated := false
 	found := false
 	for _, e := range envs.Environments {
-		if aws.ToString(e.EnvironmentName) != t.Environment {
+		if aws.ToString(e.EnvironmentName) != t.Environment || aws.ToString(e.ApplicationName) != t.Application {
 			continue
 		}
 		if e.Status == types.EnvironmentStatusTerminated || e.Status == types.EnvironmentStatusTerminating {
@@ -432,10 +434,11 @@ func (r *run) currentDockerrun(ctx context.Context) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("Elastic Beanstalk DescribeApplicationVersions %s: %w", label, err)
 	}
-	if len(out.ApplicationVersions) == 0 || out.ApplicationVersions[0].SourceBundle == nil {
+	i := slices.IndexFunc(out.ApplicationVersions, func(v types.ApplicationVersionDescription) bool { return aws.ToString(v.VersionLabel) == label })
+	if i < 0 || out.ApplicationVersions[i].SourceBundle == nil {
 		return nil, bot.Errorf(bot.EINVALID, "pre-flight: the current version %q of environment %q has no source bundle in S3", label, r.t.Environment)
 	}
-	sb := out.ApplicationVersions[0].SourceBundle
+	sb := out.ApplicationVersions[i].SourceBundle
 	bucket, key := aws.ToString(sb.S3Bucket), aws.ToString(sb.S3Key)
 	obj, err := r.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
 	if err != nil {
@@ -584,10 +587,15 @@ func (r *run) poll(ctx context.Context) (env types.EnvironmentDescription, done 
 	if err != nil {
 		return env, false, "", fmt.Errorf("Elastic Beanstalk DescribeEnvironments %s: %w", r.t.Environment, err)
 	}
-	if len(out.Environments) == 0 {
+	// The answer is searched, not trusted to hold only what the filter
+	// asked for: some endpoints ignore it.
+	i := slices.IndexFunc(out.Environments, func(e types.EnvironmentDescription) bool {
+		return aws.ToString(e.EnvironmentId) == aws.ToString(r.ebEnv.EnvironmentId)
+	})
+	if i < 0 {
 		return env, false, "", bot.Errorf(bot.ECONFLICT, "Elastic Beanstalk environment %s disappeared during the deploy of version %s", r.t.Environment, r.watch.label)
 	}
-	env = out.Environments[0]
+	env = out.Environments[i]
 	// Events are read after the environment, so an ERROR that led to
 	// the state just seen is already among them.
 	events, err := r.eb.DescribeEvents(ctx, &elasticbeanstalk.DescribeEventsInput{

@@ -278,7 +278,7 @@ func (s *Server) describeApplications(q *queryRequest) any {
 	names := q.list("ApplicationNames")
 	var out []ebApplicationXML
 	for _, name := range slices.Sorted(maps.Keys(s.ebApps)) {
-		if len(names) > 0 && !slices.Contains(names, name) {
+		if len(names) > 0 && !slices.Contains(names, name) && !s.ebLoose {
 			continue
 		}
 		app := s.ebApps[name]
@@ -328,6 +328,9 @@ func (s *Server) versionXML(app *ebApp, v *ebVersion) ebVersionXML {
 
 func (s *Server) describeApplicationVersions(q *queryRequest) any {
 	labels := q.list("VersionLabels")
+	if s.ebLoose {
+		labels = nil
+	}
 	var out []ebVersionXML
 	for _, name := range slices.Sorted(maps.Keys(s.ebApps)) {
 		if a := q.get("ApplicationName"); a != "" && a != name {
@@ -429,13 +432,20 @@ func (env *ebEnv) xml() ebEnvironmentXML {
 
 func (s *Server) describeEnvironments(q *queryRequest) any {
 	names, ids := q.list("EnvironmentNames"), q.list("EnvironmentIds")
+	if s.ebLoose {
+		names, ids = nil, nil
+	}
 	// IncludeDeleted defaults to true: recently terminated environments
 	// are listed too, which is why a caller must look at Status.
 	includeDeleted := q.get("IncludeDeleted") == "" || q.bool("IncludeDeleted")
 	var out []ebEnvironmentXML
+	app := q.get("ApplicationName")
+	if s.ebLoose {
+		app = ""
+	}
 	for _, env := range s.ebEnvs {
 		switch {
-		case q.get("ApplicationName") != "" && env.app != q.get("ApplicationName"),
+		case app != "" && env.app != app,
 			q.get("VersionLabel") != "" && env.version != q.get("VersionLabel"),
 			len(names) > 0 && !slices.Contains(names, env.name),
 			len(ids) > 0 && !slices.Contains(ids, env.id),

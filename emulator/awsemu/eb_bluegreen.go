@@ -72,3 +72,13 @@ func (s *Server) EBSwaps() int {
 	defer s.mu.Unlock()
 	return s.swapCount
 }
+
+// IgnoreEBFilters makes DescribeApplications, DescribeEnvironments and
+// DescribeApplicationVersions ignore their name, id and label filters and
+// list everything, as some stand-ins for AWS do: a client must check the
+// names in the answer.
+func (s *Server) IgnoreEBFilters(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ebLoose = on
+}

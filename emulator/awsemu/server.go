@@ -72,6 +72,7 @@ type Server struct {
 	ebFailing map[string]bool // environment names whose updates fail
 	ebIDs     int
 	swapCount int
+	ebLoose   bool // name and id filters ignored, as some AWS stand-ins do
 
 	faults faults.Injector
 

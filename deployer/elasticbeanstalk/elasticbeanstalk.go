@@ -91,6 +91,8 @@ type run struct {
 	dockerrun []byte
 	updated   bool // UpdateEnvironment was accepted
 	watch     watch
+
+	noInstanceHealth bool // DescribeInstancesHealth was refused: basic health
 }
 
 // Deploy writes a Dockerrun.aws.json running image, makes it an application
@@ -610,6 +612,9 @@ func (r *run) poll(ctx context.Context) (env types.EnvironmentDescription, done 
 	}
 	r.watch.observe(events.Events)
 	done, line, err = r.watch.assess(env)
+	if err == nil && !done && env.Status == types.EnvironmentStatusUpdating {
+		line += r.instancesOnVersion(ctx)
+	}
 	return env, done, line, err
 }
 

@@ -59,6 +59,7 @@ type ebEnv struct {
 	update          *ebUpdate
 	recovering      int // polls until health returns to Green after a failed update
 	swap            *ebSwap
+	fleet           *ebFleet // enhanced health with several instances; nil: basic health
 	created         time.Time
 	updated         time.Time
 }
@@ -262,6 +263,8 @@ func (s *Server) elasticBeanstalk(action string, q *queryRequest) (any, error) {
 		return s.describeEvents(q)
 	case "SwapEnvironmentCNAMEs":
 		return s.swapEnvironmentCNAMEs(q)
+	case "DescribeInstancesHealth":
+		return s.describeInstancesHealth(q)
 	}
 	return nil, clientError("InvalidAction", "the emulator does not implement Elastic Beanstalk %s", action)
 }
@@ -511,6 +514,7 @@ func (s *Server) advanceEB(env *ebEnv) {
 		if u.polls == 1 {
 			s.ebEvent(env, u.requestID, "INFO", EBEventDeploying)
 		}
+		s.rollFleet(env, u)
 		if u.polls < s.ebPolls {
 			return
 		}

@@ -169,13 +169,15 @@ func (w *watch) judge(sd *types.ServiceDeployment) (done bool, line string, err 
 	case types.ServiceDeploymentStatusRollbackFailed:
 		return false, "", bot.Errorf(bot.ECONFLICT, "ECS rollout of %s failed: %s; its rollback failed too, the service needs a look", ours, failureCause(sd))
 	case types.ServiceDeploymentStatusStopped:
-		return false, "", bot.Errorf(bot.ECONFLICT, "ECS rollout of %s was stopped: %s", ours, orDefault(aws.ToString(sd.StatusReason), "ECS gave no reason"))
+		// Stopped by someone, or a failure detected with rollback off: the
+		// service may still run ours, half deployed.
+		return false, "", bot.Errorf(bot.ECONFLICT, "ECS rollout of %s was stopped: %s; ECS did not roll it back", ours, failureCause(sd))
 	case types.ServiceDeploymentStatusPending:
 		return false, "waiting for ECS to start the service deployment", nil
 	case types.ServiceDeploymentStatusRollbackRequested, types.ServiceDeploymentStatusRollbackInProgress:
 		return false, "ECS is rolling back " + ours + ": " + failureCause(sd), nil
 	case types.ServiceDeploymentStatusStopRequested:
-		return false, "someone asked ECS to stop the deployment of " + ours, nil
+		return false, "ECS is stopping the deployment of " + ours + ": " + failureCause(sd), nil
 	case types.ServiceDeploymentStatusInProgress:
 		return false, w.stageLine(sd), nil
 	}

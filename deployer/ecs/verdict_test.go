@@ -122,6 +122,21 @@ func TestAlarmRollbackNamesTheAlarm(t *testing.T) {
 
 func TestStoppedDeploymentIsAFailure(t *testing.T) {
 	f := setup(t)
+	f.emu.SetStrategy("prod", "web", awsemu.Strategy{NoRollback: true})
+	f.emu.FailRollouts("prod", "web", true)
+	_, lines, err := f.deploy(t, prodEnv())
+	msg := bot.ErrorMessage(err)
+	if bot.ErrorCode(err) != bot.ECONFLICT || !strings.Contains(msg, "ECS rollout of web:2 was stopped: the deployment circuit breaker tripped") || !strings.Contains(msg, "did not roll it back") {
+		t.Fatalf("Deploy: %v, want a failure saying the circuit breaker stopped it", err)
+	}
+	if !slices.ContainsFunc(lines, func(l string) bool { return strings.HasPrefix(l, "ECS is stopping the deployment of web:2") }) {
+		t.Errorf("no progress line for STOP_REQUESTED: %q", lines)
+	}
+}
+
+// A person stopping the deployment with a rollback is a failure too.
+func TestManualRollbackIsAFailure(t *testing.T) {
+	f := setup(t)
 	f.emu.SetRolloutPolls(1000)
 	lines, done := f.deployAsync(t)
 	waitLine(t, lines, "tasks running")
@@ -132,15 +147,18 @@ func TestStoppedDeploymentIsAFailure(t *testing.T) {
 		t.Fatalf("ListServiceDeployments IN_PROGRESS: %+v, %v", list, err)
 	}
 	if _, err := f.client.StopServiceDeployment(context.Background(), &awsecs.StopServiceDeploymentInput{
-		ServiceDeploymentArn: list.ServiceDeployments[0].ServiceDeploymentArn, StopType: types.StopServiceDeploymentStopTypeAbort,
+		ServiceDeploymentArn: list.ServiceDeployments[0].ServiceDeploymentArn, StopType: types.StopServiceDeploymentStopTypeRollback,
 	}); err != nil {
 		t.Fatal(err)
 	}
 	for range lines {
 	}
 	r := <-done
-	if msg := bot.ErrorMessage(r.err); bot.ErrorCode(r.err) != bot.ECONFLICT || !strings.Contains(msg, "ECS rollout of web:2 was stopped") {
-		t.Fatalf("Deploy: %v, want a failure saying it was stopped", r.err)
+	if msg := bot.ErrorMessage(r.err); bot.ErrorCode(r.err) != bot.ECONFLICT || !strings.Contains(msg, "ECS rollout of web:2 failed") || !strings.Contains(msg, "StopServiceDeployment") {
+		t.Fatalf("Deploy: %v, want a failure naming the stop", r.err)
+	}
+	if cur, _ := f.emu.Service("prod", "web"); cur != f.oldARN {
+		t.Errorf("the service runs %s, want %s back", cur, f.oldARN)
 	}
 }
 

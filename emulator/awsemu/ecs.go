@@ -493,6 +493,13 @@ func (s *Server) advanceRolling(svc *service) {
 		if !done {
 			return
 		}
+		if svc.strategy.NoRollback {
+			// The circuit breaker stops the rollout and leaves the
+			// service as it is.
+			p.rolloutState, p.rolloutReason = "FAILED", circuitBreakerReason
+			svc.event(s, "(service %s) (deployment %s) deployment failed: tasks failed to start.", svc.name, p.id)
+			return
+		}
 		p.status, p.rolloutState, p.rolloutReason = "ACTIVE", "FAILED", circuitBreakerReason
 		p.running, p.pending = 0, 0
 		rb := &deployment{

@@ -23,6 +23,10 @@ type Strategy struct {
 	// Alarms roll back a deployment in progress when one goes off
 	// (TriggerAlarm).
 	Alarms []string
+	// NoRollback turns the rollback option of the circuit breaker and the
+	// alarms off: a failure they detect stops the service deployment
+	// (STOP_REQUESTED, then STOPPED) and leaves the service as it is.
+	NoRollback bool
 }
 
 // SetStrategy sets the deployment strategy of a service added before.
@@ -100,7 +104,7 @@ type serviceDeployment struct {
 	triggered      []string
 	rollbackAt     time.Time
 	rollbackReason string
-	stopType       string // from StopServiceDeployment
+	stopReason     string // why a failure without rollback stopped it
 	strategy       Strategy
 	bakePolls      int
 }
@@ -180,8 +184,7 @@ func (s *Server) advanceServiceDeployment(svc *service) {
 	switch sd.status {
 	case "STOP_REQUESTED":
 		sd.status, sd.stopped, sd.finished, sd.updated = "STOPPED", now, now, now
-		sd.reason = "Service deployment stopped by StopServiceDeployment (ABORT)."
-		sd.dep.rolloutState, sd.dep.rolloutReason = "FAILED", "ECS deployment "+sd.dep.id+" stopped."
+		sd.reason = "Service deployment stopped: " + sd.stopReason
 		return
 	case "ROLLBACK_REQUESTED":
 		s.beginRollback(svc, sd, "Service deployment rolled back by StopServiceDeployment (ROLLBACK).")
@@ -200,6 +203,11 @@ func (s *Server) advanceServiceDeployment(svc *service) {
 
 	if alarm := svc.alarming; alarm != "" && slices.Contains(sd.strategy.Alarms, alarm) {
 		sd.alarmStatus, sd.triggered = "TRIGGERED", []string{alarm}
+		svc.alarming = ""
+		if sd.strategy.NoRollback {
+			s.requestStop(sd, "CloudWatch alarm "+alarm+" went into ALARM state.")
+			return
+		}
 		s.beginRollback(svc, sd, "CloudWatch alarm "+alarm+" went into ALARM state.")
 		return
 	}
@@ -220,6 +228,10 @@ func (s *Server) followRolling(svc *service, sd *serviceDeployment, now time.Tim
 		sd.reason = "Service deployment completed."
 	case "FAILED":
 		sd.cbStatus = "TRIGGERED"
+		if sd.strategy.NoRollback {
+			s.requestStop(sd, "the deployment circuit breaker threshold was exceeded.")
+			return
+		}
 		// advance has already put the last good revision back.
 		sd.status, sd.rollbackAt, sd.updated = "ROLLBACK_IN_PROGRESS", now, now
 		sd.rollbackReason = "the deployment circuit breaker threshold was exceeded."
@@ -293,6 +305,14 @@ func (s *Server) advanceStage(svc *service, sd *serviceDeployment, now time.Time
 	case "BAKE_TIME":
 		sd.bakePolls = 0
 	}
+}
+
+// requestStop is a failure detected with rollback off: the service
+// deployment stops, the service stays as it is.
+func (s *Server) requestStop(sd *serviceDeployment, reason string) {
+	sd.status, sd.updated, sd.stopReason = "STOP_REQUESTED", s.now(), reason
+	sd.reason = "Service deployment stopping: " + reason
+	sd.dep.rolloutState, sd.dep.rolloutReason = "FAILED", reason
 }
 
 // beginRollback puts the source revision back as PRIMARY.
@@ -467,18 +487,18 @@ func (s *Server) stopServiceDeployment(body []byte) (any, error) {
 	if sd == nil {
 		return nil, clientError("ServiceDeploymentNotFoundException", "The service deployment does not exist.")
 	}
-	if sd.ended() || sd.status != "IN_PROGRESS" && sd.status != "PENDING" {
-		return nil, clientError("ConflictException", "The service deployment is %s and cannot be stopped.", sd.status)
+	// Documented: ROLLBACK is the only stop type; a deployment already
+	// stopping or rolling back goes on doing so.
+	if in.StopType != "" && in.StopType != "ROLLBACK" {
+		return nil, clientError("InvalidParameterException", "Invalid stopType %q; the valid values are ROLLBACK.", in.StopType)
 	}
-	switch in.StopType {
-	case "", "ROLLBACK":
-		sd.status = "ROLLBACK_REQUESTED"
-	case "ABORT":
-		sd.status = "STOP_REQUESTED"
+	switch sd.status {
+	case "PENDING", "IN_PROGRESS":
+		sd.status, sd.updated = "ROLLBACK_REQUESTED", s.now()
+	case "STOP_REQUESTED", "ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS":
 	default:
-		return nil, clientError("InvalidParameterException", "stopType must be ABORT or ROLLBACK.")
+		return nil, clientError("InvalidParameterException", "The service deployment is %s and cannot be stopped.", sd.status)
 	}
-	sd.stopType, sd.updated = in.StopType, s.now()
 	return map[string]any{"serviceDeploymentArn": sd.arn}, nil
 }
 
@@ -563,7 +583,7 @@ func (st Strategy) configuration() map[string]any {
 		"strategy":                 st.Kind,
 		"maximumPercent":           200,
 		"minimumHealthyPercent":    100,
-		"deploymentCircuitBreaker": map[string]any{"enable": true, "rollback": true},
+		"deploymentCircuitBreaker": map[string]any{"enable": true, "rollback": !st.NoRollback},
 	}
 	if st.Kind != "ROLLING" {
 		cfg["bakeTimeInMinutes"] = int(st.BakeTime / time.Minute)
@@ -575,7 +595,7 @@ func (st Strategy) configuration() map[string]any {
 		cfg["canaryConfiguration"] = map[string]any{"canaryPercent": st.CanaryPercent, "canaryBakeTimeInMinutes": int(st.CanaryBakeTime / time.Minute)}
 	}
 	if len(st.Alarms) > 0 {
-		cfg["alarms"] = map[string]any{"alarmNames": st.Alarms, "enable": true, "rollback": true}
+		cfg["alarms"] = map[string]any{"alarmNames": st.Alarms, "enable": true, "rollback": !st.NoRollback}
 	}
 	return cfg
 }

@@ -108,40 +108,58 @@ func TestServiceDeploymentCircuitBreakerRollback(t *testing.T) {
 	}
 }
 
-func TestStopServiceDeployment(t *testing.T) {
-	for _, tc := range []struct {
-		stop ecstypes.StopServiceDeploymentStopType
-		want []string
-	}{
-		{ecstypes.StopServiceDeploymentStopTypeAbort, []string{"STOP_REQUESTED", "STOPPED", "STOPPED"}},
-		{ecstypes.StopServiceDeploymentStopTypeRollback, []string{"ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS", "ROLLBACK_SUCCESSFUL"}},
-	} {
-		t.Run(string(tc.stop), func(t *testing.T) {
-			emu, _, ecsc := start(t, static)
-			old := emu.AddService("prod", "web", webDef)
-			emu.SetRolloutPolls(10)
-			deployTo(t, emu, ecsc, "example/web:new")
-			sd := newestServiceDeployment(t, ecsc)
-			if _, err := ecsc.StopServiceDeployment(context.Background(), &ecs.StopServiceDeploymentInput{
-				ServiceDeploymentArn: sd.ServiceDeploymentArn, StopType: tc.stop,
-			}); err != nil {
-				t.Fatal(err)
-			}
-			// Listing does not move the rollout, so it shows the request.
-			list, err := ecsc.ListServiceDeployments(context.Background(), &ecs.ListServiceDeploymentsInput{Cluster: aws.String("prod"), Service: aws.String("web")})
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := append([]string{string(list.ServiceDeployments[0].Status)}, statusSequence(t, ecsc, 2)...)
-			if !slices.Equal(got, tc.want) {
-				t.Errorf("statuses %v, want %v", got, tc.want)
-			}
-			if tc.stop == ecstypes.StopServiceDeploymentStopTypeRollback {
-				if cur, _ := emu.Service("prod", "web"); cur != old {
-					t.Errorf("after the rollback the service runs %s, want %s", cur, old)
-				}
-			}
-		})
+func TestStopServiceDeploymentRollsBack(t *testing.T) {
+	emu, _, ecsc := start(t, static)
+	old := emu.AddService("prod", "web", webDef)
+	emu.SetRolloutPolls(10)
+	deployTo(t, emu, ecsc, "example/web:new")
+	sd := newestServiceDeployment(t, ecsc)
+	ctx := context.Background()
+	_, err := ecsc.StopServiceDeployment(ctx, &ecs.StopServiceDeploymentInput{ServiceDeploymentArn: sd.ServiceDeploymentArn, StopType: "ABORT"})
+	if apiCode(err) != "InvalidParameterException" {
+		t.Errorf("stop type ABORT: %v, want InvalidParameterException (ROLLBACK is the only one documented)", err)
+	}
+	if _, err := ecsc.StopServiceDeployment(ctx, &ecs.StopServiceDeploymentInput{
+		ServiceDeploymentArn: sd.ServiceDeploymentArn, StopType: ecstypes.StopServiceDeploymentStopTypeRollback,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// Listing does not move the rollout, so it shows the request.
+	list, err := ecsc.ListServiceDeployments(ctx, &ecs.ListServiceDeploymentsInput{Cluster: aws.String("prod"), Service: aws.String("web")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := append([]string{string(list.ServiceDeployments[0].Status)}, statusSequence(t, ecsc, 2)...)
+	if want := []string{"ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS", "ROLLBACK_SUCCESSFUL"}; !slices.Equal(got, want) {
+		t.Errorf("statuses %v, want %v", got, want)
+	}
+	if cur, _ := emu.Service("prod", "web"); cur != old {
+		t.Errorf("after the rollback the service runs %s, want %s", cur, old)
+	}
+	if _, err := ecsc.StopServiceDeployment(ctx, &ecs.StopServiceDeploymentInput{ServiceDeploymentArn: sd.ServiceDeploymentArn}); apiCode(err) != "InvalidParameterException" {
+		t.Errorf("stopping a finished deployment: %v", err)
+	}
+}
+
+// Without the rollback option a failure the circuit breaker detects
+// stops the service deployment and leaves the new revision in place.
+func TestCircuitBreakerWithoutRollbackStops(t *testing.T) {
+	emu, _, ecsc := start(t, static)
+	emu.AddService("prod", "web", webDef)
+	emu.SetStrategy("prod", "web", awsemu.Strategy{NoRollback: true})
+	emu.SetRolloutPolls(2)
+	emu.FailRollouts("prod", "web", true)
+	arn := deployTo(t, emu, ecsc, "example/web:broken")
+	got := statusSequence(t, ecsc, 3)
+	if want := []string{"IN_PROGRESS", "STOP_REQUESTED", "STOPPED"}; !slices.Equal(got, want) {
+		t.Errorf("statuses %v, want %v", got, want)
+	}
+	sd := newestServiceDeployment(t, ecsc)
+	if sd.StoppedAt == nil || sd.Rollback != nil || sd.DeploymentCircuitBreaker.Status != ecstypes.ServiceDeploymentRollbackMonitorsStatusTriggered {
+		t.Errorf("stopped deployment %+v: want stoppedAt, no rollback, circuit breaker TRIGGERED", sd)
+	}
+	if cur, _ := emu.Service("prod", "web"); cur != arn {
+		t.Errorf("the service runs %s, want the new %s left in place", cur, arn)
 	}
 }
 

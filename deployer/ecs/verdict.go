@@ -24,14 +24,20 @@ import (
 // so once and judges from DescribeServices instead (wait).
 func (dp *Deployer) follow(ctx context.Context, client *ecs.Client, t *bot.ECSTarget, w *watch, progress func(string)) error {
 	arn, err := dp.findServiceDeployment(ctx, client, t, w)
-	// ECS may list a service deployment a moment after UpdateService.
-	for try := 0; err == nil && arn == "" && try < 3; try++ {
-		if err = awsenv.Sleep(ctx, dp.pollInitial); err == nil {
-			arn, err = dp.findServiceDeployment(ctx, client, t, w)
+	// ECS may list a service deployment a moment after UpdateService, and
+	// may fail to answer: neither is a verdict.
+	for try := 0; (err == nil && arn == "" || awsenv.Transient(err)) && try < 3; try++ {
+		if serr := awsenv.Sleep(ctx, dp.pollInitial); serr != nil {
+			return serr
 		}
+		arn, err = dp.findServiceDeployment(ctx, client, t, w)
 	}
-	if err == nil && arn == "" {
+	switch {
+	case err == nil && arn == "":
 		progress("ECS has no service deployment of " + shortTaskDef(w.taskDef) + " on record; judging the rollout from DescribeServices")
+		return dp.wait(ctx, client, t, w, progress)
+	case awsenv.Transient(err) && ctx.Err() == nil:
+		progress("ECS did not answer ListServiceDeployments (" + bot.ErrorMessage(awsenv.Unavailable(err)) + "); judging the rollout from DescribeServices")
 		return dp.wait(ctx, client, t, w, progress)
 	}
 	if refused(err) {

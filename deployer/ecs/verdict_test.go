@@ -189,3 +189,21 @@ func TestServiceDeploymentsRefusedFallsBack(t *testing.T) {
 		}
 	}
 }
+
+// ListServiceDeployments failing to answer once is no verdict and no
+// reason to give up ECS's own: the deployer asks again.
+func TestUnansweredListIsAskedAgain(t *testing.T) {
+	f := setup(t)
+	f.emu.SetStrategy("prod", "web", awsemu.Strategy{Kind: "BLUE_GREEN"})
+	f.emu.Inject(faults.Rule{Match: awsemu.Op("ecs.ListServiceDeployments"), Times: 3, Respond: awsemu.Unavailable})
+	_, lines, err := f.deploy(t, prodEnv())
+	if err != nil {
+		t.Fatalf("Deploy: %v", err)
+	}
+	if slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, "judging the rollout from DescribeServices") }) {
+		t.Errorf("fell back after one unanswered list: %q", lines)
+	}
+	if !slices.Contains(lines, "test traffic shifted") {
+		t.Errorf("no blue/green stages followed: %q", lines)
+	}
+}

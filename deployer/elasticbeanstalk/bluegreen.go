@@ -48,6 +48,13 @@ func (r *run) blueGreen(ctx context.Context) (bot.Rollout, error) {
 	if _, err := r.deploy(ctx); err != nil {
 		return bot.Rollout{}, noSwap(err, liveName)
 	}
+	if r.d.RolloutRef != "" {
+		// A resumed deploy may have swapped before it stopped: a second
+		// swap would put the old version back on the live CNAME.
+		if live, _, err := r.pair(ctx, bg); err == nil && aws.ToString(live.EnvironmentName) == idleName {
+			return r.swapped(live, liveName, r.watch.label), nil
+		}
+	}
 	return r.swap(ctx, bg, idleName, liveName, r.watch.label)
 }
 

@@ -1,6 +1,7 @@
 package elasticbeanstalk_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -131,5 +132,37 @@ func TestBlueGreenNeedsOneLiveEnvironment(t *testing.T) {
 	}
 	if n := f.emu.CallCount("UpdateEnvironment"); n != 0 {
 		t.Errorf("UpdateEnvironment called %d times", n)
+	}
+}
+
+// A deploy that stopped while its swap went through is resumed without a
+// second swap, which would put the old version back on the live CNAME.
+func TestBlueGreenResumedDuringTheSwapSwapsOnce(t *testing.T) {
+	f := setupBlueGreen(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	d := deployment()
+	_, err := f.deployer.Deploy(ctx, d, blueGreenEnv(), newImage, bot.RolloutHooks{
+		Progress: func(line string) {
+			if strings.HasPrefix(line, "swapping CNAMEs") {
+				cancel() // the process dies with the swap under way
+			}
+		},
+		Checkpoint: func(ref string) error { d.RolloutRef = ref; return nil },
+	})
+	if err == nil || d.RolloutRef != label {
+		t.Fatalf("first attempt: %v, checkpoint %q; want it cut off after checkpointing %s", err, d.RolloutRef, label)
+	}
+	if n := f.emu.EBSwaps(); n != 1 {
+		t.Fatalf("%d swaps before the resume, want 1", n)
+	}
+	d.Attempts = 2
+	if _, lines, err := f.deploy(t, d, blueGreenEnv()); err != nil {
+		t.Fatalf("resumed Deploy: %v; lines %q", err, lines)
+	}
+	if n := f.emu.EBSwaps(); n != 1 {
+		t.Errorf("%d swaps after the resume, want still 1", n)
+	}
+	if green := f.env(t, "shop-green"); green.CNAME != liveCNAME || green.VersionLabel != label {
+		t.Errorf("shop-green %+v, want live on %s", green, label)
 	}
 }

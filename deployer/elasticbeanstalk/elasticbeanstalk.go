@@ -720,7 +720,11 @@ func (r *run) explain(ctx context.Context, timeout time.Duration, err error) err
 				detail += "; first error: " + r.watch.firstError()
 			}
 		}
-		return bot.Errorf(bot.ECONFLICT, "Elastic Beanstalk deploy to %s did not finish within %s; %s", r.t.Environment, timeout, detail)
+		where := r.t.Environment
+		if bg := r.t.BlueGreen; bg != nil {
+			where = strings.Join(bg.Environments, "/") // which one was not known yet
+		}
+		return bot.Errorf(bot.ECONFLICT, "Elastic Beanstalk deploy to %s did not finish within %s; %s", where, timeout, detail)
 	}
 	if code, msg, ok := assumeRoleFailure(err); ok {
 		return bot.Errorf(bot.EFORBIDDEN, "cannot assume role %s for environment %s: AssumeRole failed: %s: %s", r.env.RoleARN, r.env.Name, code, msg)

@@ -53,16 +53,22 @@ func (s *Server) swapEnvironmentCNAMEs(q *queryRequest) (any, error) {
 	return nil, nil
 }
 
-// advanceSwap ends a swap after the emulator's update polls; the CNAME
-// changes hands only then, as DNS does.
+// advanceSwap ends a swap after the emulator's update polls; the CNAMEs
+// change hands only then, both at once, as DNS does.
 func (s *Server) advanceSwap(env *ebEnv) {
 	sw := env.swap
 	sw.polls++
 	if sw.polls < s.ebPolls {
 		return
 	}
-	env.swap, env.cname, env.status, env.updated = nil, sw.cname, "Ready", s.ebNow()
-	s.ebEvent(env, sw.requestID, "INFO", "Completed swapping CNAMEs for environments '%s' and '%s'.", env.name, sw.other)
+	for _, e := range []*ebEnv{env, s.liveEBEnv(sw.other)} {
+		if e == nil || e.swap == nil {
+			continue
+		}
+		other := e.swap.other
+		e.cname, e.swap, e.status, e.updated = e.swap.cname, nil, "Ready", s.ebNow()
+		s.ebEvent(e, sw.requestID, "INFO", "Completed swapping CNAMEs for environments '%s' and '%s'.", e.name, other)
+	}
 }
 
 // EBSwaps returns how many SwapEnvironmentCNAMEs calls the emulator

@@ -140,9 +140,9 @@ func (s *Server) startServiceDeployment(svc *service, dep *deployment, source st
 		sd.alarmStatus = "MONITORING"
 	}
 	if svc.strategy.Kind != "ROLLING" {
-		sd.stage = "PRE_SCALE_UP"
-		// Blue/green keeps the old revision running until clean-up; the
-		// rolling model's task arithmetic does not apply.
+		// The first poll enters PRE_SCALE_UP. Blue/green keeps the old
+		// revision running until clean-up; the rolling model's task
+		// arithmetic does not apply.
 		dep.rolloutState = "IN_PROGRESS"
 	}
 	svc.serviceDeployments = append(svc.serviceDeployments, sd)
@@ -178,8 +178,9 @@ func (s *Server) advanceServiceDeployment(svc *service) {
 	}
 	now := s.now()
 	if sd.status == "PENDING" {
+		// Only a read before the first poll (the list right after
+		// UpdateService) sees it pending.
 		sd.status, sd.started, sd.updated = "IN_PROGRESS", now, now
-		return
 	}
 	switch sd.status {
 	case "STOP_REQUESTED":

@@ -59,6 +59,12 @@ func TestServiceDeploymentOfRollingUpdate(t *testing.T) {
 		t.Errorf("the service's creation: %s, want SUCCESSFUL", created.Status)
 	}
 	arn := deployTo(t, emu, ecsc, "example/web:new")
+	list, err := ecsc.ListServiceDeployments(context.Background(), &ecs.ListServiceDeploymentsInput{
+		Cluster: aws.String("prod"), Service: aws.String("web"), Status: []ecstypes.ServiceDeploymentStatus{ecstypes.ServiceDeploymentStatusPending},
+	})
+	if err != nil || len(list.ServiceDeployments) != 1 {
+		t.Errorf("right after UpdateService, PENDING service deployments: %+v, %v; want the new one", list, err)
+	}
 	got := statusSequence(t, ecsc, 4)
 	want := []string{"IN_PROGRESS", "SUCCESSFUL", "SUCCESSFUL", "SUCCESSFUL"}
 	if !slices.Equal(got, want) {

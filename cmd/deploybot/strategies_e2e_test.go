@@ -141,6 +141,13 @@ func TestECSServiceDeploymentsRefusedFallsBack(t *testing.T) {
 	}
 }
 
+// rolloutPolls counts the reads that move the emulator's ECS rollouts on:
+// DescribeServiceDeployments since the bot follows ECS's own verdict, and
+// DescribeServices, its fallback and confirmation.
+func rolloutPolls(aws *awsemu.Server) int {
+	return aws.CallCount("DescribeServices") + aws.CallCount("DescribeServiceDeployments")
+}
+
 func mustDeployment(t *testing.T, sb *sandbox, id int64) *bot.Deployment {
 	t.Helper()
 	d, err := sb.bot.store.Deployment(context.Background(), id)

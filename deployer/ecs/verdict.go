@@ -66,7 +66,7 @@ func (dp *Deployer) follow(ctx context.Context, client *ecs.Client, t *bot.ECSTa
 				return dp.failure(ctx, client, t, err)
 			}
 			if done {
-				return dp.confirm(ctx, client, t, w)
+				return dp.confirm(ctx, client, t, w, progress)
 			}
 		}
 		if line != w.last {
@@ -278,14 +278,28 @@ func (dp *Deployer) failure(ctx context.Context, client *ecs.Client, t *bot.ECST
 
 // confirm checks, after ECS called the service deployment SUCCESSFUL,
 // that the service still runs our revision: a later deploy by someone
-// else makes ours history, not what runs.
-func (dp *Deployer) confirm(ctx context.Context, client *ecs.Client, t *bot.ECSTarget, w *watch) error {
-	svc, err := dp.describeService(ctx, client, t)
-	if err != nil {
-		return err
+// else makes ours history, not what runs. An unanswered read is asked
+// again: the verdict is in, only its confirmation is missing.
+func (dp *Deployer) confirm(ctx context.Context, client *ecs.Client, t *bot.ECSTarget, w *watch, progress func(string)) error {
+	interval := dp.pollInitial
+	for {
+		svc, err := dp.describeService(ctx, client, t)
+		if err == nil {
+			if now := aws.ToString(svc.TaskDefinition); now != w.taskDef {
+				return bot.Errorf(bot.ECONFLICT, "ECS finished the deployment of %s, but the service now runs %s (another deploy replaced ours)", shortTaskDef(w.taskDef), shortTaskDef(now))
+			}
+			return nil
+		}
+		if ctx.Err() != nil || !awsenv.Transient(err) {
+			return err
+		}
+		if line := awsenv.UnansweredPoll(err); line != w.last {
+			w.last = line
+			progress(line)
+		}
+		if err := awsenv.Sleep(ctx, interval); err != nil {
+			return err
+		}
+		interval = min(interval*2, dp.pollMax)
 	}
-	if now := aws.ToString(svc.TaskDefinition); now != w.taskDef {
-		return bot.Errorf(bot.ECONFLICT, "ECS finished the deployment of %s, but the service now runs %s (another deploy replaced ours)", shortTaskDef(w.taskDef), shortTaskDef(now))
-	}
-	return nil
 }

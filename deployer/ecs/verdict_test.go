@@ -2,6 +2,7 @@ package ecs_test
 
 import (
 	"context"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -205,5 +206,25 @@ func TestUnansweredListIsAskedAgain(t *testing.T) {
 	}
 	if !slices.Contains(lines, "test traffic shifted") {
 		t.Errorf("no blue/green stages followed: %q", lines)
+	}
+}
+
+// The DescribeServices that confirms a SUCCESSFUL service deployment may
+// go unanswered; it is asked again, not taken as a failure.
+func TestUnansweredConfirmationIsAskedAgain(t *testing.T) {
+	f := setup(t)
+	f.emu.SetRolloutPolls(1)
+	describe := awsemu.Op("ecs.DescribeServices")
+	f.emu.Inject(faults.Rule{Match: func(r *http.Request) bool {
+		return describe(r) && f.emu.CallCount("ecs.UpdateService") > 0
+	}, Times: 4, Respond: awsemu.Unavailable})
+	_, lines, err := f.deploy(t, prodEnv())
+	if err != nil {
+		t.Fatalf("Deploy: %v", err)
+	}
+	if !slices.ContainsFunc(lines, func(l string) bool {
+		return strings.HasPrefix(l, "AWS did not answer the last poll (AWS ECS DescribeServices failed")
+	}) {
+		t.Errorf("no line about the unanswered read: %q", lines)
 	}
 }

@@ -257,10 +257,12 @@ func failureCause(sd *types.ServiceDeployment) string {
 	if cb := sd.DeploymentCircuitBreaker; cb != nil && cb.Status == types.ServiceDeploymentRollbackMonitorsStatusTriggered {
 		return fmt.Sprintf("the deployment circuit breaker tripped (%d tasks failed to start)", cb.FailureCount)
 	}
+	reason := aws.ToString(sd.StatusReason)
 	if r := sd.Rollback; r != nil && aws.ToString(r.Reason) != "" {
-		return aws.ToString(r.Reason)
+		reason = aws.ToString(r.Reason)
 	}
-	return orDefault(aws.ToString(sd.StatusReason), "ECS gave no reason")
+	// The reason is quoted inside a sentence of ours.
+	return orDefault(strings.TrimRight(reason, ". "), "ECS gave no reason")
 }
 
 // failure adds to a rollback what the service runs now.

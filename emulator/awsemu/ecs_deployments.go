@@ -188,7 +188,7 @@ func (s *Server) advanceServiceDeployment(svc *service) {
 		sd.reason = "Service deployment stopped: " + sd.stopReason
 		return
 	case "ROLLBACK_REQUESTED":
-		s.beginRollback(svc, sd, "Service deployment rolled back by StopServiceDeployment (ROLLBACK).")
+		s.beginRollback(svc, sd, "A user stopped the deployment with a rollback (StopServiceDeployment).")
 		return
 	case "ROLLBACK_IN_PROGRESS":
 		sd.finished, sd.updated = now, now

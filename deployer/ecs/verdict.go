@@ -39,19 +39,21 @@ func (dp *Deployer) follow(ctx context.Context, client *ecs.Client, t *bot.ECSTa
 	case awsenv.Transient(err) && ctx.Err() == nil:
 		progress("ECS did not answer ListServiceDeployments (" + bot.ErrorMessage(awsenv.Unavailable(err)) + "); judging the rollout from DescribeServices")
 		return dp.wait(ctx, client, t, w, progress)
-	}
-	if refused(err) {
+	case refused(err):
 		progress(refusedLine(err))
 		return dp.wait(ctx, client, t, w, progress)
-	}
-	if err != nil {
+	case err != nil:
 		return err
 	}
 	interval := dp.pollInitial
 	for {
 		sd, err := describeServiceDeployment(ctx, client, arn)
-		if refused(err) {
+		switch {
+		case refused(err):
 			progress(refusedLine(err))
+			return dp.wait(ctx, client, t, w, progress)
+		case bot.ErrorCode(err) == bot.ENOTFOUND:
+			progress(bot.ErrorMessage(err) + "; judging the rollout from DescribeServices")
 			return dp.wait(ctx, client, t, w, progress)
 		}
 		if err != nil && (ctx.Err() != nil || !awsenv.Transient(err)) {
@@ -134,7 +136,7 @@ func describeServiceDeployment(ctx context.Context, client *ecs.Client, arn stri
 			return &out.ServiceDeployments[i], nil
 		}
 	}
-	return nil, bot.Errorf(bot.ENOTFOUND, "ECS no longer knows service deployment %s", arn)
+	return nil, bot.Errorf(bot.ENOTFOUND, "ECS did not describe service deployment %s", arn)
 }
 
 // refused reports whether AWS refused the service deployments API itself,

@@ -206,7 +206,9 @@ func TestBlueGreenStagesAndBakeTime(t *testing.T) {
 		t.Errorf("after the bake time: %v, want clean-up then SUCCESSFUL", got)
 	}
 	// The SDK's own waiter agrees: one deployment left, every task running.
-	w := ecs.NewServicesStableWaiter(ecsc, func(o *ecs.ServicesStableWaiterOptions) { o.MinDelay, o.MaxDelay = time.Millisecond, 2*time.Millisecond })
+	w := ecs.NewServicesStableWaiter(ecsc, func(o *ecs.ServicesStableWaiterOptions) {
+		o.MinDelay, o.MaxDelay = time.Millisecond, 2*time.Millisecond
+	})
 	if err := w.Wait(context.Background(), &ecs.DescribeServicesInput{Cluster: aws.String("prod"), Services: []string{"web"}}, 5*time.Second); err != nil {
 		t.Errorf("ServicesStableWaiter after SUCCESSFUL: %v", err)
 	}

@@ -36,7 +36,11 @@ func (r *run) blueGreen(ctx context.Context) (bot.Rollout, error) {
 	target.Environment, target.BlueGreen = idleName, nil
 	r.t = &target
 
-	if label := aws.ToString(idle.VersionLabel); r.builtFrom(label) && idle.Status == types.EnvironmentStatusReady && idle.Health == types.EnvironmentHealthGreen {
+	label := aws.ToString(idle.VersionLabel)
+	ready := idle.Status == types.EnvironmentStatusReady && idle.Health == types.EnvironmentHealthGreen
+	if built, err := r.builtFrom(ctx, label); err != nil {
+		return bot.Rollout{}, err
+	} else if built && ready {
 		r.progress(fmt.Sprintf("%s still runs version %s of this commit: swapping back, no redeploy", idleName, label))
 		if err := r.checkpoint(label); err != nil {
 			return bot.Rollout{}, fmt.Errorf("checkpoint version %s: %w", label, err)
@@ -59,10 +63,18 @@ func (r *run) blueGreen(ctx context.Context) (bot.Rollout, error) {
 }
 
 // builtFrom reports whether label is a version deploybot made of this
-// deployment's commit (VersionLabel: git_<short sha>-deploybot-<id>).
-func (r *run) builtFrom(label string) bool {
+// deployment's commit: its label (git_<short sha>-deploybot-<id>) and
+// the description createVersion gives it, which names the full sha.
+func (r *run) builtFrom(ctx context.Context, label string) (bool, error) {
 	short := r.d.SHA[:min(len(r.d.SHA), 7)]
-	return strings.HasPrefix(label, "git_"+short+"-deploybot-")
+	if !strings.HasPrefix(label, "git_"+short+"-deploybot-") {
+		return false, nil
+	}
+	v, err := r.version(ctx, label)
+	if err != nil || v == nil {
+		return false, err
+	}
+	return strings.HasSuffix(aws.ToString(v.Description), " at "+r.d.SHA), nil
 }
 
 // noSwap adds to a failed update that nothing was swapped.

@@ -166,3 +166,21 @@ func TestBlueGreenResumedDuringTheSwapSwapsOnce(t *testing.T) {
 		t.Errorf("shop-green %+v, want live on %s", green, label)
 	}
 }
+
+// A label that looks like this commit's but was not made by deploybot for
+// it is no reason to skip the deploy.
+func TestBlueGreenSwapsBackOnlyToItsOwnBuild(t *testing.T) {
+	f := setup(t, nil)
+	f.emu.AddEBVersion("web", "git_cf7edb2-deploybot-1", []byte(awsemu.DefaultDockerrun))
+	f.emu.AddEBEnvironment("web", "shop-blue", liveCNAME, "v1")
+	f.emu.AddEBEnvironment("web", "shop-green", idleCNAME, "git_cf7edb2-deploybot-1")
+	if _, lines, err := f.deploy(t, deployment(), blueGreenEnv()); err != nil {
+		t.Fatalf("Deploy: %v; lines %q", err, lines)
+	}
+	if n := f.emu.CallCount("UpdateEnvironment"); n != 1 {
+		t.Errorf("UpdateEnvironment called %d times, want 1: the idle env's version is not this deployment's build", n)
+	}
+	if green := f.env(t, "shop-green"); green.VersionLabel != label || green.CNAME != liveCNAME {
+		t.Errorf("shop-green %+v, want live on %s", green, label)
+	}
+}

@@ -107,6 +107,7 @@ type serviceDeployment struct {
 	stopReason     string // why a failure without rollback stopped it
 	strategy       Strategy
 	bakePolls      int
+	reconcile      bool // starts in RECONCILE_SERVICE
 }
 
 type serviceRevision struct {
@@ -140,7 +141,10 @@ func (s *Server) startServiceDeployment(svc *service, dep *deployment, source st
 		sd.alarmStatus = "MONITORING"
 	}
 	if svc.strategy.Kind != "ROLLING" {
-		// The first poll enters PRE_SCALE_UP. Blue/green keeps the old
+		sd.reconcile = len(svc.deployments) > 2
+		// The first poll enters PRE_SCALE_UP, or RECONCILE_SERVICE when
+		// the service runs more than one revision (a deployment started
+		// while another was in progress). Blue/green keeps the old
 		// revision running until clean-up; the rolling model's task
 		// arithmetic does not apply.
 		dep.rolloutState = "IN_PROGRESS"
@@ -243,6 +247,7 @@ func (s *Server) followRolling(svc *service, sd *serviceDeployment, now time.Tim
 // stages of BLUE_GREEN, in order; LINEAR and CANARY repeat the production
 // shift stages once per step.
 var blueGreenStages = []string{
+	"RECONCILE_SERVICE", // only with more than one revision running
 	"PRE_SCALE_UP", "SCALE_UP", "POST_SCALE_UP",
 	"TEST_TRAFFIC_SHIFT", "POST_TEST_TRAFFIC_SHIFT",
 	"PRE_PRODUCTION_TRAFFIC_SHIFT", "PRODUCTION_TRAFFIC_SHIFT", "POST_PRODUCTION_TRAFFIC_SHIFT",
@@ -287,7 +292,10 @@ func (s *Server) advanceStage(svc *service, sd *serviceDeployment, now time.Time
 		svc.event(s, "(service %s) (deployment %s) deployment completed.", svc.name, d.id)
 		return
 	}
-	next := blueGreenStages[slices.Index(blueGreenStages, sd.stage)+1]
+	next := blueGreenStages[max(slices.Index(blueGreenStages, sd.stage)+1, 1)]
+	if sd.stage == "" && sd.reconcile {
+		next = "RECONCILE_SERVICE"
+	}
 	sd.enter(next, now)
 	switch next {
 	case "SCALE_UP":

@@ -260,3 +260,31 @@ func TestAlarmRollsBackBlueGreen(t *testing.T) {
 		t.Errorf("after the rollback the service runs %s, want %s", cur, old)
 	}
 }
+
+// A blue/green deployment started while another still runs its revision
+// begins by reconciling the service's revisions.
+func TestBlueGreenReconcilesFirstWithTwoRevisionsRunning(t *testing.T) {
+	emu, _, ecsc := start(t, static)
+	emu.AddService("prod", "web", webDef)
+	emu.SetStrategy("prod", "web", awsemu.Strategy{Kind: "BLUE_GREEN", BakeTime: time.Minute})
+	deployTo(t, emu, ecsc, "example/web:one")
+	if sd := newestServiceDeployment(t, ecsc); sd.LifecycleStage != ecstypes.ServiceDeploymentLifecycleStagePreScaleUp {
+		t.Errorf("first deployment starts in %s, want PRE_SCALE_UP", sd.LifecycleStage)
+	}
+	td, err := ecsc.DescribeTaskDefinition(context.Background(), &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String("web")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ecsc.UpdateService(context.Background(), &ecs.UpdateServiceInput{
+		Cluster: aws.String("prod"), Service: aws.String("web"), TaskDefinition: td.TaskDefinition.TaskDefinitionArn, ForceNewDeployment: true,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var stages []ecstypes.ServiceDeploymentLifecycleStage
+	for range 2 {
+		stages = append(stages, newestServiceDeployment(t, ecsc).LifecycleStage)
+	}
+	if want := []ecstypes.ServiceDeploymentLifecycleStage{"RECONCILE_SERVICE", "PRE_SCALE_UP"}; !slices.Equal(stages, want) {
+		t.Errorf("second deployment's stages %v, want %v", stages, want)
+	}
+}

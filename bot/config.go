@@ -154,6 +154,17 @@ type EBTarget struct {
 	// the source bundle beside Dockerrun.aws.json, read at the deployed
 	// commit, so that they roll back with the version.
 	Bundle []string `yaml:"bundle"`
+	// BlueGreen, when set, deploys to whichever of its two environments
+	// does not hold the live CNAME, then swaps CNAMEs; Environment is
+	// then left empty.
+	BlueGreen *EBBlueGreen `yaml:"blue_green"`
+}
+
+// EBBlueGreen is a pair of environments of one application that take
+// turns serving CNAMEPrefix.elasticbeanstalk.com-style traffic.
+type EBBlueGreen struct {
+	Environments []string `yaml:"environments"`
+	CNAMEPrefix  string   `yaml:"cname_prefix"`
 }
 
 type EBAuthentication struct {

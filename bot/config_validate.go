@@ -166,8 +166,16 @@ func (a *App) validate(key string) []*ConfigError {
 			if eb.Application == "" {
 				bad(k+".elasticbeanstalk.application", "required")
 			}
-			if eb.Environment == "" {
-				bad(k+".elasticbeanstalk.environment", "required")
+			switch bg := eb.BlueGreen; {
+			case bg == nil && eb.Environment == "":
+				bad(k+".elasticbeanstalk.environment", "required (or blue_green)")
+			case bg == nil:
+			case eb.Environment != "":
+				bad(k+".elasticbeanstalk.environment", "not with blue_green, which names both environments")
+			case len(bg.Environments) != 2 || bg.Environments[0] == "" || bg.Environments[0] == bg.Environments[1]:
+				bad(k+".elasticbeanstalk.blue_green.environments", "must name two different environments")
+			case bg.CNAMEPrefix == "":
+				bad(k+".elasticbeanstalk.blue_green.cname_prefix", "required (the live CNAME is <cname_prefix>.<region>.elasticbeanstalk.com)")
 			}
 			if eb.Bucket == "" {
 				bad(k+".elasticbeanstalk.bucket", "required")

@@ -529,6 +529,7 @@ func playScenario(ctx context.Context, sb *sandbox, out io.Writer) []string {
 
 	playAutoDeploy(ctx, sb, out, expect)
 	playRegistryDeploy(ctx, sb, out, expect)
+	playBlueGreen(ctx, sb, out, expect, good)
 	return failures
 }
 
@@ -549,6 +550,33 @@ func playRegistryDeploy(ctx context.Context, sb *sandbox, out io.Writer, expect 
 		td, _ := sb.aws.Service(sandboxWebCluster, sandboxWebApp)
 		image := sb.aws.TaskDefinitionImage(td, "web")
 		expect(d.State == bot.StateSucceeded && strings.HasSuffix(image, "@"+digest), "deployment #%d ended %s; ECS runs %s", d.ID, d.State, image)
+	}
+}
+
+// playBlueGreen is ECS's native blue/green: each lifecycle stage is
+// reported, and success comes only after the bake time, which the
+// sandbox fast-forwards on the emulator's clock.
+func playBlueGreen(ctx context.Context, sb *sandbox, out io.Writer, expect func(bool, string, ...any) bool, sha string) {
+	sb.aws.SetStrategy("prod", sandboxService, awsemu.Strategy{Kind: "BLUE_GREEN", BakeTime: 5 * time.Minute})
+	fmt.Fprintf(out, "\n13. prod's service uses ECS blue/green (bake time 5 min); /deploy %s %s prod\n", sandboxApp, sha[:7])
+	id, err := sb.slashAccepted(ctx, fmt.Sprintf("%s %s prod", sandboxApp, sha[:7]))
+	if !expect(err == nil, "deployment accepted (%v)", err) {
+		return
+	}
+	for deadline := time.Now().Add(30 * time.Second); sb.aws.BakePolls("prod", sandboxService) < 2 && time.Now().Before(deadline); {
+		<-time.After(5 * time.Millisecond)
+	}
+	d, err := sb.bot.store.Deployment(ctx, id)
+	expect(err == nil && !d.State.Terminal(), "in bake time #%d is still %s", id, d.State)
+	fmt.Fprintln(out, "       (the sandbox moves the emulator's clock 5 minutes on)")
+	sb.aws.AdvanceClock(5 * time.Minute)
+	d, err = sb.wait(ctx, id)
+	expect(err == nil && d.State == bot.StateSucceeded, "#%d ended %s %s", id, d.State, d.Reason)
+	events, _ := sb.bot.store.Events(ctx, id)
+	for _, e := range events {
+		if e.Stage == bot.StateDeploying || e.Stage == bot.StateVerifyingHealth {
+			fmt.Fprintf(out, "       timeline: %s\n", e.Message)
+		}
 	}
 }
 

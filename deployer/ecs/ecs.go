@@ -83,7 +83,7 @@ func (dp *Deployer) Deploy(ctx context.Context, d *bot.Deployment, env *bot.Envi
 	defer cancel()
 
 	t := env.ECS
-	client := ecs.NewFromConfig(dp.configs.For(env))
+	client := ecs.NewFromConfig(awsenv.RecordAnswers(dp.configs.For(env)))
 	svc, err := dp.describeService(ctx, client, t)
 	if err != nil {
 		return bot.Rollout{}, dp.timedOut(ctx, timeout, beforeRollout, err)
@@ -121,7 +121,7 @@ func (dp *Deployer) Deploy(ctx context.Context, d *bot.Deployment, env *bot.Envi
 		progress("service updated, waiting for rollout")
 	}
 
-	if err := dp.wait(ctx, client, t, w, progress); err != nil {
+	if err := dp.follow(ctx, client, t, w, progress); err != nil {
 		return bot.Rollout{}, dp.timedOut(ctx, timeout, "last seen: "+orDefault(w.last, "rollout not started")+"; the service may still be rolling out", err)
 	}
 	return bot.Rollout{Detail: "task definition " + shortTaskDef(ours)}, nil

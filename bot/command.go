@@ -192,7 +192,7 @@ func checkNames(c Command) Command {
 	if !validName(c.App) {
 		return slackHelp("%s is not an app name: %s", slackCode(c.App), nameRule)
 	}
-	if c.Kind == CommandDeploy && !validRef(c.Ref) {
+	if c.Kind == CommandDeploy && !typedRef(c.Ref) {
 		return slackHelp("%s is not a ref I can deploy: give a sha, a short sha, a branch or a tag.", slackCode(c.Ref))
 	}
 	if (c.Env != "" || needsEnv(c.Kind)) && !validName(c.Env) {
@@ -260,24 +260,38 @@ func validName(s string) bool {
 	return true
 }
 
-// validRef accepts what could name a commit: a hex sha or a branch or tag
-// name, following git's check-ref-format where it matters (no leading `-`,
-// no `..`, no `//`, no trailing `/`, `.` or `.lock`), restricted to
-// letters, digits and ._/-+@=, so it is safe to echo anywhere.
-func validRef(s string) bool {
-	if s == "" || len(s) > 255 {
+// ValidRef rejects what git's check-ref-format rejects, and with it dot
+// segments, which URL resolution would turn into another API path.
+func ValidRef(ref string) bool {
+	if ref == "" || ref == "@" || strings.HasPrefix(ref, "/") || strings.HasSuffix(ref, "/") ||
+		strings.HasSuffix(ref, ".") || strings.Contains(ref, "..") || strings.Contains(ref, "//") ||
+		strings.Contains(ref, "@{") || strings.HasSuffix(ref, ".lock") {
+		return false
+	}
+	for _, part := range strings.Split(ref, "/") {
+		if strings.HasPrefix(part, ".") {
+			return false
+		}
+	}
+	for _, r := range ref {
+		if r < 0x20 || r == 0x7f || strings.ContainsRune(" ~^:?*[\\", r) {
+			return false
+		}
+	}
+	return true
+}
+
+// typedRef is a ref someone may type in a command: a ValidRef of at most
+// 255 letters, digits and ._/-+@=, not starting with `-` (an option), so
+// that a <!channel> or an &amp; typed as a ref is refused, not resolved.
+func typedRef(s string) bool {
+	if len(s) > 255 || strings.HasPrefix(s, "-") || !ValidRef(s) {
 		return false
 	}
 	for _, r := range s {
 		if !unicode.IsLetter(r) && !unicode.IsDigit(r) && !strings.ContainsRune("._/-+@=,", r) {
 			return false
 		}
-	}
-	switch {
-	case strings.HasPrefix(s, "-"), strings.HasPrefix(s, "/"), strings.HasPrefix(s, "."),
-		strings.HasSuffix(s, "/"), strings.HasSuffix(s, "."), strings.HasSuffix(s, ".lock"),
-		strings.Contains(s, ".."), strings.Contains(s, "//"), strings.Contains(s, "/."):
-		return false
 	}
 	return true
 }

@@ -115,9 +115,12 @@ func WaitForCI(sha string) string { return "ci:" + sha }
 func WaitForGate(app, env string) string { return "gate:" + app + "/" + env }
 
 // ShortSHA returns the first 7 characters of the resolved sha.
-func (d *Deployment) ShortSHA() string {
-	if len(d.SHA) < 7 {
-		return d.SHA
+func (d *Deployment) ShortSHA() string { return ShortSHA(d.SHA) }
+
+// ShortSHA is sha as people read it: its first 7 digits.
+func ShortSHA(sha string) string {
+	if len(sha) > 7 {
+		return sha[:7]
 	}
-	return d.SHA[:7]
+	return sha
 }

@@ -63,7 +63,7 @@ func TestCheck(t *testing.T) {
 			},
 			wantErrs: []string{
 				"line 17: apps.takumi-server.rep: unknown key (did you mean repo?)",
-				`line 19: apps.takumi-server.tag: bad template (use .SHA or .ShortSHA): template: tag:1:6: executing "tag" at <.Sha>: can't evaluate field Sha in type bot.TagData`,
+				`line 19: apps.takumi-server.tag: bad template (use .SHA, .ShortSHA or .Tag): template: tag:1:6: executing "tag" at <.Sha>: can't evaluate field Sha in type bot.TagData`,
 			},
 		},
 		{
@@ -73,7 +73,7 @@ func TestCheck(t *testing.T) {
 			},
 			wantErrs: []string{
 				"line 2: app: unknown key (did you mean apps?)",
-				`line 20: apps.takumi-server.tag: bad template (use .SHA or .ShortSHA): template: tag:1:6: executing "tag" at <.Sha>: can't evaluate field Sha in type bot.TagData`,
+				`line 20: apps.takumi-server.tag: bad template (use .SHA, .ShortSHA or .Tag): template: tag:1:6: executing "tag" at <.Sha>: can't evaluate field Sha in type bot.TagData`,
 			},
 		},
 		{

@@ -92,7 +92,7 @@ func TestParse(t *testing.T) {
 	if env.TargetKind() != bot.TargetECS || env.ECS.Container != "api" || !env.AutoRollback {
 		t.Errorf("prod env = %+v", env)
 	}
-	tag, err := app.ImageTag("cf7edb2f0d6e1c5b44e7b1cbe3a6f7e8d9c0b1a2")
+	tag, err := app.ImageTag("cf7edb2f0d6e1c5b44e7b1cbe3a6f7e8d9c0b1a2", "")
 	if err != nil || tag != "git_cf7edb2" {
 		t.Errorf("ImageTag = %q, %v; want git_cf7edb2", tag, err)
 	}

@@ -19,8 +19,10 @@ func warnings(c *bot.Config) []*bot.ConfigError {
 	}
 	for _, name := range c.AppNames() {
 		app := c.Apps[name]
-		a, errA := app.ImageTag(strings.Repeat("a", 40))
-		b, errB := app.ImageTag(strings.Repeat("b", 40))
+		// Two commits reached through two git tags: a template that names
+		// neither (latest) gives them one image tag.
+		a, errA := app.ImageTag(strings.Repeat("a", 40), "v1.0.0")
+		b, errB := app.ImageTag(strings.Repeat("b", 40), "v2.0.0")
 		if errA == nil && errB == nil && a == b {
 			warn("apps."+name+".tag", "every commit gets the same tag %q, which a push moves: a deploy cannot promise the commit it was asked for; put {{.ShortSHA}} or {{.SHA}} in it", a)
 		}

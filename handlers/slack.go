@@ -167,7 +167,7 @@ func (s *Server) pinned(w http.ResponseWriter, from slackWorkspace) bool {
 // a restart or another replica remembers it too. When it cannot be
 // recorded it answers the request itself and returns false.
 func (s *Server) firstSeen(w http.ResponseWriter, r *http.Request) bool {
-	first, err := s.Store.RecordDelivery(r.Context(), "slack:"+r.Header.Get("X-Slack-Signature"), "slack")
+	first, err := s.Deployments.FirstDelivery(r.Context(), bot.SlackRequest(r.Header.Get("X-Slack-Signature")))
 	switch {
 	case err != nil:
 		s.logger().Error("record slack request", "err", err)
@@ -221,11 +221,11 @@ func (s *Server) slackCommand(w http.ResponseWriter, r *http.Request) {
 			s.Deployments.Start(d)
 			verb := "accepted"
 			if cmd.Kind == bot.CommandRollback {
-				verb = fmt.Sprintf("accepted: rolling back to %s", shortSHA(d.SHA))
+				verb = fmt.Sprintf("accepted: rolling back to %s", bot.ShortSHA(d.SHA))
 			}
 			ref := d.Ref
 			if ref == d.SHA {
-				ref = shortSHA(ref)
+				ref = bot.ShortSHA(ref)
 			}
 			msg = bot.Message{Text: bot.Textf("Deployment #%d %s: %s %s to %s. I'll post progress in the channel.", d.ID, verb, d.App, ref, d.Env).Slack()}
 		}
@@ -272,13 +272,6 @@ func acts(k bot.CommandKind) bool {
 		return true
 	}
 	return false
-}
-
-func shortSHA(sha string) string {
-	if len(sha) > 7 {
-		return sha[:7]
-	}
-	return sha
 }
 
 // interaction is the part of Slack's block_actions payload deploybot reads.
@@ -344,7 +337,7 @@ func (s *Server) slackInteraction(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case err == nil:
 		s.Deployments.Start(d)
-		text = bot.Textf("Deployment #%d accepted: rolling %s %s back to %s.", d.ID, d.App, d.Env, shortSHA(d.SHA)).Slack()
+		text = bot.Textf("Deployment #%d accepted: rolling %s %s back to %s.", d.ID, d.App, d.Env, bot.ShortSHA(d.SHA)).Slack()
 	case bot.ErrorCode(err) == bot.EINTERNAL:
 		s.logger().Error("rollback button", "err", err, "user", in.User.ID)
 		text = "Something went wrong inside deploybot; nothing was changed. Please try again."

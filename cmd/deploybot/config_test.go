@@ -3,9 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -44,8 +46,14 @@ func TestExampleConfigChecks(t *testing.T) {
 	if !strings.Contains(out.String(), "is valid") || !strings.Contains(out.String(), "takumi-server → dev (elasticbeanstalk), prod (ecs)") {
 		t.Errorf("check printed %q", out.String())
 	}
-	// Warnings are printed, one a line, and check still succeeds.
-	if want := "warning: line 38: apps.takumi-server.environments.dev: no allow list"; !strings.HasPrefix(out.String(), want) {
+	// Warnings are printed, one a line, at the line of what they are
+	// about, and check still succeeds.
+	example, err := os.ReadFile("../../deploybot.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	devLine := slices.Index(strings.Split(string(example), "\n"), "      dev:") + 1
+	if want := fmt.Sprintf("warning: line %d: apps.takumi-server.environments.dev: no allow list", devLine); devLine == 0 || !strings.HasPrefix(out.String(), want) {
 		t.Errorf("check printed %q, want it to start with %q", out.String(), want)
 	}
 	err = run(context.Background(), []string{"check", "--config", "../../deploybot.example.yaml"}, &out, &errOut, func(string) string { return "" })

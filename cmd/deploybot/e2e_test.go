@@ -269,7 +269,7 @@ func TestRefusedRequestsCreateNothing(t *testing.T) {
 	}
 
 	for text, want := range map[string]string{
-		"nope main dev":               `unknown app "nope"; known apps: takumi-server`,
+		"nope main dev":               `unknown app "nope"; known apps: shop-web, takumi-server`,
 		"takumi-server main qa":       `app takumi-server has no environment "qa"; its environments: dev, prod, staging`,
 		"takumi-server main":          "could not read",
 		"takumi-server main dev prod": "could not read",

@@ -305,7 +305,7 @@ func TestCrashMidRolloutResumes(t *testing.T) {
 	first := f.serveProcess(t, config, addr, "replica-before-crash", &logs)
 	f.slash(t, addr, "takumi-server "+sha[:7]+" dev")
 	waitFor(t, "the rollout to start", 30*time.Second, func() bool {
-		return f.aws.CallCount("UpdateService") == 1 && f.aws.CallCount("DescribeServices") >= 3
+		return f.aws.CallCount("UpdateService") == 1 && rolloutPolls(f.aws) >= 3
 	})
 	if err := first.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)

@@ -24,6 +24,7 @@ import (
 	"github.com/deploybot/deploybot/config"
 	"github.com/deploybot/deploybot/emulator/awsemu"
 	"github.com/deploybot/deploybot/emulator/githubemu"
+	"github.com/deploybot/deploybot/emulator/registryemu"
 	"github.com/deploybot/deploybot/emulator/slackemu"
 )
 
@@ -50,6 +51,13 @@ const (
 	sandboxWebhookSecret = "sandbox-github-webhook-secret"
 	sandboxBotToken      = "xoxb-sandbox"
 	sandboxAWSSecret     = "sandbox-aws-secret-access-key"
+
+	// An app whose image lives in a registry outside ECR, on loopback,
+	// asking for credentials through a token challenge as Quay does.
+	sandboxWebApp      = "shop-web"
+	sandboxWebRepo     = "acme/shop-web"
+	sandboxWebCluster  = "web"
+	sandboxRegistryPwd = "sandbox-registry-password"
 )
 
 // sandbox is a whole world on loopback: emulators of GitHub, Slack and
@@ -59,6 +67,7 @@ type sandbox struct {
 	github *githubemu.Emulator
 	slack  *slackemu.Server
 	aws    *awsemu.Server
+	oci    *registryemu.Registry
 	cfg    *bot.Config
 	bot    *instance
 
@@ -115,17 +124,28 @@ func newSandbox(ctx context.Context, listen string, logs io.Writer, tweaks ...fu
 	s.github.SetPermission(sandboxRepo, sandboxWriter, "write")
 	s.github.SetPermission(sandboxRepo, sandboxReader, "read")
 
+	s.oci = registryemu.Start(registryemu.Token, "acme+deploybot", sandboxRegistryPwd)
+	s.github.AddRepo(sandboxWebRepo, sandboxInstall)
+	s.aws.AddService(sandboxWebCluster, sandboxWebApp, awsemu.TaskDef{
+		Family: sandboxWebApp, CPU: "256", Memory: "512",
+		Containers: []awsemu.Container{{Name: "web", Image: s.oci.Host() + "/acme/shop-web:v0", Memory: 512}},
+	})
+
 	s.cfg, err = config.Parse([]byte(sandboxConfig), func(name string) string {
 		return map[string]string{
 			"GITHUB_API_URL": ghSrv.URL + "/api/v3/",
 			"GITHUB_KEY":     string(keyPEM),
 			"SLACK_API_URL":  s.slack.APIURL(),
 			"STORE":          "sqlite:" + filepath.Join(s.dir, "deploybot.db"),
+			"REGISTRY":       s.oci.Host(),
 		}[name]
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sandbox config: %w", err)
 	}
+	// A registry's host is a map key, which ${VAR} does not reach, and the
+	// sandbox's registry port is only known now.
+	s.cfg.Registries = map[string]*bot.RegistryConfig{s.oci.Host(): {Username: "acme+deploybot", Password: sandboxRegistryPwd}}
 	// The sandbox's dashboard has no credentials to give; it is open only
 	// where nobody else can reach it.
 	s.cfg.Dashboard.Public = isLoopback(listen)
@@ -199,6 +219,14 @@ apps:
         timeout: 1m
         allow: ["slack:U024BE7LH", "github:octocat"]
         auto_rollback: true
+  shop-web:
+    repo: acme/shop-web
+    image: ${REGISTRY}/acme/shop-web
+    tag: "git_{{.ShortSHA}}"
+    environments:
+      dev:
+        ecs: {cluster: web, service: shop-web, container: web}
+        timeout: 1m
 `
 
 func (s *sandbox) serve(h http.Handler) *httptest.Server {
@@ -224,6 +252,9 @@ func (s *sandbox) Close() {
 	}
 	for _, srv := range s.servers {
 		srv.Close()
+	}
+	if s.oci != nil {
+		s.oci.Close()
 	}
 	if s.dir != "" {
 		os.RemoveAll(s.dir)
@@ -494,7 +525,56 @@ func playScenario(ctx context.Context, sb *sandbox, out io.Writer) []string {
 	}
 
 	playAutoDeploy(ctx, sb, out, expect)
+	playRegistryDeploy(ctx, sb, out, expect)
+	playBlueGreen(ctx, sb, out, expect, good)
 	return failures
+}
+
+// playRegistryDeploy deploys an image from a registry outside ECR, found
+// through the OCI distribution API after a token challenge.
+func playRegistryDeploy(ctx context.Context, sb *sandbox, out io.Writer, expect func(bool, string, ...any) bool) {
+	sum := sha256.Sum256([]byte("sandbox shop-web commit"))
+	sha := hex.EncodeToString(sum[:20])
+	sb.github.AddCommit(sandboxWebRepo, sha, "main")
+	sb.github.SetStatus(sandboxWebRepo, sha, "ci/circleci", "success")
+	digest, err := sb.oci.Push("acme/shop-web", "git_"+sha[:7])
+	fmt.Fprintf(out, "\n12. /deploy %s %s dev  (image pushed to the registry on %s, which asks for a token)\n", sandboxWebApp, sha[:7], sb.oci.Host())
+	if !expect(err == nil, "pushed %s/acme/shop-web:git_%s (%v)", sb.oci.Host(), sha[:7], err) {
+		return
+	}
+	d, ok := playSlackDeploy(ctx, sb, out, expect, fmt.Sprintf("%s %s dev", sandboxWebApp, sha[:7]))
+	if ok {
+		td, _ := sb.aws.Service(sandboxWebCluster, sandboxWebApp)
+		image := sb.aws.TaskDefinitionImage(td, "web")
+		expect(d.State == bot.StateSucceeded && strings.HasSuffix(image, "@"+digest), "deployment #%d ended %s; ECS runs %s", d.ID, d.State, image)
+	}
+}
+
+// playBlueGreen is ECS's native blue/green: each lifecycle stage is
+// reported, and success comes only after the bake time, which the
+// sandbox fast-forwards on the emulator's clock.
+func playBlueGreen(ctx context.Context, sb *sandbox, out io.Writer, expect func(bool, string, ...any) bool, sha string) {
+	sb.aws.SetStrategy("prod", sandboxService, awsemu.Strategy{Kind: "BLUE_GREEN", BakeTime: 5 * time.Minute})
+	fmt.Fprintf(out, "\n13. prod's service uses ECS blue/green (bake time 5 min); /deploy %s %s prod\n", sandboxApp, sha[:7])
+	id, err := sb.slashAccepted(ctx, fmt.Sprintf("%s %s prod", sandboxApp, sha[:7]))
+	if !expect(err == nil, "deployment accepted (%v)", err) {
+		return
+	}
+	for deadline := time.Now().Add(30 * time.Second); sb.aws.BakePolls("prod", sandboxService) < 2 && time.Now().Before(deadline); {
+		<-time.After(5 * time.Millisecond)
+	}
+	d, err := sb.bot.store.Deployment(ctx, id)
+	expect(err == nil && !d.State.Terminal(), "in bake time #%d is still %s", id, d.State)
+	fmt.Fprintln(out, "       (the sandbox moves the emulator's clock 5 minutes on)")
+	sb.aws.AdvanceClock(5 * time.Minute)
+	d, err = sb.wait(ctx, id)
+	expect(err == nil && d.State == bot.StateSucceeded, "#%d ended %s %s", id, d.State, d.Reason)
+	events, _ := sb.bot.store.Events(ctx, id)
+	for _, e := range events {
+		if e.Stage == bot.StateDeploying || e.Stage == bot.StateVerifyingHealth {
+			fmt.Fprintf(out, "       timeline: %s\n", e.Message)
+		}
+	}
 }
 
 // playAutoDeploy is continuous delivery: dev deploys every push to main

@@ -20,6 +20,7 @@ import (
 	"github.com/deploybot/deploybot/deployer/ecr"
 	"github.com/deploybot/deploybot/deployer/ecs"
 	"github.com/deploybot/deploybot/deployer/elasticbeanstalk"
+	"github.com/deploybot/deploybot/deployer/registry"
 	"github.com/deploybot/deploybot/ghclient"
 	"github.com/deploybot/deploybot/handlers"
 	"github.com/deploybot/deploybot/metrics"
@@ -214,10 +215,13 @@ func wire(ctx context.Context, cfg *bot.Config, store storeDB, logger *slog.Logg
 		GitHub:       gh,
 		PullRequests: gh,
 		Chat:         chat,
-		Images:       ecr.New(awsConfigs),
+		Images: imagesByRegistry{
+			ecr: ecr.New(awsConfigs),
+			oci: registry.New(cfg.Registries, registry.WithTransport(m.Transport("registry", nil))),
+		},
 		Deployers: map[string]bot.Deployer{
 			bot.TargetECS:              ecs.New(awsConfigs, ecsOpts...),
-			bot.TargetElasticBeanstalk: elasticbeanstalk.New(awsConfigs, ebOpts...),
+			bot.TargetElasticBeanstalk: elasticbeanstalk.New(awsConfigs, append(ebOpts, elasticbeanstalk.WithRepoFiles(gh))...),
 		},
 		Logger: logger,
 		CIPoll: ciPoll,

@@ -163,6 +163,7 @@ type repo struct {
 	issues         map[int]*issue     // issues and pull requests, by number
 	comments       map[int64]*issueComment
 	permissions    map[string]string // lower-cased login → role
+	git            gitData           // tags and file trees (git.go)
 }
 
 type commit struct {

@@ -173,7 +173,7 @@ func checkOutput(t *testing.T, sb *sandbox) string {
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	vars := map[string]string{"APP_SECRET": envSecret, "STORE": "sqlite:x.db", "GITHUB_API_URL": "http://127.0.0.1:1/", "GITHUB_KEY": "k", "SLACK_API_URL": "http://127.0.0.1:1/", "REGISTRY": "127.0.0.1:5000"}
+	vars := map[string]string{"APP_SECRET": envSecret, "STORE": "sqlite:x.db", "GITHUB_API_URL": "http://127.0.0.1:1/", "GITHUB_KEY": string(testKeyPEM()), "SLACK_API_URL": "http://127.0.0.1:1/", "REGISTRY": "127.0.0.1:5000"}
 	var out, errOut bytes.Buffer
 	bad := run(context.Background(), []string{"check", "--config", path}, &out, &errOut, func(k string) string { return vars[k] })
 	// The bad name fails the check: its error must not carry the value.

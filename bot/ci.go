@@ -89,21 +89,7 @@ func (r *run) ciBackoff(poll Backoff, on string) time.Duration {
 // deployment the time its timeline says, so that ci_timeout counts from
 // the first wait and not from each resumption.
 func (r *run) ciStarted(ctx context.Context) time.Time {
-	if w := r.d.Wait; w.On == WaitForCI(r.d.SHA) && !w.Since.IsZero() {
-		return w.Since
-	}
-	if r.d.Attempts > 1 {
-		events, err := r.s.Store.Events(ctx, r.d.ID)
-		if err != nil {
-			r.log.Warn("read timeline for the CI deadline", "err", err)
-		}
-		for _, e := range events {
-			if e.Stage == StateWaitingForCI {
-				return e.At
-			}
-		}
-	}
-	return r.s.now()
+	return r.waitStarted(ctx, WaitForCI(r.d.SHA), StateWaitingForCI)
 }
 
 // describeChecks lists the checks as "name state, …" for the timeline.

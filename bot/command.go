@@ -21,6 +21,8 @@ const (
 	CommandRollback CommandKind = "rollback"
 	CommandCancel   CommandKind = "cancel"
 	CommandApps     CommandKind = "apps"
+	CommandApprove  CommandKind = "approve"
+	CommandReject   CommandKind = "reject"
 	// CommandHelp is `/deploy help` and every line that could not be read;
 	// its Reply is the whole answer.
 	CommandHelp CommandKind = "help"
@@ -38,6 +40,8 @@ const (
 //	CommandRollback  App, Env
 //	CommandCancel    ID
 //	CommandApps      —
+//	CommandApprove   ID
+//	CommandReject    ID, Reason (may be empty)
 //
 // App and Env match [A-Za-z0-9][A-Za-z0-9._-]*; Ref is a git-ref-like word.
 // None of them contains white space. Reason is plain text (Slack's &amp;,
@@ -64,6 +68,8 @@ const SlackUsage = "Usage:\n" +
 	"• `/deploy unlock &lt;app&gt; &lt;env&gt;` — lift a lock\n" +
 	"• `/deploy rollback &lt;app&gt; &lt;env&gt;` — redeploy the previous successful sha\n" +
 	"• `/deploy cancel &lt;id&gt;` — cancel a queued or CI-waiting deployment, e.g. `/deploy cancel 42`\n" +
+	"• `/deploy approve &lt;id&gt;` — approve a deployment waiting for approval, e.g. `/deploy approve 42`\n" +
+	"• `/deploy reject &lt;id&gt; [&lt;reason&gt;]` — reject a deployment waiting for approval; it fails\n" +
 	"• `/deploy apps` — the apps and environments I know\n" +
 	"• `/deploy help` — this text"
 
@@ -72,6 +78,7 @@ const SlackUsage = "Usage:\n" +
 var subcommands = []CommandKind{
 	CommandStatus, CommandHistory, CommandLock, CommandUnlock,
 	CommandRollback, CommandCancel, CommandApps, CommandHelp,
+	CommandApprove, CommandReject,
 }
 
 // MaxLockDuration is the longest `/deploy lock … <duration>` accepted.
@@ -127,6 +134,8 @@ func ParseSlackCommand(text string) Command {
 		return parseLock(args)
 	case CommandCancel:
 		return parseCancel(args)
+	case CommandApprove, CommandReject:
+		return parseApproval(kind, args)
 	}
 	return parseDeploy(words)
 }

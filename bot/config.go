@@ -119,6 +119,11 @@ type Environment struct {
 	// EnvVars are set on the container (ECS) or the environment (EB) with
 	// each deploy. Their values are secrets: never logged nor shown.
 	EnvVars map[string]string `yaml:"env_vars"`
+	// Approvals is how many people, other than the requester and each
+	// allowed on the env, must approve a deployment once its CI passed;
+	// ApprovalTimeout how long they have before it fails.
+	Approvals       int      `yaml:"approvals"`
+	ApprovalTimeout Duration `yaml:"approval_timeout"`
 }
 
 // AutoDeploy is an environment's continuous delivery: every push to
@@ -211,12 +216,13 @@ func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d)
 
 // Defaults applied when a field is left out.
 const (
-	DefaultListen        = ":8080"
-	DefaultStore         = "sqlite:deploybot.db"
-	DefaultGitHubAPIURL  = "https://api.github.com/"
-	DefaultSlackAPIURL   = "https://slack.com/api/"
-	DefaultCITimeout     = 30 * time.Minute
-	DefaultDeployTimeout = 30 * time.Minute
+	DefaultListen          = ":8080"
+	DefaultStore           = "sqlite:deploybot.db"
+	DefaultGitHubAPIURL    = "https://api.github.com/"
+	DefaultSlackAPIURL     = "https://slack.com/api/"
+	DefaultCITimeout       = 30 * time.Minute
+	DefaultDeployTimeout   = 30 * time.Minute
+	DefaultApprovalTimeout = time.Hour
 )
 
 func (c *Config) AutoDeployEnvs(repo, branch string) []*Environment {

@@ -209,6 +209,7 @@ func (a *App) validate(key string) []*ConfigError {
 				bad(fmt.Sprintf("%s.allow[%d]", k, i), "%v", err)
 			}
 		}
+		validateApprovals(env, k, bad)
 		if ad := env.AutoDeploy; ad != nil {
 			if err := validateBranch(ad.Branch); err != nil {
 				bad(k+".auto_deploy.branch", "%v", err)

@@ -118,7 +118,7 @@ func (s *Service) Unlock(ctx context.Context, app, env, requester string) (Messa
 }
 
 // cancellable are the states in which nothing has been changed in AWS yet.
-var cancellable = []State{StateReceived, StateQueued, StateWaitingForCI}
+var cancellable = []State{StateReceived, StateQueued, StateWaitingForCI, StateWaitingForApproval}
 
 // Cancel ends a deployment that has not reached AWS yet and reports it.
 func (s *Service) Cancel(ctx context.Context, id int64, requester string) (Message, error) {
@@ -131,21 +131,13 @@ func (s *Service) Cancel(ctx context.Context, id int64, requester string) (Messa
 	}
 	d, err = s.Store.TransitionDeployment(ctx, id, cancellable, StateCancelled, "cancelled by "+requester)
 	if ErrorCode(err) == ECONFLICT {
-		return Message{}, Errorf(ECONFLICT, "deployment #%d is %s; only queued or CI-waiting deployments can be cancelled", id, d.State)
+		return Message{}, Errorf(ECONFLICT, "deployment #%d is %s; only queued, CI-waiting or approval-waiting deployments can be cancelled", id, d.State)
 	}
 	if err != nil {
 		return Message{}, err
 	}
-	ranHere := s.stopRun(id, errEnded)
-	// A parked deployment has no run to end it and wake those behind it.
-	s.envEnded(d.App, d.Env)
 	s.deploymentLogger(d).Info("deployment cancelled", "by", requester)
-	s.observeEnd(d)
-	s.report(ctx, Update{Deployment: d, Status: Textf("Cancelled by %v", person(requester)), GitHub: "error", GitHubDescription: Textf("Cancelled by %s", requester)})
-	if !ranHere && s.Finished != nil {
-		// No pipeline here will stop and say so: this was its end.
-		s.Finished(d)
-	}
+	s.endedHere(ctx, d, Update{Deployment: d, Status: Textf("Cancelled by %v", person(requester)), GitHub: "error", GitHubDescription: Textf("Cancelled by %s", requester)})
 	return Message{Text: fmt.Sprintf(":no_entry_sign: Deployment #%d (%s to %s) cancelled.", id, d.App, d.Env)}, nil
 }
 
@@ -244,7 +236,7 @@ func (s *Service) envStatus(ctx context.Context, app, env string) (string, error
 }
 
 // activeStates are the states of a deployment still in flight.
-var activeStates = []State{StateReceived, StateQueued, StateWaitingForCI, StateVerifyingImage, StateDeploying, StateVerifyingHealth, StateRollingBack}
+var activeStates = []State{StateReceived, StateQueued, StateWaitingForCI, StateWaitingForApproval, StateVerifyingImage, StateDeploying, StateVerifyingHealth, StateRollingBack}
 
 func orDash(sha, ref string) string {
 	if sha != "" {

@@ -69,7 +69,21 @@ func (r *run) pipeline(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := r.enter(ctx, StateVerifyingImage, "in_progress", "CI passed; checking the image"); err != nil {
+		if env.Approvals > 0 {
+			err = r.enter(ctx, StateWaitingForApproval, "queued", fmt.Sprintf("CI passed; waiting for approval (0 of %d)", env.Approvals))
+		} else {
+			err = r.enter(ctx, StateVerifyingImage, "in_progress", "CI passed; checking the image")
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if d.State == StateWaitingForApproval {
+		given, err := r.waitForApproval(ctx, env)
+		if err != nil {
+			return err
+		}
+		if err := r.enter(ctx, StateVerifyingImage, "in_progress", fmt.Sprintf("Approved by %s; checking the image", approvers(given, "").Plain())); err != nil {
 			return err
 		}
 	}

@@ -32,6 +32,7 @@ func (m slackMessage) show(ctx context.Context, u Update) {
 	d := u.Deployment
 	log := m.s.deploymentLogger(d)
 	msg := m.render(d, u.Status)
+	m.s.approvalView(ctx, d, &msg)
 	if d.SlackTS != "" {
 		if err := m.s.Chat.Update(ctx, d.SlackChannel, d.SlackTS, msg); err != nil {
 			log.Warn("slack update", "err", err)

@@ -66,3 +66,24 @@ func (r *run) wait(ctx context.Context, on string, woken <-chan struct{}, checke
 	}
 	return nil
 }
+
+// waitStarted is when d began to wait on on, in stage: now, or for a
+// resumed deployment the time its wait or its timeline says, so that a
+// timeout counts from the first wait and not from each resumption.
+func (r *run) waitStarted(ctx context.Context, on string, stage State) time.Time {
+	if w := r.d.Wait; w.On == on && !w.Since.IsZero() {
+		return w.Since
+	}
+	if r.d.Attempts > 1 {
+		events, err := r.s.Store.Events(ctx, r.d.ID)
+		if err != nil {
+			r.log.Warn("read timeline for a wait's deadline", "stage", stage, "err", err)
+		}
+		for _, e := range events {
+			if e.Stage == stage {
+				return e.At
+			}
+		}
+	}
+	return r.s.now()
+}

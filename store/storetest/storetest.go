@@ -40,6 +40,7 @@ func Run(t *testing.T, open func(t *testing.T) bot.Store) {
 	t.Run("WakeBeforePark", func(t *testing.T) { testWakeBeforePark(t, open(t)) })
 	t.Run("Pushes", func(t *testing.T) { testPushes(t, open(t)) })
 	t.Run("ParkedVersusCrashed", func(t *testing.T) { testParkedVersusCrashed(t, open(t)) })
+	t.Run("Approvals", func(t *testing.T) { testApprovals(t, open(t)) })
 }
 
 func testTransition(t *testing.T, s bot.Store) {

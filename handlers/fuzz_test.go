@@ -120,6 +120,16 @@ func (c *countingBot) Cancel(ctx context.Context, id int64, requester string) (b
 	return c.recorder.Cancel(ctx, id, requester)
 }
 
+func (c *countingBot) Approve(ctx context.Context, id int64, who string) (bot.Message, error) {
+	c.hit("Approve")
+	return c.recorder.Approve(ctx, id, who)
+}
+
+func (c *countingBot) RejectDeployment(ctx context.Context, id int64, who, reason string) (bot.Message, error) {
+	c.hit("RejectDeployment")
+	return c.recorder.RejectDeployment(ctx, id, who, reason)
+}
+
 func (c *countingBot) Lock(ctx context.Context, app, env, requester, reason string, d time.Duration) (bot.Message, error) {
 	c.hit("Lock")
 	return c.recorder.Lock(ctx, app, env, requester, reason, d)

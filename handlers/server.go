@@ -70,6 +70,7 @@ type Deliveries interface {
 type Deployments interface {
 	Triggers
 	Operations
+	Approvals
 	Reports
 	Deliveries
 }

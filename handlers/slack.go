@@ -242,6 +242,8 @@ func (s *Server) slackCommand(w http.ResponseWriter, r *http.Request) {
 	case bot.CommandCancel:
 		msg, err = s.Deployments.Cancel(ctx, cmd.ID, requester)
 		inChannel = true
+	case bot.CommandApprove, bot.CommandReject:
+		msg, err = s.decide(ctx, cmd.Kind, cmd.ID, requester, cmd.Reason)
 	case bot.CommandApps:
 		msg = s.Deployments.Apps()
 	default:
@@ -268,7 +270,8 @@ func (s *Server) slackCommand(w http.ResponseWriter, r *http.Request) {
 // carried out twice for one request; answers that only read may repeat.
 func acts(k bot.CommandKind) bool {
 	switch k {
-	case bot.CommandDeploy, bot.CommandRollback, bot.CommandLock, bot.CommandUnlock, bot.CommandCancel:
+	case bot.CommandDeploy, bot.CommandRollback, bot.CommandLock, bot.CommandUnlock, bot.CommandCancel,
+		bot.CommandApprove, bot.CommandReject:
 		return true
 	}
 	return false
@@ -320,6 +323,9 @@ func (s *Server) slackInteraction(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	ctx := r.Context()
 	action := in.Actions[0]
+	if s.approvalClick(ctx, in, action.ActionID, action.Value) {
+		return
+	}
 	if action.ActionID != bot.ActionRollback {
 		s.Deployments.Respond(ctx, in.ResponseURL, bot.Message{Text: bot.Textf("I do not know the action %q.", action.ActionID).Slack()})
 		return

@@ -366,11 +366,8 @@ func TestRollbackButton(t *testing.T) {
 		"response_url": responseURL, "actions": []map[string]any{{"action_id": "rollback", "value": fmt.Sprint(d.ID)}},
 	})
 	body := []byte(url.Values{"payload": {string(payload)}}.Encode())
-	req, _ := http.NewRequest("POST", sb.bot.URL+"/slack/interactions", bytes.NewReader(body))
 	now := time.Now()
-	req.Header.Set("X-Slack-Request-Timestamp", fmt.Sprint(now.Unix()))
-	req.Header.Set("X-Slack-Signature", slackemu.Sign(sandboxSigningSecret, now, body))
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := http.DefaultClient.Do(signedInteraction(sb, body, sandboxSigningSecret, now))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -392,10 +389,7 @@ func TestRollbackButton(t *testing.T) {
 	}
 
 	// A forged click is refused like a forged command.
-	req, _ = http.NewRequest("POST", sb.bot.URL+"/slack/interactions", bytes.NewReader(body))
-	req.Header.Set("X-Slack-Request-Timestamp", fmt.Sprint(now.Unix()))
-	req.Header.Set("X-Slack-Signature", slackemu.Sign("wrong", now, body))
-	resp, err = http.DefaultClient.Do(req)
+	resp, err = http.DefaultClient.Do(signedInteraction(sb, body, "wrong", now))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,242 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/deploybot/deploybot/bot"
+	"github.com/deploybot/deploybot/emulator/slackemu"
+)
+
+// sandboxApprover may deploy to prod, and so approve there.
+const sandboxApprover = "U0APPROVER"
+
+// newApprovalSandbox is the sandbox with prod asking for one approval
+// within timeout, from people allowed on it (the requester, the approver).
+func newApprovalSandbox(t *testing.T, timeout time.Duration) *sandbox {
+	t.Helper()
+	sb, err := newSandbox(context.Background(), "127.0.0.1:0", io.Discard, func(o *options) {
+		o.sandboxConfig = func(c *bot.Config) {
+			prod := c.Apps[sandboxApp].Environments["prod"]
+			prod.Approvals = 1
+			prod.ApprovalTimeout = bot.Duration(timeout)
+			prod.Allow = append(prod.Allow, bot.SlackRequester(sandboxApprover))
+		}
+	})
+	if err != nil {
+		t.Fatalf("sandbox: %v", err)
+	}
+	t.Cleanup(sb.Close)
+	return sb
+}
+
+// deployForApproval asks for sha on prod and returns the deployment once
+// its Slack message offers the Approve button.
+func deployForApproval(t *testing.T, sb *sandbox, sha string) *bot.Deployment {
+	t.Helper()
+	ctx := context.Background()
+	id, err := sb.slashAccepted(ctx, "takumi-server "+sha[:7]+" prod")
+	if err != nil {
+		t.Fatalf("deploy: %v", err)
+	}
+	d := &bot.Deployment{ID: id}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if d, err = sb.bot.store.Deployment(ctx, d.ID); err != nil {
+			t.Fatal(err)
+		}
+		if d.State.Terminal() {
+			t.Fatalf("deployment ended %s (%s) before waiting for approval", d.State, d.Reason)
+		}
+		if m, ok := sb.slack.Message(d.SlackChannel, d.SlackTS); ok && d.State == bot.StateWaitingForApproval &&
+			strings.Contains(string(m.Blocks), `"action_id":"approve"`) {
+			return d
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("deployment #%d still %s, no Approve button", d.ID, d.State)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// click plays Slack sending user's click on the button actionID of
+// deployment id and returns what the bot answered through response_url.
+func click(t *testing.T, sb *sandbox, user, actionID string, id int64) string {
+	t.Helper()
+	responseURL := sb.slack.NewResponseURL()
+	payload, _ := json.Marshal(map[string]any{
+		"type": "block_actions", "user": map[string]any{"id": user}, "channel": map[string]any{"id": sb.slack.ChannelID(sandboxChannel)},
+		"response_url": responseURL, "actions": []map[string]any{{"action_id": actionID, "value": fmt.Sprint(id)}},
+	})
+	body := []byte(url.Values{"payload": {string(payload)}}.Encode())
+	resp, err := http.DefaultClient.Do(signedInteraction(sb, body, sandboxSigningSecret, time.Now()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("click %s: HTTP %d", actionID, resp.StatusCode)
+	}
+	replies := sb.slack.Responses(responseURL)
+	if len(replies) != 1 || !replies[0].Ephemeral() {
+		t.Fatalf("click %s: response_url got %+v", actionID, replies)
+	}
+	return replies[0].Text
+}
+
+// signedInteraction is Slack posting body to the bot's interactions
+// endpoint at now, signed with secret.
+func signedInteraction(sb *sandbox, body []byte, secret string, now time.Time) *http.Request {
+	req, _ := http.NewRequest("POST", sb.bot.URL+"/slack/interactions", bytes.NewReader(body))
+	req.Header.Set("X-Slack-Request-Timestamp", fmt.Sprint(now.Unix()))
+	req.Header.Set("X-Slack-Signature", slackemu.Sign(secret, now, body))
+	return req
+}
+
+// blocksText is the message's blocks as their words, JSON's escapes gone.
+func blocksText(t *testing.T, m slackemu.Message) string {
+	t.Helper()
+	var blocks any
+	if err := json.Unmarshal(m.Blocks, &blocks); err != nil {
+		t.Fatalf("Slack blocks: %v", err)
+	}
+	return fmt.Sprint(blocks)
+}
+
+func githubStatusLine(sb *sandbox, d *bot.Deployment) string {
+	var parts []string
+	for _, st := range sb.github.Statuses(sandboxRepo, d.GitHubDeploymentID) {
+		parts = append(parts, st.State+" "+st.Description)
+	}
+	return strings.Join(parts, " | ")
+}
+
+// Nobody approves their own deployment, nor does someone not allowed on
+// the env; an allowed second person does, and only then does AWS hear of
+// it. Who approved is on the timeline and in the final Slack message.
+func TestApprovalBySecondPersonDeploys(t *testing.T) {
+	sb := newApprovalSandbox(t, time.Hour)
+	ctx := context.Background()
+	sha := sb.commit("approval approve", "main", "success", true)
+	d := deployForApproval(t, sb, sha)
+
+	m, _ := sb.slack.Message(d.SlackChannel, d.SlackTS)
+	for _, want := range []string{"action_id:reject", "May approve", "<@" + sandboxApprover + ">", "0 of 1"} {
+		if !strings.Contains(blocksText(t, m), want) {
+			t.Errorf("Slack message waiting for approval lacks %s: %s", want, m.Blocks)
+		}
+	}
+	if st := githubStatusLine(sb, d); !strings.Contains(st, "queued CI passed; waiting for approval") {
+		t.Errorf("GitHub statuses %q: none says queued, waiting for approval", st)
+	}
+
+	if reply := click(t, sb, sandboxUser, bot.ActionApprove, d.ID); !strings.Contains(reply, "you cannot approve it") {
+		t.Errorf("self-approval answered %q", reply)
+	}
+	_, reply, err := sb.slash(ctx, sandboxStranger, fmt.Sprintf("approve #%d", d.ID))
+	if err != nil || !strings.Contains(reply, "may not decide on deployments to takumi-server prod") {
+		t.Errorf("approval by someone not allowed answered %q, %v", reply, err)
+	}
+	if d, err = sb.bot.store.Deployment(ctx, d.ID); err != nil || d.State != bot.StateWaitingForApproval {
+		t.Fatalf("after two refused approvals: %+v, %v", d, err)
+	}
+	if calls := sb.aws.Calls(); len(calls) != 0 {
+		t.Fatalf("AWS heard of the deployment before its approval: %+v", calls)
+	}
+
+	if reply := click(t, sb, sandboxApprover, bot.ActionApprove, d.ID); !strings.Contains(reply, fmt.Sprintf("You approved deployment #%d", d.ID)) || !strings.Contains(reply, "1 of 1") {
+		t.Errorf("approval answered %q", reply)
+	}
+	d, err = sb.wait(ctx, d.ID)
+	if err != nil || d.State != bot.StateSucceeded {
+		t.Fatalf("after approval: %+v, %v", d, err)
+	}
+	td, _ := sb.aws.Service("prod", sandboxService)
+	if image := sb.aws.TaskDefinitionImage(td, sandboxContainer); image != d.Image {
+		t.Errorf("ECS prod runs %q, want %q", image, d.Image)
+	}
+	if st := sb.github.Statuses(sandboxRepo, d.GitHubDeploymentID); st[len(st)-1].State != "success" {
+		t.Errorf("GitHub statuses %q end without success", githubStatusLine(sb, d))
+	}
+	events, err := sb.bot.store.Events(ctx, d.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var timeline []string
+	for _, e := range events {
+		timeline = append(timeline, e.Message)
+	}
+	if want := "Approved by slack:" + sandboxApprover + " (1 of 1)"; !strings.Contains(strings.Join(timeline, "\n"), want) {
+		t.Errorf("timeline %q lacks %q", timeline, want)
+	}
+	m, _ = sb.slack.Message(d.SlackChannel, d.SlackTS)
+	if !strings.Contains(m.Text, "Succeeded") || !strings.Contains(blocksText(t, m), "*Approved by*\n<@"+sandboxApprover+"> at ") {
+		t.Errorf("final Slack message %q does not say who approved: %s", m.Text, m.Blocks)
+	}
+	if strings.Contains(string(m.Blocks), `"action_id":"approve"`) {
+		t.Errorf("final Slack message still offers Approve: %s", m.Blocks)
+	}
+	_, reply, _ = sb.slash(ctx, sandboxApprover, fmt.Sprintf("approve %d", d.ID))
+	if !strings.Contains(reply, "is succeeded; only a deployment waiting for approval can be approved") {
+		t.Errorf("approving a finished deployment answered %q", reply)
+	}
+}
+
+// A rejection ends the deployment failed, naming who said no, and nothing
+// reaches AWS.
+func TestApprovalRejectFails(t *testing.T) {
+	sb := newApprovalSandbox(t, time.Hour)
+	ctx := context.Background()
+	d := deployForApproval(t, sb, sb.commit("approval reject", "main", "success", true))
+
+	if reply := click(t, sb, sandboxStranger, bot.ActionReject, d.ID); !strings.Contains(reply, "may not decide") {
+		t.Errorf("rejection by someone not allowed answered %q", reply)
+	}
+	if reply := click(t, sb, sandboxApprover, bot.ActionReject, d.ID); !strings.Contains(reply, "rejected by <@"+sandboxApprover+">") {
+		t.Errorf("rejection answered %q", reply)
+	}
+	d, err := sb.wait(ctx, d.ID)
+	if err != nil || d.State != bot.StateFailed || d.Reason != "rejected by slack:"+sandboxApprover {
+		t.Fatalf("after rejection: %+v, %v", d, err)
+	}
+	st := sb.github.Statuses(sandboxRepo, d.GitHubDeploymentID)
+	if last := st[len(st)-1]; last.State != "failure" || last.Description != "Rejected by slack:"+sandboxApprover {
+		t.Errorf("final GitHub status %+v, want failure saying who rejected", last)
+	}
+	if m, _ := sb.slack.Message(d.SlackChannel, d.SlackTS); !strings.Contains(m.Text, "Rejected by <@"+sandboxApprover+">") {
+		t.Errorf("Slack message %q", m.Text)
+	}
+	if calls := sb.aws.Calls(); len(calls) != 0 {
+		t.Errorf("AWS calls for a rejected deployment: %+v", calls)
+	}
+}
+
+// Unapproved within approval_timeout, the deployment fails, and nothing
+// reaches AWS.
+func TestApprovalTimeoutFails(t *testing.T) {
+	sb := newApprovalSandbox(t, 300*time.Millisecond)
+	ctx := context.Background()
+	sha := sb.commit("approval timeout", "main", "success", true)
+	id, err := sb.slashAccepted(ctx, "takumi-server "+sha[:7]+" prod")
+	if err != nil {
+		t.Fatalf("deploy: %v", err)
+	}
+	d, err := sb.wait(ctx, id)
+	if err != nil || d.State != bot.StateFailed || !strings.Contains(d.Reason, "not approved within 300ms: 0 of 1 approvals given") {
+		t.Fatalf("after the approval timeout: %+v, %v", d, err)
+	}
+	if st := githubStatusLine(sb, d); !strings.Contains(st, "queued CI passed; waiting for approval") || !strings.Contains(st, "failure not approved within 300ms") {
+		t.Errorf("GitHub statuses %q", st)
+	}
+	if calls := sb.aws.Calls(); len(calls) != 0 {
+		t.Errorf("AWS calls for an unapproved deployment: %+v", calls)
+	}
+}

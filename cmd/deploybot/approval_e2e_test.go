@@ -14,6 +14,7 @@ import (
 
 	"github.com/deploybot/deploybot/bot"
 	"github.com/deploybot/deploybot/emulator/slackemu"
+	"github.com/deploybot/deploybot/store/postgres/pgtest"
 )
 
 // sandboxApprover may deploy to prod, and so approve there.
@@ -238,5 +239,43 @@ func TestApprovalTimeoutFails(t *testing.T) {
 	}
 	if calls := sb.aws.Calls(); len(calls) != 0 {
 		t.Errorf("AWS calls for an unapproved deployment: %+v", calls)
+	}
+}
+
+// A deployment parked waiting for approval by one replica is woken by an
+// approval given to another: the wake goes through the store. Unwoken, it
+// would look again only after minutes.
+func TestApprovalWakesAcrossReplicas(t *testing.T) {
+	dsn := pgtest.Schema(t, pgtest.DSN(t))
+	f := newFleet(t)
+	f.approvals = 1
+	f.addServices([]string{"dev"})
+	addrs := []string{freeAddr(t), freeAddr(t)}
+	logs := replicaLogs(t, 2)
+	configs := make([]string, 2)
+	for i, addr := range addrs {
+		configs[i] = f.config(t, fmt.Sprintf("approve%d.yaml", i), dsn, addr, []string{"dev"})
+	}
+	// Only B runs while the deployment starts, so B parks it.
+	f.serveProcess(t, configs[1], addrs[1], "replica-b", &logs[1])
+	sha := f.commit("approval across replicas")
+	reply := f.say(t, addrs[1], sandboxUser, "takumi-server "+sha[:7]+" dev")
+	var id int64
+	if _, err := fmt.Sscanf(reply, `{"response_type":"ephemeral","text":"Deployment #%d accepted`, &id); err != nil {
+		t.Fatalf("deploy reply %s: %v", reply, err)
+	}
+	waitFor(t, "the deployment to wait for approval", 30*time.Second, func() bool {
+		return strings.Contains(logs[1].String(), "waiting_for_approval")
+	})
+	if n := len(f.aws.Calls()); n != 0 {
+		t.Fatalf("%d AWS calls before the approval", n)
+	}
+	f.serveProcess(t, configs[0], addrs[0], "replica-a", &logs[0])
+	if reply := f.say(t, addrs[0], "U0OTHER", fmt.Sprintf("approve %d", id)); !strings.Contains(reply, "1 of 1 approvals") {
+		t.Fatalf("approval on replica A answered %s", reply)
+	}
+	f.waitAllSucceeded(t, "the deployment woken through the other replica", 1, time.Minute)
+	if n := f.aws.CallCount("UpdateService"); n != 1 {
+		t.Errorf("UpdateService called %d times, want 1", n)
 	}
 }

@@ -54,6 +54,14 @@ func validateApprovals(env *Environment, k string, bad func(k, format string, ar
 	}
 }
 
+// needsApproval: d, its CI passed, waits for approvals. An automatic
+// rollback does not: it restores the version the environment ran before a
+// failed rollout, with nobody there to approve it while the environment
+// is broken. A rollback someone asks for is approved like any deploy.
+func needsApproval(env *Environment, d *Deployment) bool {
+	return env.Approvals > 0 && d.Source != SourceAutoRollback
+}
+
 // How long a deployment waiting for approval goes unwoken before it
 // reads its approvals again.
 const (

@@ -69,7 +69,7 @@ func (r *run) pipeline(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if env.Approvals > 0 {
+		if needsApproval(env, d) {
 			err = r.enter(ctx, StateWaitingForApproval, "queued", fmt.Sprintf("CI passed; waiting for approval (0 of %d)", env.Approvals))
 		} else {
 			err = r.enter(ctx, StateVerifyingImage, "in_progress", "CI passed; checking the image")

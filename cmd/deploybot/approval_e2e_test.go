@@ -279,3 +279,35 @@ func TestApprovalWakesAcrossReplicas(t *testing.T) {
 		t.Errorf("UpdateService called %d times, want 1", n)
 	}
 }
+
+// The automatic rollback of a failed rollout to an environment with
+// approvals does not wait for one: it restores what ran there before.
+func TestAutoRollbackNeedsNoApproval(t *testing.T) {
+	sb := newApprovalSandbox(t, time.Hour)
+	ctx := context.Background()
+	first := deployForApproval(t, sb, sb.commit("approval good", "main", "success", true))
+	click(t, sb, sandboxApprover, bot.ActionApprove, first.ID)
+	if d, err := sb.wait(ctx, first.ID); err != nil || d.State != bot.StateSucceeded {
+		t.Fatalf("first deployment: %+v, %v", d, err)
+	}
+
+	sb.aws.FailRollouts("prod", sandboxService, true)
+	second := deployForApproval(t, sb, sb.commit("approval crashloop", "next", "success", true))
+	click(t, sb, sandboxApprover, bot.ActionApprove, second.ID)
+	if d, err := sb.wait(ctx, second.ID); err != nil || d.State != bot.StateFailed {
+		t.Fatalf("failing deployment: %+v, %v", d, err)
+	}
+	rb, err := sb.latest(ctx)
+	if err != nil || rb.RollbackOf != second.ID {
+		t.Fatalf("no rollback of #%d: %+v, %v", second.ID, rb, err)
+	}
+	// Whatever the rollout of the rollback gives, it must get there
+	// without anyone approving it.
+	rb, err = sb.wait(ctx, rb.ID)
+	if err != nil || rb.SHA != first.SHA || rb.RolloutRef == "" {
+		t.Fatalf("rollback: %+v, %v; want it to have reached AWS with %s", rb, err, first.ShortSHA())
+	}
+	if st := githubStatusLine(sb, rb); strings.Contains(st, "waiting for approval") {
+		t.Errorf("the rollback waited for approval: %s", st)
+	}
+}

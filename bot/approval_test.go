@@ -71,7 +71,7 @@ apps:
 
 // approvalWorld is a service on a real SQLite store with web/prod asking
 // for one approval from the people allowed there, and web/dev for none.
-func approvalWorld(t *testing.T) (*bot.Service, bot.Store) {
+func approvalWorld(t testing.TB) (*bot.Service, bot.Store) {
 	t.Helper()
 	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "db"))
 	if err != nil {
@@ -85,7 +85,7 @@ func approvalWorld(t *testing.T) (*bot.Service, bot.Store) {
 	return &bot.Service{Config: cfg, Store: db, Logger: slog.New(slog.DiscardHandler)}, db
 }
 
-func storedDeployment(t *testing.T, s bot.Store, env string, state bot.State) *bot.Deployment {
+func storedDeployment(t testing.TB, s bot.Store, env string, state bot.State) *bot.Deployment {
 	t.Helper()
 	d := &bot.Deployment{App: "web", Env: env, Repo: "acme/web", Ref: "main", SHA: strings.Repeat("a", 40), Requester: "slack:U1", Source: bot.SourceSlack, State: state}
 	if err := s.CreateDeployment(context.Background(), d); err != nil {
@@ -171,5 +171,22 @@ func TestNewerPushSupersedesOneWaitingForApproval(t *testing.T) {
 	}
 	if d, _ := db.Deployment(ctx, waiting.ID); d.State != bot.StateSuperseded || !strings.Contains(d.Reason, "superseded by #2 (bbbbbbb)") {
 		t.Errorf("older push waiting for approval is %s (%s); want superseded by #2", d.State, d.Reason)
+	}
+}
+
+// One approval: checks, the store's write and read, the timeline line and
+// the wake. go test -bench Approve ./bot (numbers in docs/benchmarks.md).
+func BenchmarkApprove(b *testing.B) {
+	ctx := context.Background()
+	s, db := approvalWorld(b)
+	ids := make([]int64, b.N)
+	for i := range ids {
+		ids[i] = storedDeployment(b, db, "prod", bot.StateWaitingForApproval).ID
+	}
+	b.ResetTimer()
+	for _, id := range ids {
+		if _, err := s.Approve(ctx, id, "slack:U2"); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

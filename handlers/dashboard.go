@@ -70,7 +70,7 @@ const (
 
 // pipelineStates is every state in the order of the pipeline.
 var pipelineStates = []bot.State{
-	bot.StateReceived, bot.StateQueued, bot.StateWaitingForCI, bot.StateVerifyingImage,
+	bot.StateReceived, bot.StateQueued, bot.StateWaitingForCI, bot.StateWaitingForApproval, bot.StateVerifyingImage,
 	bot.StateDeploying, bot.StateVerifyingHealth, bot.StateSucceeded, bot.StateFailed,
 	bot.StateCancelled, bot.StateRollingBack, bot.StateRolledBack,
 }

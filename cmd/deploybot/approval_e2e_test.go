@@ -139,6 +139,16 @@ func TestApprovalBySecondPersonDeploys(t *testing.T) {
 		t.Errorf("GitHub statuses %q: none says queued, waiting for approval", st)
 	}
 
+	resp, err := http.Get(sb.bot.URL + "/api/deployments?state=in_flight")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(page), `"state":"waiting_for_approval"`) || !strings.Contains(string(page), fmt.Sprintf(`"id":%d`, d.ID)) {
+		t.Errorf("the dashboard's deployments in flight do not show #%d waiting for approval: %s", d.ID, page)
+	}
+
 	if reply := click(t, sb, sandboxUser, bot.ActionApprove, d.ID); !strings.Contains(reply, "you cannot approve it") {
 		t.Errorf("self-approval answered %q", reply)
 	}

@@ -438,7 +438,7 @@ func TestCancelWhileWaitingForCI(t *testing.T) {
 		t.Errorf("%d AWS calls for a cancelled deployment", n)
 	}
 	_, reply, _ = sb.slash(ctx, sandboxUser, fmt.Sprintf("cancel %d", d.ID))
-	if !strings.Contains(reply, "is cancelled; only queued or CI-waiting deployments can be cancelled") {
+	if !strings.Contains(reply, "is cancelled; only queued, CI-waiting or approval-waiting deployments can be cancelled") {
 		t.Errorf("second cancel reply %q", reply)
 	}
 }

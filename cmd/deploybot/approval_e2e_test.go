@@ -23,13 +23,18 @@ const sandboxApprover = "U0APPROVER"
 // newApprovalSandbox is the sandbox with prod asking for one approval
 // within timeout, from people allowed on it (the requester, the approver).
 func newApprovalSandbox(t *testing.T, timeout time.Duration) *sandbox {
+	return newApprovalSandboxOn(t, "prod", timeout)
+}
+
+// newApprovalSandboxOn is the sandbox with env asking for one approval.
+func newApprovalSandboxOn(t *testing.T, env string, timeout time.Duration) *sandbox {
 	t.Helper()
 	sb, err := newSandbox(context.Background(), "127.0.0.1:0", io.Discard, func(o *options) {
 		o.sandboxConfig = func(c *bot.Config) {
-			prod := c.Apps[sandboxApp].Environments["prod"]
-			prod.Approvals = 1
-			prod.ApprovalTimeout = bot.Duration(timeout)
-			prod.Allow = append(prod.Allow, bot.SlackRequester(sandboxApprover))
+			e := c.Apps[sandboxApp].Environments[env]
+			e.Approvals = 1
+			e.ApprovalTimeout = bot.Duration(timeout)
+			e.Allow = append(e.Allow, bot.SlackRequester(sandboxApprover))
 		}
 	})
 	if err != nil {
@@ -40,32 +45,23 @@ func newApprovalSandbox(t *testing.T, timeout time.Duration) *sandbox {
 }
 
 // deployForApproval asks for sha on prod and returns the deployment once
-// its Slack message offers the Approve button.
+// its Slack message says it waits for approval.
 func deployForApproval(t *testing.T, sb *sandbox, sha string) *bot.Deployment {
 	t.Helper()
-	ctx := context.Background()
-	id, err := sb.slashAccepted(ctx, "takumi-server "+sha[:7]+" prod")
+	id, err := sb.slashAccepted(context.Background(), "takumi-server "+sha[:7]+" prod")
 	if err != nil {
 		t.Fatalf("deploy: %v", err)
 	}
-	d := &bot.Deployment{ID: id}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if d, err = sb.bot.store.Deployment(ctx, d.ID); err != nil {
-			t.Fatal(err)
-		}
-		if d.State.Terminal() {
-			t.Fatalf("deployment ended %s (%s) before waiting for approval", d.State, d.Reason)
-		}
-		if m, ok := sb.slack.Message(d.SlackChannel, d.SlackTS); ok && d.State == bot.StateWaitingForApproval &&
-			strings.Contains(string(m.Blocks), `"action_id":"approve"`) {
-			return d
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("deployment #%d still %s, no Approve button", d.ID, d.State)
-		}
-		time.Sleep(10 * time.Millisecond)
+	return waitForApprovalMessage(t, sb, id)
+}
+
+func waitForApprovalMessage(t *testing.T, sb *sandbox, id int64) *bot.Deployment {
+	t.Helper()
+	d := waitMessage(t, sb, id, "waiting for approval (0 of 1)")
+	if d.State != bot.StateWaitingForApproval {
+		t.Fatalf("deployment #%d is %s (%s), its message says it waits for approval", id, d.State, d.Reason)
 	}
+	return d
 }
 
 // click plays Slack sending user's click on the button actionID of
@@ -319,5 +315,43 @@ func TestAutoRollbackNeedsNoApproval(t *testing.T) {
 	}
 	if st := githubStatusLine(sb, rb); strings.Contains(st, "waiting for approval") {
 		t.Errorf("the rollback waited for approval: %s", st)
+	}
+}
+
+// Auto deployments to an env with approvals wait for them the same way,
+// and a newer push still supersedes one that waits.
+func TestAutoDeployWaitsForApproval(t *testing.T) {
+	sb := newApprovalSandboxOn(t, "dev", time.Hour)
+	ctx := context.Background()
+	older := sb.commit("auto approval older", "", "success", true)
+	if _, err := sb.github.Push(sandboxRepo, "main", older, "octocat"); err != nil {
+		t.Fatal(err)
+	}
+	first := waitForApprovalMessage(t, sb, autoDeployments(t, sb, "dev")[0].ID)
+	if first.Requester != "github:octocat" {
+		t.Errorf("auto deployment requested by %s, want the pusher", first.Requester)
+	}
+
+	newer := sb.commit("auto approval newer", "", "success", true)
+	if _, err := sb.github.Push(sandboxRepo, "main", newer, "octocat"); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := sb.wait(ctx, first.ID); err != nil || d.State != bot.StateSuperseded {
+		t.Fatalf("older push waiting for approval: %+v, %v; want superseded", d, err)
+	}
+	auto := autoDeployments(t, sb, "dev")
+	if len(auto) != 2 || auto[1].SHA != newer {
+		t.Fatalf("auto deployments %+v, want the older and one of %s", auto, newer)
+	}
+	second := waitForApprovalMessage(t, sb, auto[1].ID)
+	if calls := sb.aws.Calls(); len(calls) != 0 {
+		t.Fatalf("AWS heard of auto deployments before an approval: %+v", calls)
+	}
+	click(t, sb, sandboxApprover, bot.ActionApprove, second.ID)
+	if d, err := sb.wait(ctx, second.ID); err != nil || d.State != bot.StateSucceeded || d.SHA != newer {
+		t.Fatalf("approved newer push: %+v, %v", d, err)
+	}
+	if got := updateServices(sb); got["dev"] != 1 {
+		t.Errorf("UpdateService calls %v, want one to dev", got)
 	}
 }

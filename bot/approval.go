@@ -130,28 +130,28 @@ func approvers(given []Approval, layout string) Text {
 // approvable loads deployment id and its environment for a decision by
 // who, refusing what may not be decided: a deployment of an env without
 // approvals, or one not waiting for approval.
-func (s *Service) approvable(ctx context.Context, id int64, who, verb string) (*Deployment, *App, *Environment, error) {
+func (s *Service) approvable(ctx context.Context, id int64, who, verb string) (*Deployment, *Environment, error) {
 	d, err := s.Store.Deployment(ctx, id)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	app, env, err := s.Config.Lookup(d.App, d.Env)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	switch {
 	case env.Approvals == 0:
-		return nil, nil, nil, Errorf(EINVALID, "deployment #%d goes to %s %s, which needs no approval", id, d.App, d.Env)
+		return nil, nil, Errorf(EINVALID, "deployment #%d goes to %s %s, which needs no approval", id, d.App, d.Env)
 	case d.State == StateReceived || d.State == StateQueued || d.State == StateWaitingForCI:
-		return nil, nil, nil, Errorf(ECONFLICT, "deployment #%d is %s; it can be %s once its CI has passed and it waits for approval", id, d.State, verb)
+		return nil, nil, Errorf(ECONFLICT, "deployment #%d is %s; it can be %s once its CI has passed and it waits for approval", id, d.State, verb)
 	case d.State != StateWaitingForApproval:
-		return nil, nil, nil, Errorf(ECONFLICT, "deployment #%d is %s; only a deployment waiting for approval can be %s", id, d.State, verb)
+		return nil, nil, Errorf(ECONFLICT, "deployment #%d is %s; only a deployment waiting for approval can be %s", id, d.State, verb)
 	}
 	if err := s.authorize(ctx, app, env, who); err != nil {
 		s.logger().Warn("approval refused: not allowed", "deployment", id, "by", who)
-		return nil, nil, nil, Errorf(EFORBIDDEN, "%v may not decide on deployments to %s %s: only people allowed to deploy there may", person(who), d.App, d.Env)
+		return nil, nil, Errorf(EFORBIDDEN, "%v may not decide on deployments to %s %s: only people allowed to deploy there may", person(who), d.App, d.Env)
 	}
-	return d, app, env, nil
+	return d, env, nil
 }
 
 // Approve records who's approval of deployment id, which waits for
@@ -163,7 +163,7 @@ func (s *Service) Approve(ctx context.Context, id int64, who string) (Message, e
 	if err != nil {
 		return Message{}, err
 	}
-	d, _, env, err := s.approvable(ctx, id, who, "approved")
+	d, env, err := s.approvable(ctx, id, who, "approved")
 	if err != nil {
 		return Message{}, err
 	}
@@ -190,7 +190,7 @@ func (s *Service) Approve(ctx context.Context, id int64, who string) (Message, e
 // RejectDeployment ends deployment id, which waits for approval, as
 // failed: who, allowed on its environment, said no. reason may be empty.
 func (s *Service) RejectDeployment(ctx context.Context, id int64, who, reason string) (Message, error) {
-	if _, _, _, err := s.approvable(ctx, id, who, "rejected"); err != nil {
+	if _, _, err := s.approvable(ctx, id, who, "rejected"); err != nil {
 		return Message{}, err
 	}
 	said := Textf("")

@@ -7,9 +7,12 @@ import (
 
 // Request is a resolved and authorized ask to deploy, before it is stored.
 type Request struct {
-	App, Env  string
-	Ref       string
-	SHA       string // known already for GitHub-created deployments
+	App, Env string
+	Ref      string
+	SHA      string // known already for GitHub-created deployments
+	// Image is the digest-pinned image to run, known already for a
+	// promotion; empty: the one the app's tag names for SHA.
+	Image     string
 	Requester string
 	Source    Source
 

@@ -314,3 +314,20 @@ func firstLineOf(s string) string {
 
 // Message is the plan for Slack.
 func (p *Plan) Message() Message { return Message{Text: p.Text().Slack()} }
+
+// planOnPR answers `deploy to <env> --dry-run` on the pull request with
+// the plan of deploying its head.
+func (s *Service) planOnPR(ctx context.Context, c Comment, app, env, head string) error {
+	p, err := s.Plan(ctx, Request{
+		App: app, Env: env, Ref: fmt.Sprintf("PR #%d", c.Number), SHA: head,
+		Requester: GitHubRequester(c.Author), Source: SourcePRComment,
+		InstallationID: c.Repo.InstallationID, PRNumber: c.Number,
+	})
+	if err != nil {
+		if ErrorCode(err) == EINTERNAL {
+			return err
+		}
+		return s.replyOnPR(ctx, c, ErrorText(err).GitHub())
+	}
+	return s.replyOnPR(ctx, c, "here is the plan:\n\n"+p.Text().GitHub())
+}

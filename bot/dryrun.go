@@ -208,8 +208,9 @@ func (s *Service) compare(ctx context.Context, p *Plan, repo Repo) {
 	p.Comparison = &c
 }
 
-// Text is the plan as people read it, one fact a line.
-func (p *Plan) Text() Text {
+// Lines are the plan as people read it, one fact a line; each medium
+// joins them (a Text is one line in every medium).
+func (p *Plan) Lines() []Text {
 	lines := []Text{Textf("Dry run: %s %v → %s (nothing was created or changed)", p.App, Name(orDash(ShortSHA(p.SHA), p.Ref)), p.Env)}
 	switch {
 	case p.CurrentProblem.format != "":
@@ -217,23 +218,46 @@ func (p *Plan) Text() Text {
 	case p.Current.Image == "":
 		lines = append(lines, Textf("Now: %s runs nothing yet (%s)", p.Env, orDash(p.Current.Revision, "no revision")))
 	case p.CurrentDeployment != nil:
-		lines = append(lines, Textf("Now: %v (%s), deployed by deploybot as #%d (%s)", Name(p.Current.Image), p.Current.Revision, p.CurrentDeployment.ID, p.CurrentDeployment.ShortSHA()))
+		lines = append(lines, Textf("Now: %v (%s), deployed by deploybot as #%d (%s)", imageText(p.Current.Image), p.Current.Revision, p.CurrentDeployment.ID, p.CurrentDeployment.ShortSHA()))
 	default:
-		lines = append(lines, Textf("Now: %v (%s), not deployed by deploybot", Name(p.Current.Image), p.Current.Revision))
+		lines = append(lines, Textf("Now: %v (%s), not deployed by deploybot", imageText(p.Current.Image), p.Current.Revision))
 	}
 	if p.Image != "" {
 		change := "new"
 		if p.Image == p.Current.Image {
 			change = "the same image, deployed again"
 		}
-		lines = append(lines, Textf("New: %v (%s)", Name(p.Image), change))
+		lines = append(lines, Textf("New: %v (%s)", imageText(p.Image), change))
 	} else {
 		lines = append(lines, Textf("New: no image: %v (the deploy would fail)", p.ImageProblem))
 	}
 	lines = append(lines, p.ciLine())
 	lines = append(lines, p.queueLine())
-	lines = append(lines, p.commitLines()...)
-	return joinText(lines, "\n")
+	return append(lines, p.commitLines()...)
+}
+
+// imageText shows a digest-pinned image with its whole digest as code,
+// which a quoted whole image reference would be too long to keep.
+func imageText(image string) Text {
+	if repo, digest, ok := strings.Cut(image, "@"); ok {
+		return Textf("%s@%v", repo, Name(digest))
+	}
+	return Textf("%v", Name(image))
+}
+
+// Plain is the plan as plain text, for the terminal.
+func (p *Plan) Plain() string { return p.render(Text.Plain) }
+
+// GitHub is the plan as GitHub Markdown, for a pull request comment.
+func (p *Plan) GitHub() string { return p.render(Text.GitHub) }
+
+func (p *Plan) render(in func(Text) string) string {
+	lines := p.Lines()
+	out := make([]string, len(lines))
+	for i, l := range lines {
+		out[i] = in(l)
+	}
+	return strings.Join(out, "\n")
 }
 
 func (p *Plan) ciLine() Text {
@@ -313,7 +337,7 @@ func firstLineOf(s string) string {
 }
 
 // Message is the plan for Slack.
-func (p *Plan) Message() Message { return Message{Text: p.Text().Slack()} }
+func (p *Plan) Message() Message { return Message{Text: p.render(Text.Slack)} }
 
 // planOnPR answers `deploy to <env> --dry-run` on the pull request with
 // the plan of deploying its head.
@@ -329,5 +353,5 @@ func (s *Service) planOnPR(ctx context.Context, c Comment, app, env, head string
 		}
 		return s.replyOnPR(ctx, c, ErrorText(err).GitHub())
 	}
-	return s.replyOnPR(ctx, c, "here is the plan:\n\n"+p.Text().GitHub())
+	return s.replyOnPR(ctx, c, "here is the plan:\n\n"+p.GitHub())
 }

@@ -29,7 +29,7 @@ func TestPlanTextNamesCurrentNewCIQueueAndCommits(t *testing.T) {
 		"Commits that would ship: 12 (the newest 2 below)",
 		"• eeeeeee second (bob)\n• ddddddd first (alice)",
 	)
-	if slack := p.Text().Slack(); !strings.Contains(slack, "`lint`") {
+	if slack := p.Message().Text; !strings.Contains(slack, "`lint`") {
 		t.Errorf("Slack plan does not quote check names as code:\n%s", slack)
 	}
 }
@@ -55,7 +55,7 @@ func TestPlanTextSaysWhatWouldStopTheDeploy(t *testing.T) {
 
 func assertPlanSays(t *testing.T, p *Plan, wants ...string) {
 	t.Helper()
-	got := p.Text().Plain()
+	got := p.Plain()
 	for _, want := range wants {
 		if !strings.Contains(got, want) {
 			t.Errorf("plan lacks %q:\n%s", want, got)

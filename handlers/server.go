@@ -72,6 +72,7 @@ type Deployments interface {
 	Operations
 	Reports
 	Deliveries
+	Releases
 }
 
 // Records are the stored deployments the dashboard reads.

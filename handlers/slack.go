@@ -244,6 +244,8 @@ func (s *Server) slackCommand(w http.ResponseWriter, r *http.Request) {
 		inChannel = true
 	case bot.CommandApps:
 		msg = s.Deployments.Apps()
+	case bot.CommandDryRun, bot.CommandPromote:
+		msg, err = s.releaseCommand(ctx, cmd, req)
 	default:
 		ephemeral(w, cmd.Reply)
 		return
@@ -268,7 +270,7 @@ func (s *Server) slackCommand(w http.ResponseWriter, r *http.Request) {
 // carried out twice for one request; answers that only read may repeat.
 func acts(k bot.CommandKind) bool {
 	switch k {
-	case bot.CommandDeploy, bot.CommandRollback, bot.CommandLock, bot.CommandUnlock, bot.CommandCancel:
+	case bot.CommandDeploy, bot.CommandRollback, bot.CommandLock, bot.CommandUnlock, bot.CommandCancel, bot.CommandPromote:
 		return true
 	}
 	return false

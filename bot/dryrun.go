@@ -113,7 +113,7 @@ func (s *Service) Plan(ctx context.Context, req Request) (*Plan, error) {
 
 	if req.Image != "" {
 		p.Image = req.Image
-	} else if tag, err := app.ImageTag(p.SHA); err != nil {
+	} else if tag, err := app.ImageTag(p.SHA, req.Ref); err != nil {
 		p.ImageProblem = ErrorText(err)
 	} else if digest, err := s.Images.Resolve(ctx, app.Image, tag, env); err != nil {
 		p.ImageProblem = Textf("%v: %v", Name(app.Image+":"+tag), ErrorText(err))

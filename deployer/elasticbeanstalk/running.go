@@ -14,14 +14,24 @@ import (
 var _ bot.Inspector = (*Deployer)(nil)
 
 // Running reads the Dockerrun.aws.json of the version the environment
-// runs and the image it names (v1), or the image of the env's container
-// (v2). It only describes and reads.
+// (with blue/green, its live one) runs and the image it names (v1), or
+// the image of the env's container (v2). It only describes and reads.
 func (dp *Deployer) Running(ctx context.Context, env *bot.Environment) (bot.Running, error) {
 	if env.ElasticBeanstalk == nil {
 		return bot.Running{}, bot.Errorf(bot.EINVALID, "environment %s has no elasticbeanstalk target", env.Name)
 	}
 	cfg := dp.configs.For(env)
 	r := &run{dp: dp, eb: elasticbeanstalk.NewFromConfig(cfg), s3: s3.NewFromConfig(cfg), env: env, t: env.ElasticBeanstalk}
+	if bg := r.t.BlueGreen; bg != nil {
+		// What the env runs is what its live half, holding the CNAME, runs.
+		live, _, err := r.pair(ctx, bg)
+		if err != nil {
+			return bot.Running{}, err
+		}
+		t := *r.t
+		t.Environment, t.BlueGreen = aws.ToString(live.EnvironmentName), nil
+		r.t = &t
+	}
 	if err := r.preflight(ctx, false); err != nil {
 		return bot.Running{}, err
 	}

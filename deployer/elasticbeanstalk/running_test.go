@@ -36,3 +36,20 @@ func TestRunningReadsTheCurrentDockerrunAndWritesNothing(t *testing.T) {
 		t.Errorf("Running after a v1 deploy = %+v, %v; want %+v", got, err, want)
 	}
 }
+
+// With blue/green, what runs is what the half holding the CNAME runs.
+func TestRunningOfBlueGreenReadsTheLiveHalf(t *testing.T) {
+	f := setupBlueGreen(t)
+	ctx := context.Background()
+	got, err := f.deployer.Running(ctx, blueGreenEnv())
+	if err != nil || got.Revision != "version v1" {
+		t.Errorf("Running before a deploy = %+v, %v; want shop-blue's version v1", got, err)
+	}
+	if _, _, err := f.deploy(t, deployment(), blueGreenEnv()); err != nil {
+		t.Fatal(err)
+	}
+	got, err = f.deployer.Running(ctx, blueGreenEnv())
+	if want := (bot.Running{Image: newImage, Revision: "version " + label}); err != nil || got != want {
+		t.Errorf("Running after the swap = %+v, %v; want %+v", got, err, want)
+	}
+}

@@ -126,3 +126,37 @@ func TestSlackDryRunRefusals(t *testing.T) {
 		t.Errorf("refused dry runs changed the world: before %+v, after %+v", before, after)
 	}
 }
+
+// `deploy to dev --dry-run` on a pull request is answered there with the
+// plan of deploying its head; it creates no deployment anywhere.
+func TestPRCommentDryRun(t *testing.T) {
+	sb := newTestSandbox(t)
+	base := sb.commit("pr dry run base", "main", "success", true)
+	slashDeploy(t, sb, "takumi-server "+base[:7]+" dev")
+	head := childCommit(sb, base, "pr dry run change", "alice", "failure")
+	sb.github.AddPullRequest(sandboxRepo, 12, head, "feature/z", sandboxWriter)
+	before := countWorld(t, sb)
+
+	id, d := prComment(t, sb, sandboxWriter, "deploy to dev --dry-run")
+	if d != nil && d.PRNumber == 12 {
+		t.Fatalf("a dry run deployed: %+v", d)
+	}
+	comments := sb.github.Comments(sandboxRepo, 12)
+	last := comments[len(comments)-1]
+	for _, want := range []string{
+		"@" + sandboxWriter + " here is the plan:",
+		"Dry run: takumi-server `" + head[:7] + "` → dev",
+		"CI: failed (the deploy would fail): `ci/codeship` failure",
+		"Commits that would ship: 1",
+		"pr dry run change (alice)",
+	} {
+		if last.ID == id || !strings.Contains(last.Body, want) {
+			t.Errorf("reply on the PR lacks %q:\n%s", want, last.Body)
+		}
+	}
+	after := countWorld(t, sb)
+	after.githubWrites = before.githubWrites // the reaction and the reply
+	if after != before {
+		t.Errorf("a PR dry run changed the world: before %+v, after %+v", before, after)
+	}
+}

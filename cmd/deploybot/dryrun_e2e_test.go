@@ -104,7 +104,8 @@ func TestSlackDryRunShowsThePlanAndCreatesNothing(t *testing.T) {
 	}
 }
 
-// A dry run is refused like a deploy: not allowed, unknown ref.
+// A dry run is refused like a deploy: not allowed, unknown ref; and
+// `/deploy help` lists it and the promotion.
 func TestSlackDryRunRefusals(t *testing.T) {
 	sb := newTestSandbox(t)
 	ctx := context.Background()
@@ -124,6 +125,15 @@ func TestSlackDryRunRefusals(t *testing.T) {
 	}
 	if after := countWorld(t, sb); after != before {
 		t.Errorf("refused dry runs changed the world: before %+v, after %+v", before, after)
+	}
+	_, help, err := sb.slash(ctx, sandboxUser, "help")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"`/deploy &lt;app&gt; &lt;ref&gt; &lt;env&gt; --dry-run`", "`/deploy promote &lt;app&gt; &lt;from&gt; &lt;to&gt;`"} {
+		if !strings.Contains(help, want) {
+			t.Errorf("/deploy help lacks %s:\n%s", want, help)
+		}
 	}
 }
 

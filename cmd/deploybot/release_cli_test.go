@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -77,5 +78,36 @@ func TestDryRunAndPromoteCommands(t *testing.T) {
 	}
 	if p := rows[0].PromotedFrom; p == nil || p.Env != "dev" || p.Deployment != 1 || p.Digest != digest {
 		t.Errorf("stored promotion %+v", p)
+	}
+}
+
+func TestReleaseCommandsUsage(t *testing.T) {
+	for _, tc := range []struct {
+		args      []string
+		wantUsage bool
+		want      []string
+	}{
+		{[]string{"help"}, false, []string{"deploybot promote APP FROM TO [--config FILE]", "[--dry-run]"}},
+		{[]string{"deploy", "--help"}, false, []string{"-dry-run\n", "print the plan only"}},
+		{[]string{"promote", "--help"}, false, []string{"usage: deploybot promote APP FROM TO [--config FILE]", "-config FILE"}},
+		{[]string{"promote", "web", "dev"}, true, []string{"promote needs APP FROM TO"}},
+		{[]string{"promote", "web", "dev", "prod", "--dry-run"}, true, []string{"promote: unknown flag --dry-run"}},
+	} {
+		var out, errOut strings.Builder
+		err := run(context.Background(), tc.args, &out, &errOut, func(string) string { return "" })
+		var usage usageError
+		if got := errors.As(err, &usage); got != tc.wantUsage || (!tc.wantUsage && err != nil) {
+			t.Errorf("%q: err = %v, want a usage error: %v", tc.args, err, tc.wantUsage)
+			continue
+		}
+		said := out.String()
+		if err != nil {
+			said = err.Error()
+		}
+		for _, want := range tc.want {
+			if !strings.Contains(said, want) {
+				t.Errorf("%q: %q does not say %q", tc.args, said, want)
+			}
+		}
 	}
 }

@@ -7,11 +7,16 @@ import (
 
 // Request is a resolved and authorized ask to deploy, before it is stored.
 type Request struct {
-	App, Env  string
-	Ref       string
-	SHA       string // known already for GitHub-created deployments
-	Requester string
-	Source    Source
+	App, Env string
+	Ref      string
+	SHA      string // known already for GitHub-created deployments
+	// Image is the digest-pinned image to run, known already for a
+	// promotion; empty: the one the app's tag names for SHA.
+	Image string
+	// PromotedFrom is set by Promote, with Image.
+	PromotedFrom *Promotion
+	Requester    string
+	Source       Source
 
 	InstallationID     int64
 	GitHubDeploymentID int64 // set when GitHub's deployment exists already
@@ -54,6 +59,7 @@ func (s *Service) Accept(ctx context.Context, req Request) (*Deployment, error) 
 		InstallationID: req.InstallationID, GitHubDeploymentID: req.GitHubDeploymentID,
 		SlackChannel: req.SlackChannel, SlackResponseURL: req.SlackResponseURL,
 		PRNumber: req.PRNumber,
+		Image:    req.Image, PromotedFrom: req.PromotedFrom,
 	}
 	if err := s.Store.CreateDeployment(ctx, d); err != nil {
 		return nil, fmt.Errorf("store deployment of %s to %s: %w", req.App, req.Env, err)

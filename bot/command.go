@@ -42,6 +42,8 @@ const (
 //	CommandApps      —
 //	CommandApprove   ID
 //	CommandReject    ID, Reason (may be empty)
+//	CommandDryRun    App, Ref, Env
+//	CommandPromote   App, From, Env
 //
 // App and Env match [A-Za-z0-9][A-Za-z0-9._-]*; Ref is a git-ref-like word.
 // None of them contains white space. Reason is plain text (Slack's &amp;,
@@ -52,6 +54,7 @@ type Command struct {
 	App    string
 	Ref    string
 	Env    string
+	From   string
 	Reason string
 	For    time.Duration
 	ID     int64
@@ -70,6 +73,8 @@ const SlackUsage = "Usage:\n" +
 	"• `/deploy cancel &lt;id&gt;` — cancel a queued or CI-waiting deployment, e.g. `/deploy cancel 42`\n" +
 	"• `/deploy approve &lt;id&gt;` — approve a deployment waiting for approval, e.g. `/deploy approve 42`\n" +
 	"• `/deploy reject &lt;id&gt; [&lt;reason&gt;]` — reject a deployment waiting for approval; it fails\n" +
+	"• `/deploy &lt;app&gt; &lt;ref&gt; &lt;env&gt; --dry-run` — the plan: what runs now and what would, CI, lock, queue and the commits that would ship; changes nothing\n" +
+	"• `/deploy promote &lt;app&gt; &lt;from&gt; &lt;to&gt;` — deploy to &lt;to&gt; exactly the image &lt;from&gt; runs, e.g. `/deploy promote web dev prod`\n" +
 	"• `/deploy apps` — the apps and environments I know\n" +
 	"• `/deploy help` — this text"
 
@@ -98,6 +103,9 @@ func ParseSlackCommand(text string) Command {
 	words := strings.Fields(normalizeSlackText(text))
 	if len(words) == 0 {
 		return slackHelp("Tell me what to deploy.")
+	}
+	if c, ok := parseRelease(words); ok {
+		return c
 	}
 	kind := subcommand(words[0])
 	args := words[1:]
@@ -212,7 +220,7 @@ func checkNames(c Command) Command {
 
 func needsEnv(k CommandKind) bool {
 	switch k {
-	case CommandDeploy, CommandLock, CommandUnlock, CommandRollback:
+	case CommandDeploy, CommandLock, CommandUnlock, CommandRollback, CommandDryRun, CommandPromote:
 		return true
 	}
 	return false

@@ -84,6 +84,9 @@ type Deployment struct {
 	// RollbackOf is the deployment whose failure this one rolls back
 	// (auto_rollback), 0 for any other.
 	RollbackOf int64
+	// PromotedFrom is set on a promotion: Image is the one that other
+	// deployment ran, and the pipeline deploys it as it is.
+	PromotedFrom *Promotion
 	// Attempts counts the times a process took this deployment on; more
 	// than one means it is being resumed.
 	Attempts int

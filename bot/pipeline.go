@@ -87,6 +87,13 @@ func (r *run) pipeline(ctx context.Context) error {
 			return err
 		}
 	}
+	if d.PromotedFrom != nil && d.State == StateVerifyingImage {
+		// The very image the other environment runs, not whatever the
+		// tag names now.
+		if err := r.enter(ctx, StateDeploying, "", fmt.Sprintf("Deploying %s, %s", d.Image, d.PromotedFrom.Text().Plain())); err != nil {
+			return err
+		}
+	}
 	if d.State == StateVerifyingImage || d.Image == "" {
 		tag, err := app.ImageTag(d.SHA, d.Ref)
 		if err != nil {
@@ -144,7 +151,7 @@ func (r *run) open(ctx context.Context) error {
 			SHA:         d.SHA,
 			Environment: d.Env,
 			Description: fmt.Sprintf("%s %s to %s, requested by %s via deploybot", d.App, d.ShortSHA(), d.Env, d.Requester),
-			Payload:     DeploymentPayload{App: d.App, RequestedBy: d.Requester, Source: d.Source, DeploybotID: d.ID},
+			Payload:     DeploymentPayload{App: d.App, RequestedBy: d.Requester, Source: d.Source, DeploybotID: d.ID, PromotedFrom: d.PromotedFrom},
 		})
 		if err != nil {
 			return fmt.Errorf("create GitHub deployment: %w", err)

@@ -178,6 +178,8 @@ type DeploymentPayload struct {
 	// GitHub Deployment, so its own `deployment` webhook, which may arrive
 	// before the GitHub id is saved, is recognised and ignored.
 	DeploybotID int64 `json:"deploybot_id,omitempty"`
+	// PromotedFrom names the deployment whose image a promotion deploys.
+	PromotedFrom *Promotion `json:"promoted_from,omitempty"`
 }
 
 // DeploymentStatus is one GitHub deployment status.

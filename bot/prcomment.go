@@ -65,6 +65,9 @@ func (s *Service) HandleComment(ctx context.Context, c Comment) (*Deployment, er
 		log.Warn("deploy refused: the head moved after the comment", "head", head, "comment_at", c.CreatedAt)
 		return nil, s.replyOnPR(ctx, c, fmt.Sprintf("the head of this pull request moved to `%s` after your comment, so it may not be what you meant to deploy; nothing was deployed. Look at the new head and comment again to deploy it.", ShortSHA(head)))
 	}
+	if cmd.DryRun {
+		return nil, s.planOnPR(ctx, c, app, cmd.Env, head)
+	}
 	d, err := s.Accept(ctx, Request{
 		App: app, Env: cmd.Env, Ref: fmt.Sprintf("PR #%d", c.Number), SHA: head,
 		Requester: GitHubRequester(c.Author), Source: SourcePRComment,

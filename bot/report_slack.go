@@ -87,6 +87,10 @@ func (m slackMessage) render(d *Deployment, status Text) Message {
 		{Label: "Requested by", Value: requesterMention(d.Requester)},
 		{Label: "Stage", Value: string(d.State)},
 	}
+	if p := d.PromotedFrom; p != nil {
+		text += " (" + p.Text().Slack() + ")"
+		fields = append(fields, Field{Label: "Origin", Value: p.Text().Slack()})
+	}
 	if u := m.s.logURL(d); u != "" {
 		fields = append(fields, Field{Label: "Details", Value: u})
 	}

@@ -73,6 +73,7 @@ type Deployments interface {
 	Approvals
 	Reports
 	Deliveries
+	Releases
 }
 
 // Records are the stored deployments the dashboard reads.

@@ -246,6 +246,8 @@ func (s *Server) slackCommand(w http.ResponseWriter, r *http.Request) {
 		msg, err = s.decide(ctx, cmd.Kind, cmd.ID, requester, cmd.Reason)
 	case bot.CommandApps:
 		msg = s.Deployments.Apps()
+	case bot.CommandDryRun, bot.CommandPromote:
+		msg, err = s.releaseCommand(ctx, cmd, req)
 	default:
 		ephemeral(w, cmd.Reply)
 		return
@@ -271,7 +273,7 @@ func (s *Server) slackCommand(w http.ResponseWriter, r *http.Request) {
 func acts(k bot.CommandKind) bool {
 	switch k {
 	case bot.CommandDeploy, bot.CommandRollback, bot.CommandLock, bot.CommandUnlock, bot.CommandCancel,
-		bot.CommandApprove, bot.CommandReject:
+		bot.CommandApprove, bot.CommandReject, bot.CommandPromote:
 		return true
 	}
 	return false

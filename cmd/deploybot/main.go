@@ -44,7 +44,8 @@ var commands = []struct{ name, args, about string }{
 	{"check", "[--config FILE]", "check the config as serve would at start-up; print every problem, then warnings"},
 	{"sandbox", "[--once] [--listen ADDR]", "run the bot against local emulators of GitHub, Slack and AWS"},
 	{"health", "[--url URL]", "exit 0 if the bot answers on /healthz (for container health checks)"},
-	{"deploy", "APP REF ENV [--config FILE]", "run one deployment from a terminal"},
+	{"deploy", "APP REF ENV [--config FILE] [--dry-run]", "run one deployment from a terminal; with --dry-run print its plan and change nothing"},
+	{"promote", "APP FROM TO [--config FILE]", "deploy to TO exactly the image FROM runs (deployed there by deploybot)"},
 	{"version", "", "print deploybot's version and the commit it was built from"},
 	{"help", "[COMMAND]", "print this text, or one command's"},
 }
@@ -110,6 +111,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return runSandbox(ctx, stdout, *once, addr)
 	case "deploy":
 		return deployCommand(ctx, args[1:], stdout, stderr, getenv)
+	case "promote":
+		return promoteCommand(ctx, args[1:], stdout, stderr, getenv)
 	case "health":
 		// For a container HEALTHCHECK: distroless images have no curl.
 		fs := newFlagSet("health")

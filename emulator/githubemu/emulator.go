@@ -170,6 +170,8 @@ type commit struct {
 	sha     string
 	message string
 	at      time.Time
+	parent  string // "" for a root commit
+	author  string // GitHub login; "" for the emulator's own
 }
 
 type commitStatus struct {

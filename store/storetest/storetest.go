@@ -204,6 +204,7 @@ func testCreateAndRead(t *testing.T, s bot.Store) {
 	ctx := context.Background()
 	d := newDeployment()
 	d.RolloutRef, d.RollbackOf = "arn:aws:ecs:us-east-1:123:task-definition/web:41", 7
+	d.PromotedFrom = &bot.Promotion{Env: "qa", Deployment: 12, Digest: "sha256:ab12"}
 	if err := s.CreateDeployment(ctx, d); err != nil {
 		t.Fatalf("CreateDeployment: %v", err)
 	}
@@ -226,6 +227,9 @@ func testCreateAndRead(t *testing.T, s bot.Store) {
 	}
 	if other.ID == d.ID {
 		t.Errorf("two deployments share id %d", d.ID)
+	}
+	if got, err := s.Deployment(ctx, other.ID); err != nil || got.PromotedFrom != nil {
+		t.Errorf("a deployment that is no promotion reads back with PromotedFrom %+v (%v)", got.PromotedFrom, err)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -152,6 +153,11 @@ func newSandbox(ctx context.Context, listen string, logs io.Writer, tweaks ...fu
 	// The sandbox's dashboard has no credentials to give; it is open only
 	// where nobody else can reach it.
 	s.cfg.Dashboard.Public = isLoopback(listen)
+	// Links in Slack and GitHub point at the dashboard the person has
+	// open, unless the port is only chosen now (tests).
+	if _, port, err := net.SplitHostPort(listen); err == nil && port != "0" {
+		s.cfg.PublicURL = "http://" + listen
+	}
 	opt := options{
 		logger: newLogger(logs),
 		awsOptions: []func(*awsconfig.LoadOptions) error{

@@ -45,7 +45,10 @@ func (s *sandbox) writeFiles(keyPEM []byte, githubAPI, awsURL string) (sandboxFi
 	// A PEM spans lines, which an env file cannot hold; the file beside
 	// it can. The registry's host is a map key, which ${VAR} does not
 	// reach, so it is written as it is now.
-	config := strings.Replace(sandboxConfig, "private_key: ${GITHUB_KEY}", "private_key_file: ${GITHUB_KEY_FILE}", 1)
+	config := strings.NewReplacer(
+		"private_key: ${GITHUB_KEY}", "private_key_file: ${GITHUB_KEY_FILE}",
+		`public_url: "http://127.0.0.1:8080"`, fmt.Sprintf("public_url: %q", s.cfg.PublicURL),
+	).Replace(sandboxConfig)
 	config += fmt.Sprintf("registries:\n  %q:\n    username: acme+deploybot\n    password: ${REGISTRY_PASSWORD}\n", s.oci.Host())
 	if err := os.WriteFile(f.Config, []byte(config), 0o600); err != nil {
 		return sandboxFiles{}, err

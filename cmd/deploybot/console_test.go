@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/deploybot/deploybot/bot"
+)
+
+// consolePost sends one console action as the page does and returns the
+// status and the reply fragment.
+func consolePost(t *testing.T, sb *sandbox, path string, form url.Values, header bool) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, sb.bot.URL+path, strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if header {
+		req.Header.Set(consoleHeader, "1")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+func consoleGet(t *testing.T, sb *sandbox, path string) string {
+	t.Helper()
+	resp, err := http.Get(sb.bot.URL + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", path, resp.StatusCode, body)
+	}
+	return string(body)
+}
+
+// TestConsoleActions covers what the browser test does not: refusals,
+// escaping, the fault switch and PR comments.
+func TestConsoleActions(t *testing.T) {
+	sb := newTestSandbox(t)
+	ctx := context.Background()
+
+	if code, body := consolePost(t, sb, "/sandbox/slash", url.Values{"user": {sandboxUser}, "text": {"help"}}, false); code != http.StatusForbidden || !strings.Contains(body, consoleHeader) {
+		t.Errorf("a POST without the console's header: %d %q", code, body)
+	}
+
+	bad := []struct {
+		path  string
+		form  url.Values
+		reply string
+	}{
+		{"/sandbox/slash", url.Values{"user": {"U0NOBODY"}, "text": {"help"}}, "seeded Slack users"},
+		{"/sandbox/push", url.Values{"repo": {"acme/nope"}, "branch": {"main"}, "ci": {"success"}, "pusher": {sandboxWriter}}, "Unknown repository"},
+		{"/sandbox/push", url.Values{"repo": {sandboxRepo}, "branch": {"<b>main"}, "ci": {"success"}, "pusher": {sandboxWriter}}, "&lt;b&gt;main"},
+		{"/sandbox/push", url.Values{"repo": {sandboxRepo}, "branch": {"main"}, "ci": {"green"}, "pusher": {sandboxWriter}}, "pending, success or failure"},
+		{"/sandbox/ci", url.Values{"sha": {strings.Repeat("a", 40)}, "state": {"success"}}, "No commit"},
+		{"/sandbox/comment", url.Values{"repo": {sandboxRepo}, "pr": {"7"}, "author": {sandboxWriter}, "body": {"deploy to dev"}}, "no pull request"},
+		{"/sandbox/fault", url.Values{"app": {sandboxApp}, "env": {"qa"}, "on": {"1"}}, "qa"},
+	}
+	for _, c := range bad {
+		code, body := consolePost(t, sb, c.path, c.form, true)
+		if code != http.StatusUnprocessableEntity || !strings.Contains(body, c.reply) {
+			t.Errorf("POST %s %v: %d %q, want 422 saying %q", c.path, c.form, code, body, c.reply)
+		}
+	}
+
+	// What a person types is shown as text, never as markup.
+	if _, body := consolePost(t, sb, "/sandbox/slash", url.Values{"user": {sandboxUser}, "text": {"<img src=x onerror=alert(1)>"}}, true); strings.Contains(body, "<img") || !strings.Contains(body, "&lt;img") {
+		t.Errorf("typed markup came back as %q", body)
+	}
+
+	// The switch makes Elastic Beanstalk's next rollout fail, and the
+	// page says so.
+	if code, body := consolePost(t, sb, "/sandbox/fault", url.Values{"app": {sandboxApp}, "env": {"staging"}, "on": {"1"}}, true); code != http.StatusOK {
+		t.Fatalf("fault switch: %d %q", code, body)
+	}
+	if live := consoleGet(t, sb, "/sandbox/live"); !strings.Contains(live, `data-env="takumi-server/staging" data-rollouts="fail"`) {
+		t.Errorf("the AWS panel does not show staging failing:\n%s", live)
+	}
+	sha := sb.commit("console staging fault", "main", "success", true)
+	code, body := consolePost(t, sb, "/sandbox/slash", url.Values{"user": {sandboxUser}, "text": {"/deploy takumi-server " + sha[:7] + " staging"}}, true)
+	match := regexp.MustCompile(`Deployment #(\d+) accepted`).FindStringSubmatch(body)
+	if code != http.StatusOK || match == nil {
+		t.Fatalf("deploy to staging: %d %q", code, body)
+	}
+	id, _ := strconv.ParseInt(match[1], 10, 64)
+	d, err := sb.wait(ctx, id)
+	if err != nil || d.State != bot.StateFailed {
+		t.Fatalf("with the switch on, #%d ended %s (%v)", id, d.State, err)
+	}
+
+	// A push that opens a pull request, then a comment on it deploys
+	// its head.
+	code, body = consolePost(t, sb, "/sandbox/push", url.Values{"repo": {sandboxRepo}, "branch": {"feature/console"}, "ci": {"success"}, "pusher": {sandboxWriter}, "pr": {"1"}}, true)
+	pr := regexp.MustCompile(`Opened pull request #(\d+)`).FindStringSubmatch(body)
+	if code != http.StatusOK || pr == nil {
+		t.Fatalf("push with a pull request: %d %q", code, body)
+	}
+	if code, body := consolePost(t, sb, "/sandbox/comment", url.Values{"repo": {sandboxRepo}, "pr": {pr[1]}, "author": {sandboxWriter}, "body": {"deploy to dev"}}, true); code != http.StatusOK {
+		t.Fatalf("comment: %d %q", code, body)
+	}
+	d, err = sb.latest(ctx)
+	if err != nil || d.PRNumber == 0 || strconv.Itoa(d.PRNumber) != pr[1] {
+		t.Fatalf("the comment started no deployment of PR #%s (latest %+v, %v)", pr[1], d, err)
+	}
+	if d, err = sb.wait(ctx, d.ID); err != nil || d.State != bot.StateSucceeded {
+		t.Fatalf("PR #%s's deployment ended %s %s (%v)", pr[1], d.State, d.Reason, err)
+	}
+	// The bot's answer on the pull request shows in the GitHub panel.
+	if live := consoleGet(t, sb, "/sandbox/live"); !strings.Contains(live, "deploy to dev") || strings.Count(live, `class="comment"`) < 2 {
+		t.Errorf("the GitHub panel does not show the comment and the bot's answer:\n%s", live)
+	}
+}

@@ -34,20 +34,6 @@ func consolePost(t *testing.T, sb *sandbox, path string, form url.Values, header
 	return resp.StatusCode, string(body)
 }
 
-func consoleGet(t *testing.T, sb *sandbox, path string) string {
-	t.Helper()
-	resp, err := http.Get(sb.bot.URL + path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %d %s", path, resp.StatusCode, body)
-	}
-	return string(body)
-}
-
 // TestConsoleActions covers what the browser test does not: refusals,
 // escaping, the fault switch and PR comments.
 func TestConsoleActions(t *testing.T) {
@@ -88,7 +74,7 @@ func TestConsoleActions(t *testing.T) {
 	if code, body := consolePost(t, sb, "/sandbox/fault", url.Values{"app": {sandboxApp}, "env": {"staging"}, "on": {"1"}}, true); code != http.StatusOK {
 		t.Fatalf("fault switch: %d %q", code, body)
 	}
-	if live := consoleGet(t, sb, "/sandbox/live"); !strings.Contains(live, `data-env="takumi-server/staging" data-rollouts="fail"`) {
+	if live := get(t, sb.bot.URL+"/sandbox/live"); !strings.Contains(live, `data-env="takumi-server/staging" data-rollouts="fail"`) {
 		t.Errorf("the AWS panel does not show staging failing:\n%s", live)
 	}
 	sha := sb.commit("console staging fault", "main", "success", true)
@@ -121,7 +107,7 @@ func TestConsoleActions(t *testing.T) {
 		t.Fatalf("PR #%s's deployment ended %s %s (%v)", pr[1], d.State, d.Reason, err)
 	}
 	// The bot's answer on the pull request shows in the GitHub panel.
-	if live := consoleGet(t, sb, "/sandbox/live"); !strings.Contains(live, "deploy to dev") || strings.Count(live, `class="comment"`) < 2 {
+	if live := get(t, sb.bot.URL+"/sandbox/live"); !strings.Contains(live, "deploy to dev") || strings.Count(live, `class="comment"`) < 2 {
 		t.Errorf("the GitHub panel does not show the comment and the bot's answer:\n%s", live)
 	}
 }

@@ -111,3 +111,40 @@ func TestConsoleActions(t *testing.T) {
 		t.Errorf("the GitHub panel does not show the comment and the bot's answer:\n%s", live)
 	}
 }
+
+// BenchmarkConsoleLive is what each open console tab asks twice a second:
+// the channel, the GitHub and AWS panels rendered from the emulators,
+// over loopback HTTP, with a channel of 30 deployments' messages.
+func BenchmarkConsoleLive(b *testing.B) {
+	sb, err := newSandbox(context.Background(), "127.0.0.1:0", io.Discard)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sb.Close()
+	sb.aws.SetRolloutPolls(1)
+	ctx := context.Background()
+	for i := range 30 {
+		sha := sb.commit("console bench "+strconv.Itoa(i), "bench-"+strconv.Itoa(i), "success", true)
+		id, err := sb.slashAccepted(ctx, "takumi-server "+sha[:7]+" dev")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if d, err := sb.wait(ctx, id); err != nil || d.State != bot.StateSucceeded {
+			b.Fatalf("deployment %d: %v", id, err)
+		}
+	}
+	var size int
+	for b.Loop() {
+		resp, err := http.Get(sb.bot.URL + "/sandbox/live")
+		if err != nil {
+			b.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || strings.Count(string(body), "data-deployment=") != 30 {
+			b.Fatalf("live: %d, %d messages", resp.StatusCode, strings.Count(string(body), "data-deployment="))
+		}
+		size = len(body)
+	}
+	b.ReportMetric(float64(size)/1024, "KiB/op")
+}

@@ -58,7 +58,7 @@ type console struct {
 	commits []*consoleCommit // newest first
 	prs     map[string]int   // repo + " " + branch → pull request number
 	nextPR  int
-	failing map[string]bool // AWS target → its rollouts fail
+	failing map[string]string // AWS target → "next" or "all" of its rollouts fail
 	seq     int
 }
 
@@ -77,7 +77,7 @@ func newConsole(sb *sandbox) *console {
 		page:    template.Must(template.New("console").Funcs(funcs).Parse(consoleHTML)),
 		prs:     map[string]int{},
 		nextPR:  100,
-		failing: map[string]bool{},
+		failing: map[string]string{},
 	}
 }
 
@@ -386,27 +386,74 @@ func (c *console) comment(_ context.Context, form url.Values) consoleReply {
 	return consoleReply{OK: true, Lines: []string{fmt.Sprintf("%s commented on %s#%d: %s", author, app.Repo, n, body)}}
 }
 
-// fault makes every rollout of one AWS target fail, or stops it.
+// fault makes the next rollout of one AWS target fail, or all of them
+// until switched off, or none.
 func (c *console) fault(_ context.Context, form url.Values) consoleReply {
 	_, env, err := c.sb.cfg.Lookup(form.Get("app"), form.Get("env"))
 	if err != nil {
 		return failed("%s", bot.ErrorMessage(err))
 	}
-	on := form.Get("on") == "1"
+	mode := form.Get("fail")
+	if mode != "next" && mode != "all" && mode != "none" {
+		return failed("fail must be next, all or none, not %q.", mode)
+	}
 	key := targetOf(env)
+	c.mu.Lock()
+	c.setFault(env, mode)
+	c.mu.Unlock()
+	switch mode {
+	case "next":
+		return consoleReply{OK: true, Lines: []string{fmt.Sprintf("The next rollout on %s fails; the switch then turns itself off.", key)}}
+	case "all":
+		return consoleReply{OK: true, Lines: []string{fmt.Sprintf("Rollouts on %s now fail, until you switch it off.", key)}}
+	}
+	return consoleReply{OK: true, Lines: []string{fmt.Sprintf("Rollouts on %s succeed again.", key)}}
+}
+
+// setFault is called with c.mu held.
+func (c *console) setFault(env *bot.Environment, mode string) {
+	on := mode != "none"
 	switch {
 	case env.ECS != nil:
 		c.sb.aws.FailRollouts(env.ECS.Cluster, env.ECS.Service, on)
 	case env.ElasticBeanstalk != nil:
 		c.sb.aws.FailEBUpdates(env.ElasticBeanstalk.Environment, on)
 	}
-	c.mu.Lock()
-	c.failing[key] = on
-	c.mu.Unlock()
 	if on {
-		return consoleReply{OK: true, Lines: []string{fmt.Sprintf("Rollouts on %s now fail, until you switch it back.", key)}}
+		c.failing[targetOf(env)] = mode
+	} else {
+		delete(c.failing, targetOf(env))
 	}
-	return consoleReply{OK: true, Lines: []string{fmt.Sprintf("Rollouts on %s succeed again.", key)}}
+}
+
+// finished turns a "next rollout fails" switch off once a deployment
+// that reached the target has ended; one stopped before AWS (red CI, a
+// missing image) leaves it on for the next.
+func (c *console) finished(d *bot.Deployment) {
+	_, env, err := c.sb.cfg.Lookup(d.App, d.Env)
+	if err != nil {
+		return
+	}
+	c.mu.Lock()
+	next := c.failing[targetOf(env)] == "next"
+	c.mu.Unlock()
+	if !next {
+		return
+	}
+	events, err := c.sb.bot.store.Events(context.Background(), d.ID)
+	if err != nil {
+		return
+	}
+	for _, e := range events {
+		if e.Stage == bot.StateDeploying {
+			c.mu.Lock()
+			if c.failing[targetOf(env)] == "next" {
+				c.setFault(env, "none")
+			}
+			c.mu.Unlock()
+			return
+		}
+	}
 }
 
 func targetOf(env *bot.Environment) string {
@@ -445,7 +492,7 @@ type consolePR struct {
 
 type consoleTarget struct {
 	App, Env, Target, Runs, Status string
-	Failing                        bool
+	Failing                        string // "", "next" or "all"
 }
 
 func (c *console) snapshot() consoleLive {
@@ -461,7 +508,7 @@ func (c *console) snapshot() consoleLive {
 		repo, branch, _ := strings.Cut(key, " ")
 		live.PRs = append(live.PRs, consolePR{Repo: repo, Number: n, Branch: branch})
 	}
-	failing := make(map[string]bool, len(c.failing))
+	failing := make(map[string]string, len(c.failing))
 	for k, v := range c.failing {
 		failing[k] = v
 	}

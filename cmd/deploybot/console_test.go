@@ -55,7 +55,8 @@ func TestConsoleActions(t *testing.T) {
 		{"/sandbox/push", url.Values{"repo": {sandboxRepo}, "branch": {"main"}, "ci": {"green"}, "pusher": {sandboxWriter}}, "pending, success or failure"},
 		{"/sandbox/ci", url.Values{"sha": {strings.Repeat("a", 40)}, "state": {"success"}}, "No commit"},
 		{"/sandbox/comment", url.Values{"repo": {sandboxRepo}, "pr": {"7"}, "author": {sandboxWriter}, "body": {"deploy to dev"}}, "no pull request"},
-		{"/sandbox/fault", url.Values{"app": {sandboxApp}, "env": {"qa"}, "on": {"1"}}, "qa"},
+		{"/sandbox/fault", url.Values{"app": {sandboxApp}, "env": {"qa"}, "fail": {"next"}}, "qa"},
+		{"/sandbox/fault", url.Values{"app": {sandboxApp}, "env": {"staging"}, "fail": {"sometimes"}}, "next, all or none"},
 	}
 	for _, c := range bad {
 		code, body := consolePost(t, sb, c.path, c.form, true)
@@ -69,29 +70,46 @@ func TestConsoleActions(t *testing.T) {
 		t.Errorf("typed markup came back as %q", body)
 	}
 
-	// The switch makes Elastic Beanstalk's next rollout fail, and the
-	// page says so.
-	if code, body := consolePost(t, sb, "/sandbox/fault", url.Values{"app": {sandboxApp}, "env": {"staging"}, "on": {"1"}}, true); code != http.StatusOK {
+	// The switch makes Elastic Beanstalk's next rollout fail, the page
+	// says so, and once that rollout has failed it turns itself off.
+	if code, body := consolePost(t, sb, "/sandbox/fault", url.Values{"app": {sandboxApp}, "env": {"staging"}, "fail": {"next"}}, true); code != http.StatusOK {
 		t.Fatalf("fault switch: %d %q", code, body)
 	}
-	if live := get(t, sb.bot.URL+"/sandbox/live"); !strings.Contains(live, `data-env="takumi-server/staging" data-rollouts="fail"`) {
-		t.Errorf("the AWS panel does not show staging failing:\n%s", live)
+	if live := get(t, sb.bot.URL+"/sandbox/live"); !strings.Contains(live, `data-env="takumi-server/staging" data-rollouts="fail next"`) {
+		t.Errorf("the AWS panel does not show staging's next rollout failing:\n%s", live)
 	}
-	sha := sb.commit("console staging fault", "main", "success", true)
-	code, body := consolePost(t, sb, "/sandbox/slash", url.Values{"user": {sandboxUser}, "text": {"/deploy takumi-server " + sha[:7] + " staging"}}, true)
-	match := regexp.MustCompile(`Deployment #(\d+) accepted`).FindStringSubmatch(body)
-	if code != http.StatusOK || match == nil {
-		t.Fatalf("deploy to staging: %d %q", code, body)
+	consoleDeploy := func(sha string) *bot.Deployment {
+		t.Helper()
+		code, body := consolePost(t, sb, "/sandbox/slash", url.Values{"user": {sandboxUser}, "text": {"/deploy takumi-server " + sha[:7] + " staging"}}, true)
+		match := regexp.MustCompile(`Deployment #(\d+) accepted`).FindStringSubmatch(body)
+		if code != http.StatusOK || match == nil {
+			t.Fatalf("deploy to staging: %d %q", code, body)
+		}
+		id, _ := strconv.ParseInt(match[1], 10, 64)
+		d, err := sb.wait(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
 	}
-	id, _ := strconv.ParseInt(match[1], 10, 64)
-	d, err := sb.wait(ctx, id)
-	if err != nil || d.State != bot.StateFailed {
-		t.Fatalf("with the switch on, #%d ended %s (%v)", id, d.State, err)
+	// Red CI stops a deployment before AWS: the switch stays on for the
+	// next one that gets there.
+	if d := consoleDeploy(sb.commit("console red", "feature/red", "failure", true)); d.State != bot.StateFailed {
+		t.Fatalf("red CI: #%d ended %s", d.ID, d.State)
+	}
+	if d := consoleDeploy(sb.commit("console staging fault", "main", "success", true)); d.State != bot.StateFailed || !strings.Contains(d.Reason, "rolled back by Elastic Beanstalk") {
+		t.Fatalf("with the switch on, #%d ended %s: %s", d.ID, d.State, d.Reason)
+	}
+	if live := get(t, sb.bot.URL+"/sandbox/live"); !strings.Contains(live, `data-env="takumi-server/staging" data-rollouts="succeed"`) {
+		t.Errorf("the switch did not turn itself off after the failed rollout:\n%s", live)
+	}
+	if d := consoleDeploy(sb.commit("console staging after the fault", "main", "success", true)); d.State != bot.StateSucceeded {
+		t.Fatalf("after the failed rollout, #%d ended %s: %s", d.ID, d.State, d.Reason)
 	}
 
 	// A push that opens a pull request, then a comment on it deploys
 	// its head.
-	code, body = consolePost(t, sb, "/sandbox/push", url.Values{"repo": {sandboxRepo}, "branch": {"feature/console"}, "ci": {"success"}, "pusher": {sandboxWriter}, "pr": {"1"}}, true)
+	code, body := consolePost(t, sb, "/sandbox/push", url.Values{"repo": {sandboxRepo}, "branch": {"feature/console"}, "ci": {"success"}, "pusher": {sandboxWriter}, "pr": {"1"}}, true)
 	pr := regexp.MustCompile(`Opened pull request #(\d+)`).FindStringSubmatch(body)
 	if code != http.StatusOK || pr == nil {
 		t.Fatalf("push with a pull request: %d %q", code, body)
@@ -99,7 +117,7 @@ func TestConsoleActions(t *testing.T) {
 	if code, body := consolePost(t, sb, "/sandbox/comment", url.Values{"repo": {sandboxRepo}, "pr": {pr[1]}, "author": {sandboxWriter}, "body": {"deploy to dev"}}, true); code != http.StatusOK {
 		t.Fatalf("comment: %d %q", code, body)
 	}
-	d, err = sb.latest(ctx)
+	d, err := sb.latest(ctx)
 	if err != nil || d.PRNumber == 0 || strconv.Itoa(d.PRNumber) != pr[1] {
 		t.Fatalf("the comment started no deployment of PR #%s (latest %+v, %v)", pr[1], d, err)
 	}

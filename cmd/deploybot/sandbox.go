@@ -168,6 +168,9 @@ func newSandbox(ctx context.Context, listen string, logs io.Writer, tweaks ...fu
 			// A pipeline may stop unfinished (shutdown, lease lost) and be
 			// run again; only its end counts.
 			if d.State.Terminal() {
+				if s.console != nil {
+					s.console.finished(d)
+				}
 				s.markDone(d.ID)
 			}
 		},

@@ -50,7 +50,8 @@ func browser(t *testing.T) context.Context {
 // TestConsoleInBrowser plays the sandbox console as a person would: types
 // a deploy as a seeded Slack user and watches its message turn to
 // success, then pushes a commit to the auto-deployed branch with CI
-// pending, turns CI green and watches dev deploy it.
+// pending, turns CI green and watches dev deploy it, then clicks the
+// message's Roll back button.
 func TestConsoleInBrowser(t *testing.T) {
 	ctx := browser(t)
 	sb := newTestSandbox(t)
@@ -114,6 +115,28 @@ func TestConsoleInBrowser(t *testing.T) {
 	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](fmt.Sprintf(`%s === %q`, runs, d.Image), chromedp.WithPollingTimeout(10*time.Second))); err != nil {
 		shown, _ := chromedp.Run(ctx, chromedp.Evaluate[string](runs))
 		t.Errorf("the AWS panel shows dev running %q, want %s", shown, d.Image)
+	}
+
+	// The message's Roll back button, clicked as a seeded user, takes dev
+	// back to the typed deploy's image.
+	rollback := fmt.Sprintf(`#channel [data-deployment="%d"] button[data-action="rollback"]`, auto.ID)
+	if err := chromedp.Do(ctx, chromedp.SetValue(chromedp.CSS("#as-user"), sandboxUser), chromedp.Click(chromedp.CSS(rollback))); err != nil {
+		t.Fatalf("click Roll back: %v", err)
+	}
+	reply = waitText(t, ctx, "#reply", "accepted")
+	match = regexp.MustCompile(`Deployment #(\d+) accepted: rolling`).FindStringSubmatch(reply)
+	if match == nil {
+		t.Fatalf("the click's reply names no rollback: %q", reply)
+	}
+	rb, _ := strconv.ParseInt(match[1], 10, 64)
+	waitStage(t, ctx, sb, rb, "succeeded")
+	first, err := sb.bot.store.Deployment(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](fmt.Sprintf(`%s === %q`, runs, first.Image), chromedp.WithPollingTimeout(10*time.Second))); err != nil {
+		shown, _ := chromedp.Run(ctx, chromedp.Evaluate[string](runs))
+		t.Errorf("after the rollback the AWS panel shows dev running %q, want %s", shown, first.Image)
 	}
 	same, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.consoleSameDocument === true`))
 	if err != nil || !same {

@@ -75,6 +75,9 @@ func (s *sandbox) printAccess(out io.Writer) {
 	fmt.Fprintf(out, "\nsandbox: dashboard  %s/\n", s.bot.URL)
 	if s.console != nil {
 		fmt.Fprintf(out, "sandbox: console    %s/sandbox  (type /deploy as a seeded user, push commits, flip CI, make rollouts fail)\n", s.bot.URL)
+	} else {
+		// Anyone who reaches the console can deploy as anyone.
+		fmt.Fprintln(out, "sandbox: no console: it is served only when the sandbox listens on loopback (--listen 127.0.0.1:PORT)")
 	}
 	fmt.Fprintf(out, "sandbox: config %s and env file %s; from the repository, in another terminal:\n", s.files.Config, s.files.Env)
 	fmt.Fprintf(out, "  (set -a; . %s; go run ./cmd/deploybot check --config %s)\n", s.files.Env, s.files.Config)

@@ -147,7 +147,7 @@ func (c *console) index(w http.ResponseWriter, _ *http.Request) {
 	}
 	c.render(w, "page", map[string]any{
 		"Live": c.snapshot(), "SlackUsers": consoleSlackUsers, "GitHubUsers": consoleGitHubUsers,
-		"Repos": repos, "Channel": sandboxChannel,
+		"Repos": repos, "DefaultRepo": sandboxRepo, "Channel": sandboxChannel,
 	})
 }
 

@@ -50,7 +50,7 @@ type options struct {
 	sandboxConfig func(*bot.Config)
 	// routes lets the sandbox serve its console beside the bot's own
 	// routes; serve never sets it.
-	routes func(bot http.Handler) http.Handler
+	routes func(next http.Handler) http.Handler
 }
 
 // instance is one running deploybot: store, pipeline and HTTP server.

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -78,6 +79,9 @@ type sandbox struct {
 
 	mu       sync.Mutex
 	finished map[int64]chan struct{}
+
+	console *console
+	files   sandboxFiles
 }
 
 // newSandbox starts the emulators and the bot. logs receives the bot's
@@ -149,6 +153,11 @@ func newSandbox(ctx context.Context, listen string, logs io.Writer, tweaks ...fu
 	// The sandbox's dashboard has no credentials to give; it is open only
 	// where nobody else can reach it.
 	s.cfg.Dashboard.Public = isLoopback(listen)
+	// Links in Slack and GitHub point at the dashboard the person has
+	// open, unless the port is only chosen now (tests).
+	if _, port, err := net.SplitHostPort(listen); err == nil && port != "0" {
+		s.cfg.PublicURL = "http://" + listen
+	}
 	opt := options{
 		logger: newLogger(logs),
 		awsOptions: []func(*awsconfig.LoadOptions) error{
@@ -159,9 +168,16 @@ func newSandbox(ctx context.Context, listen string, logs io.Writer, tweaks ...fu
 			// A pipeline may stop unfinished (shutdown, lease lost) and be
 			// run again; only its end counts.
 			if d.State.Terminal() {
+				if s.console != nil {
+					s.console.finished(d)
+				}
 				s.markDone(d.ID)
 			}
 		},
+	}
+	if isLoopback(listen) {
+		s.console = newConsole(s)
+		opt.routes = s.console.routes
 	}
 	for _, tweak := range tweaks {
 		tweak(&opt)
@@ -176,6 +192,9 @@ func newSandbox(ctx context.Context, listen string, logs io.Writer, tweaks ...fu
 	// GitHub tells the bot about deployments, as the real one would once
 	// the App is installed; the bot must recognise its own.
 	s.github.SetWebhook(s.bot.URL+"/webhooks/github", sandboxWebhookSecret)
+	if s.files, err = s.writeFiles(keyPEM, ghSrv.URL+"/api/v3/", awsSrv.URL); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -280,9 +299,14 @@ func (s *sandbox) commit(seed, branch, ciState string, pushed bool) string {
 // slash plays Slack sending `/deploy text` signed with the app's secret and
 // returns the bot's immediate ephemeral reply.
 func (s *sandbox) slash(ctx context.Context, user, text string) (int, string, error) {
+	return s.slashVia(ctx, user, text, s.slack.NewResponseURL())
+}
+
+// slashVia is slash with the response_url the bot's later replies go to.
+func (s *sandbox) slashVia(ctx context.Context, user, text, responseURL string) (int, string, error) {
 	resp, err := slackemu.SlashCommand(ctx, http.DefaultClient, s.bot.URL+"/slack/commands", sandboxSigningSecret, slackemu.Command{
 		UserID: user, UserName: "sandbox-user", ChannelID: s.slack.ChannelID(sandboxChannel), ChannelName: "deploys",
-		Command: "/deploy", Text: text, ResponseURL: s.slack.NewResponseURL(),
+		Command: "/deploy", Text: text, ResponseURL: responseURL,
 	})
 	if err != nil {
 		return 0, "", err
@@ -401,6 +425,7 @@ func runSandbox(ctx context.Context, out io.Writer, once bool, listen string) er
 		return nil
 	}
 	fmt.Fprintf(out, "sandbox: the bot stays up on %s (POST /slack/commands with secret %q); Ctrl-C to stop\n", sb.bot.URL, sandboxSigningSecret)
+	sb.printAccess(out)
 	<-ctx.Done()
 	return nil
 }
@@ -604,10 +629,7 @@ func playAutoDeploy(ctx context.Context, sb *sandbox, out io.Writer, expect func
 	a, err := sb.wait(ctx, a.ID)
 	expect(err == nil && a.State == bot.StateSuperseded, "#%d ended %s: %s", a.ID, a.State, a.Reason)
 	fmt.Fprintf(out, "\n11. CI turns green for %s\n", second[:7])
-	sb.github.SetStatus(sandboxRepo, second, sandboxCheck, "success")
-	payload, _ := json.Marshal(map[string]any{"sha": second, "state": "success", "context": sandboxCheck,
-		"repository": map[string]any{"full_name": sandboxRepo}})
-	if err := sb.github.SendWebhook("status", payload); err != nil {
+	if err := sb.setCI(sandboxRepo, second, sandboxCheck, "success"); err != nil {
 		expect(false, "status webhook: %v", err)
 		return
 	}
@@ -618,6 +640,15 @@ func playAutoDeploy(ctx context.Context, sb *sandbox, out io.Writer, expect func
 	}
 	states := sb.githubStatuses(b)
 	expect(len(states) > 0 && states[len(states)-1] == "success", "GitHub deployment %d statuses: %s", b.GitHubDeploymentID, strings.Join(states, " → "))
+}
+
+// setCI records a commit status and tells the bot, as GitHub's status
+// webhook does.
+func (s *sandbox) setCI(repo, sha, check, state string) error {
+	s.github.SetStatus(repo, sha, check, state)
+	payload, _ := json.Marshal(map[string]any{"sha": sha, "state": state, "context": check,
+		"repository": map[string]any{"full_name": repo}})
+	return s.github.SendWebhook("status", payload)
 }
 
 // slashAccepted sends a deploy and returns the id the bot gave it.

@@ -48,6 +48,9 @@ type options struct {
 	// sandboxConfig, for tests, changes the sandbox's config before the
 	// bot starts.
 	sandboxConfig func(*bot.Config)
+	// routes lets the sandbox serve its console beside the bot's own
+	// routes; serve never sets it.
+	routes func(next http.Handler) http.Handler
 }
 
 // instance is one running deploybot: store, pipeline and HTTP server.
@@ -243,12 +246,16 @@ func wire(ctx context.Context, cfg *bot.Config, store storeDB, logger *slog.Logg
 		Config: cfg, Deployments: service, Store: store, Logger: logger,
 		Ready: store.Ping, Now: opt.now, Metrics: m.Handler(), CommentTimeout: opt.commentTimeout,
 	}
+	handler := m.Middleware(h.Handler())
+	if opt.routes != nil {
+		handler = opt.routes(handler)
+	}
 	return &instance{
 		cfg:     cfg,
 		store:   store,
 		service: service,
 		server: &http.Server{
-			Handler:           m.Middleware(h.Handler()),
+			Handler:           handler,
 			ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout:       30 * time.Second,
 			WriteTimeout:      30 * time.Second,

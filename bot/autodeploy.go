@@ -101,7 +101,6 @@ func (s *Service) endSuperseded(ctx context.Context, ended []supersession, d, ne
 		}
 		return ended
 	}
-	s.init()
 	ranHere := s.stopRun(d.ID, errEnded)
 	s.envEnded(d.App, d.Env)
 	s.logger().Info("deployment superseded", "deployment", d.ID, "app", d.App, "env", d.Env, "by", newer.ID, "sha", newer.SHA)
@@ -115,7 +114,6 @@ func (s *Service) tellSuperseded(ctx context.Context, ended []supersession) {
 	if len(ended) == 0 {
 		return
 	}
-	s.init()
 	s.running.Add(1)
 	go func() {
 		defer s.running.Done()
@@ -127,16 +125,14 @@ func (s *Service) tellSuperseded(ctx context.Context, ended []supersession) {
 
 func (s *Service) tellOneSuperseded(ctx context.Context, e supersession) {
 	d, newer := e.ended, e.newer
-	r := &run{s: s, d: d, log: s.logger().With("deployment", d.ID, "app", d.App, "env", d.Env)}
-	r.observeEnd()
-	if d.GitHubDeploymentID != 0 {
-		// inactive: GitHub's word for a deployment another replaced.
-		r.setStatus(ctx, "inactive", fmt.Sprintf("Superseded by %s (deployment #%d)", newer.ShortSHA(), newer.ID))
-	}
-	if d.SlackTS != "" {
-		// One never shown in Slack is not announced only to say it ends.
-		r.announce(ctx, Textf("Superseded by #%d (%s), a newer push to %v", newer.ID, newer.ShortSHA(), Name(newer.Ref)))
-	}
+	s.observeEnd(d)
+	// inactive: GitHub's word for a deployment another replaced.
+	s.report(ctx, Update{
+		Deployment:        d,
+		Status:            Textf("Superseded by #%d (%s), a newer push to %v", newer.ID, newer.ShortSHA(), Name(newer.Ref)),
+		GitHub:            "inactive",
+		GitHubDescription: Textf("Superseded by %s (deployment #%d)", newer.ShortSHA(), newer.ID),
+	})
 	if !e.ranHere && s.Finished != nil {
 		s.Finished(d)
 	}

@@ -21,6 +21,8 @@ const (
 	CommandRollback CommandKind = "rollback"
 	CommandCancel   CommandKind = "cancel"
 	CommandApps     CommandKind = "apps"
+	CommandApprove  CommandKind = "approve"
+	CommandReject   CommandKind = "reject"
 	// CommandHelp is `/deploy help` and every line that could not be read;
 	// its Reply is the whole answer.
 	CommandHelp CommandKind = "help"
@@ -38,6 +40,10 @@ const (
 //	CommandRollback  App, Env
 //	CommandCancel    ID
 //	CommandApps      —
+//	CommandApprove   ID
+//	CommandReject    ID, Reason (may be empty)
+//	CommandDryRun    App, Ref, Env
+//	CommandPromote   App, From, Env
 //
 // App and Env match [A-Za-z0-9][A-Za-z0-9._-]*; Ref is a git-ref-like word.
 // None of them contains white space. Reason is plain text (Slack's &amp;,
@@ -48,6 +54,7 @@ type Command struct {
 	App    string
 	Ref    string
 	Env    string
+	From   string
 	Reason string
 	For    time.Duration
 	ID     int64
@@ -64,6 +71,10 @@ const SlackUsage = "Usage:\n" +
 	"• `/deploy unlock &lt;app&gt; &lt;env&gt;` — lift a lock\n" +
 	"• `/deploy rollback &lt;app&gt; &lt;env&gt;` — redeploy the previous successful sha\n" +
 	"• `/deploy cancel &lt;id&gt;` — cancel a queued or CI-waiting deployment, e.g. `/deploy cancel 42`\n" +
+	"• `/deploy approve &lt;id&gt;` — approve a deployment waiting for approval, e.g. `/deploy approve 42`\n" +
+	"• `/deploy reject &lt;id&gt; [&lt;reason&gt;]` — reject a deployment waiting for approval; it fails\n" +
+	"• `/deploy &lt;app&gt; &lt;ref&gt; &lt;env&gt; --dry-run` — the plan: what runs now and what would, CI, lock, queue and the commits that would ship; changes nothing\n" +
+	"• `/deploy promote &lt;app&gt; &lt;from&gt; &lt;to&gt;` — deploy to &lt;to&gt; exactly the image &lt;from&gt; runs, e.g. `/deploy promote web dev prod`\n" +
 	"• `/deploy apps` — the apps and environments I know\n" +
 	"• `/deploy help` — this text"
 
@@ -72,6 +83,7 @@ const SlackUsage = "Usage:\n" +
 var subcommands = []CommandKind{
 	CommandStatus, CommandHistory, CommandLock, CommandUnlock,
 	CommandRollback, CommandCancel, CommandApps, CommandHelp,
+	CommandApprove, CommandReject,
 }
 
 // MaxLockDuration is the longest `/deploy lock … <duration>` accepted.
@@ -91,6 +103,9 @@ func ParseSlackCommand(text string) Command {
 	words := strings.Fields(normalizeSlackText(text))
 	if len(words) == 0 {
 		return slackHelp("Tell me what to deploy.")
+	}
+	if c, ok := parseRelease(words); ok {
+		return c
 	}
 	kind := subcommand(words[0])
 	args := words[1:]
@@ -127,6 +142,8 @@ func ParseSlackCommand(text string) Command {
 		return parseLock(args)
 	case CommandCancel:
 		return parseCancel(args)
+	case CommandApprove, CommandReject:
+		return parseApproval(kind, args)
 	}
 	return parseDeploy(words)
 }
@@ -192,7 +209,7 @@ func checkNames(c Command) Command {
 	if !validName(c.App) {
 		return slackHelp("%s is not an app name: %s", slackCode(c.App), nameRule)
 	}
-	if c.Kind == CommandDeploy && !validRef(c.Ref) {
+	if c.Kind == CommandDeploy && !typedRef(c.Ref) {
 		return slackHelp("%s is not a ref I can deploy: give a sha, a short sha, a branch or a tag.", slackCode(c.Ref))
 	}
 	if (c.Env != "" || needsEnv(c.Kind)) && !validName(c.Env) {
@@ -203,7 +220,7 @@ func checkNames(c Command) Command {
 
 func needsEnv(k CommandKind) bool {
 	switch k {
-	case CommandDeploy, CommandLock, CommandUnlock, CommandRollback:
+	case CommandDeploy, CommandLock, CommandUnlock, CommandRollback, CommandDryRun, CommandPromote:
 		return true
 	}
 	return false
@@ -260,24 +277,38 @@ func validName(s string) bool {
 	return true
 }
 
-// validRef accepts what could name a commit: a hex sha or a branch or tag
-// name, following git's check-ref-format where it matters (no leading `-`,
-// no `..`, no `//`, no trailing `/`, `.` or `.lock`), restricted to
-// letters, digits and ._/-+@=, so it is safe to echo anywhere.
-func validRef(s string) bool {
-	if s == "" || len(s) > 255 {
+// ValidRef rejects what git's check-ref-format rejects, and with it dot
+// segments, which URL resolution would turn into another API path.
+func ValidRef(ref string) bool {
+	if ref == "" || ref == "@" || strings.HasPrefix(ref, "/") || strings.HasSuffix(ref, "/") ||
+		strings.HasSuffix(ref, ".") || strings.Contains(ref, "..") || strings.Contains(ref, "//") ||
+		strings.Contains(ref, "@{") || strings.HasSuffix(ref, ".lock") {
+		return false
+	}
+	for _, part := range strings.Split(ref, "/") {
+		if strings.HasPrefix(part, ".") {
+			return false
+		}
+	}
+	for _, r := range ref {
+		if r < 0x20 || r == 0x7f || strings.ContainsRune(" ~^:?*[\\", r) {
+			return false
+		}
+	}
+	return true
+}
+
+// typedRef is a ref someone may type in a command: a ValidRef of at most
+// 255 letters, digits and ._/-+@=, not starting with `-` (an option), so
+// that a <!channel> or an &amp; typed as a ref is refused, not resolved.
+func typedRef(s string) bool {
+	if len(s) > 255 || strings.HasPrefix(s, "-") || !ValidRef(s) {
 		return false
 	}
 	for _, r := range s {
 		if !unicode.IsLetter(r) && !unicode.IsDigit(r) && !strings.ContainsRune("._/-+@=,", r) {
 			return false
 		}
-	}
-	switch {
-	case strings.HasPrefix(s, "-"), strings.HasPrefix(s, "/"), strings.HasPrefix(s, "."),
-		strings.HasSuffix(s, "/"), strings.HasSuffix(s, "."), strings.HasSuffix(s, ".lock"),
-		strings.Contains(s, ".."), strings.Contains(s, "//"), strings.Contains(s, "/."):
-		return false
 	}
 	return true
 }

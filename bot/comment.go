@@ -28,14 +28,16 @@ type CommentCommand struct {
 	App   string
 	Env   string
 	Reply string
+	// DryRun (`deploy to dev --dry-run`) asks for the plan only.
+	DryRun bool
 }
 
 // CommentUsage is the short help appended to every CommentReply.
-const CommentUsage = "To deploy this pull request's head commit, write `deploy to <env>` or `deploy <app> to <env>` as the first line of a comment."
+const CommentUsage = "To deploy this pull request's head commit, write `deploy to <env>` or `deploy <app> to <env>` as the first line of a comment; add `--dry-run` after it for the plan only."
 
 // commentDeployRE is the whole grammar, matched against the first line
 // with its indentation and line ending removed. Names are validName's.
-var commentDeployRE = regexp.MustCompile(`^(?i:[/.]?deploy)(?:[ \t]+([A-Za-z0-9][A-Za-z0-9._-]{0,99}))?[ \t]+(?i:to)[ \t]+([A-Za-z0-9][A-Za-z0-9._-]{0,99})[ \t]*$`)
+var commentDeployRE = regexp.MustCompile(`^(?i:[/.]?deploy)(?:[ \t]+([A-Za-z0-9][A-Za-z0-9._-]{0,99}))?[ \t]+(?i:to)[ \t]+([A-Za-z0-9][A-Za-z0-9._-]{0,99})(?:[ \t]+(?i:(--dry-run)))?[ \t]*$`)
 
 // ParseComment reads a pull-request comment body. It is a pure function
 // and never panics. The rules:
@@ -78,7 +80,7 @@ func ParseComment(body string) CommentCommand {
 		return ignore
 	}
 	if m := commentDeployRE.FindStringSubmatch(line); m != nil {
-		return CommentCommand{Kind: CommentDeploy, App: m[1], Env: m[2]}
+		return CommentCommand{Kind: CommentDeploy, App: m[1], Env: m[2], DryRun: m[3] != ""}
 	}
 	return commentMistake(line)
 }

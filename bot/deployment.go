@@ -1,20 +1,26 @@
 package bot
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // State is a stage of a deployment's life; see DESIGN.md, "The pipeline".
 type State string
 
 const (
-	StateReceived        State = "received"
-	StateQueued          State = "queued"
-	StateWaitingForCI    State = "waiting_for_ci"
-	StateVerifyingImage  State = "verifying_image"
-	StateDeploying       State = "deploying"
-	StateVerifyingHealth State = "verifying_health"
-	StateSucceeded       State = "succeeded"
-	StateFailed          State = "failed"
-	StateCancelled       State = "cancelled"
+	StateReceived     State = "received"
+	StateQueued       State = "queued"
+	StateWaitingForCI State = "waiting_for_ci"
+	// StateWaitingForApproval holds a deployment whose CI passed until
+	// the approvals its environment asks for are given.
+	StateWaitingForApproval State = "waiting_for_approval"
+	StateVerifyingImage     State = "verifying_image"
+	StateDeploying          State = "deploying"
+	StateVerifyingHealth    State = "verifying_health"
+	StateSucceeded          State = "succeeded"
+	StateFailed             State = "failed"
+	StateCancelled          State = "cancelled"
 	// StateSuperseded ends an auto deployment that a newer push to its
 	// branch replaced before it reached AWS.
 	StateSuperseded  State = "superseded"
@@ -78,6 +84,9 @@ type Deployment struct {
 	// RollbackOf is the deployment whose failure this one rolls back
 	// (auto_rollback), 0 for any other.
 	RollbackOf int64
+	// PromotedFrom is set on a promotion: Image is the one that other
+	// deployment ran, and the pipeline deploys it as it is.
+	PromotedFrom *Promotion
 	// Attempts counts the times a process took this deployment on; more
 	// than one means it is being resumed.
 	Attempts int
@@ -99,7 +108,7 @@ type Deployment struct {
 // goroutine nor a slot: the deployment is claimed again once Until comes,
 // or sooner when the event it waits On wakes it.
 type Wait struct {
-	On    string    // WaitForCI(sha), WaitForGate(app, env)
+	On    string    // WaitForCI(sha), WaitForGate(app, env), WaitForApproval(id)
 	Note  string    // what it last told people about this wait
 	Since time.Time // when it began waiting On this
 	Until time.Time // its own timer: a poll's backoff, a lock's expiry
@@ -111,13 +120,19 @@ type Wait struct {
 // WaitForCI names the wait for CI results of sha.
 func WaitForCI(sha string) string { return "ci:" + sha }
 
+// WaitForApproval names the wait of deployment id for its approvals.
+func WaitForApproval(id int64) string { return fmt.Sprintf("approval:%d", id) }
+
 // WaitForGate names the wait for a turn in app/env's FIFO gate.
 func WaitForGate(app, env string) string { return "gate:" + app + "/" + env }
 
 // ShortSHA returns the first 7 characters of the resolved sha.
-func (d *Deployment) ShortSHA() string {
-	if len(d.SHA) < 7 {
-		return d.SHA
+func (d *Deployment) ShortSHA() string { return ShortSHA(d.SHA) }
+
+// ShortSHA is sha as people read it: its first 7 digits.
+func ShortSHA(sha string) string {
+	if len(sha) > 7 {
+		return sha[:7]
 	}
-	return d.SHA[:7]
+	return sha
 }

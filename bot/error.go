@@ -76,3 +76,9 @@ func ErrorText(err error) Text {
 	}
 	return e.text
 }
+
+// IsNotFound reports whether err is an ENOTFOUND *Error.
+func IsNotFound(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Code == ENOTFOUND
+}

@@ -66,7 +66,7 @@ func checkSlackCommand(t *testing.T, text string, c Command) {
 		if field != "Ref" && !validName(s) {
 			fail("%s %q is not a valid name", field, s)
 		}
-		if field == "Ref" && !validRef(s) {
+		if field == "Ref" && !typedRef(s) {
 			fail("Ref %q is not a valid ref", s)
 		}
 	}

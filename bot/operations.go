@@ -44,9 +44,9 @@ func describeLock(l *EnvLock, verb string) Text {
 // about github-team entries through the app's repository installation.
 func (s *Service) authorize(ctx context.Context, app *App, env *Environment, requester string) error {
 	var inTeam func(org, team, login string) (bool, error)
-	if s.PullRequests != nil {
+	if teams := s.teams(); teams != nil {
 		inTeam = func(org, team, login string) (bool, error) {
-			member, err := s.PullRequests.TeamMember(ctx, Repo{FullName: app.Repo}, org, team, login)
+			member, err := teams.TeamMember(ctx, Repo{FullName: app.Repo}, org, team, login)
 			if err != nil {
 				s.logger().Warn("team lookup failed; treating as not a member", "org", org, "team", team, "login", login, "err", err)
 			}
@@ -54,6 +54,14 @@ func (s *Service) authorize(ctx context.Context, app *App, env *Environment, req
 		}
 	}
 	return env.Authorize(requester, inTeam)
+}
+
+func (s *Service) teams() Teams {
+	if s.Teams != nil {
+		return s.Teams
+	}
+	teams, _ := s.PullRequests.(Teams)
+	return teams
 }
 
 // authorizeEnv resolves app/env and checks requester against its allow list.
@@ -110,7 +118,7 @@ func (s *Service) Unlock(ctx context.Context, app, env, requester string) (Messa
 }
 
 // cancellable are the states in which nothing has been changed in AWS yet.
-var cancellable = []State{StateReceived, StateQueued, StateWaitingForCI}
+var cancellable = []State{StateReceived, StateQueued, StateWaitingForCI, StateWaitingForApproval}
 
 // Cancel ends a deployment that has not reached AWS yet and reports it.
 func (s *Service) Cancel(ctx context.Context, id int64, requester string) (Message, error) {
@@ -123,26 +131,13 @@ func (s *Service) Cancel(ctx context.Context, id int64, requester string) (Messa
 	}
 	d, err = s.Store.TransitionDeployment(ctx, id, cancellable, StateCancelled, "cancelled by "+requester)
 	if ErrorCode(err) == ECONFLICT {
-		return Message{}, Errorf(ECONFLICT, "deployment #%d is %s; only queued or CI-waiting deployments can be cancelled", id, d.State)
+		return Message{}, Errorf(ECONFLICT, "deployment #%d is %s; only queued, CI-waiting or approval-waiting deployments can be cancelled", id, d.State)
 	}
 	if err != nil {
 		return Message{}, err
 	}
-	s.init()
-	ranHere := s.stopRun(id, errEnded)
-	// A parked deployment has no run to end it and wake those behind it.
-	s.envEnded(d.App, d.Env)
-	r := &run{s: s, d: d, log: s.logger().With("deployment", d.ID, "app", d.App, "env", d.Env)}
-	r.log.Info("deployment cancelled", "by", requester)
-	r.observeEnd()
-	if d.GitHubDeploymentID != 0 {
-		r.setStatus(ctx, "error", "Cancelled by "+requester)
-	}
-	r.announce(ctx, Textf("Cancelled by %v", person(requester)))
-	if !ranHere && s.Finished != nil {
-		// No pipeline here will stop and say so: this was its end.
-		s.Finished(d)
-	}
+	s.deploymentLogger(d).Info("deployment cancelled", "by", requester)
+	s.endedHere(ctx, d, Update{Deployment: d, Status: Textf("Cancelled by %v", person(requester)), GitHub: "error", GitHubDescription: Textf("Cancelled by %s", requester)})
 	return Message{Text: fmt.Sprintf(":no_entry_sign: Deployment #%d (%s to %s) cancelled.", id, d.App, d.Env)}, nil
 }
 
@@ -162,11 +157,12 @@ func (s *Service) Rollback(ctx context.Context, req Request) (*Deployment, error
 	running := done[0].SHA
 	for _, d := range done[1:] {
 		if d.SHA != running {
-			req.Ref, req.SHA = d.SHA, d.SHA
+			app, _, _ := s.Config.Lookup(req.App, req.Env)
+			req.Ref, req.SHA = rollbackRef(app, d), d.SHA
 			return s.Accept(ctx, req)
 		}
 	}
-	return nil, Errorf(ENOTFOUND, "%s %s has only ever run %s; there is no earlier version to roll back to", req.App, req.Env, shortSHA(running))
+	return nil, Errorf(ENOTFOUND, "%s %s has only ever run %s; there is no earlier version to roll back to", req.App, req.Env, ShortSHA(running))
 }
 
 // RollbackFrom is the Roll back button: a rollback of the app and
@@ -188,13 +184,6 @@ func (s *Service) Respond(ctx context.Context, responseURL string, msg Message) 
 	if err := s.Chat.Respond(ctx, responseURL, msg); err != nil {
 		s.logger().Warn("slack respond", "err", err)
 	}
-}
-
-func shortSHA(sha string) string {
-	if len(sha) > 7 {
-		return sha[:7]
-	}
-	return sha
 }
 
 // Status says what runs in each environment of app (or in env), what is in
@@ -247,7 +236,7 @@ func (s *Service) envStatus(ctx context.Context, app, env string) (string, error
 }
 
 // activeStates are the states of a deployment still in flight.
-var activeStates = []State{StateReceived, StateQueued, StateWaitingForCI, StateVerifyingImage, StateDeploying, StateVerifyingHealth, StateRollingBack}
+var activeStates = []State{StateReceived, StateQueued, StateWaitingForCI, StateWaitingForApproval, StateVerifyingImage, StateDeploying, StateVerifyingHealth, StateRollingBack}
 
 func orDash(sha, ref string) string {
 	if sha != "" {

@@ -178,6 +178,8 @@ type DeploymentPayload struct {
 	// GitHub Deployment, so its own `deployment` webhook, which may arrive
 	// before the GitHub id is saved, is recognised and ignored.
 	DeploybotID int64 `json:"deploybot_id,omitempty"`
+	// PromotedFrom names the deployment whose image a promotion deploys.
+	PromotedFrom *Promotion `json:"promoted_from,omitempty"`
 }
 
 // DeploymentStatus is one GitHub deployment status.
@@ -304,8 +306,7 @@ const (
 	PermissionNone     = "none"
 )
 
-// PullRequests is the part of GitHub the PR-comment trigger and the
-// github-team allow entries use.
+// PullRequests is the part of GitHub the PR-comment trigger uses.
 type PullRequests interface {
 	// PullRequestHead returns the head sha of pull request number now.
 	PullRequestHead(ctx context.Context, repo Repo, number int) (sha string, err error)
@@ -319,6 +320,10 @@ type PullRequests interface {
 	// Comment posts a comment on issue or pull request number.
 	Comment(ctx context.Context, repo Repo, number int, body string) (commentID int64, err error)
 	EditComment(ctx context.Context, repo Repo, commentID int64, body string) error
+}
+
+// Teams answers github-team allow entries.
+type Teams interface {
 	// TeamMember reports whether login is an active member of org/team.
 	TeamMember(ctx context.Context, repo Repo, org, team, login string) (bool, error)
 }

@@ -3,7 +3,6 @@ package bot
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -35,7 +34,7 @@ func (s *Service) HandleComment(ctx context.Context, c Comment) (*Deployment, er
 		return nil, s.replyOnPR(ctx, c, cmd.Reply)
 	}
 
-	app, err := s.appForComment(c.Repo.FullName, cmd.App)
+	app, err := s.Config.AppFor(c.Repo.FullName, cmd.App, SourcePRComment)
 	if err != nil {
 		return nil, s.replyOnPR(ctx, c, ErrorText(err).GitHub())
 	}
@@ -64,7 +63,10 @@ func (s *Service) HandleComment(ctx context.Context, c Comment) (*Deployment, er
 	}
 	if moved {
 		log.Warn("deploy refused: the head moved after the comment", "head", head, "comment_at", c.CreatedAt)
-		return nil, s.replyOnPR(ctx, c, fmt.Sprintf("the head of this pull request moved to `%s` after your comment, so it may not be what you meant to deploy; nothing was deployed. Look at the new head and comment again to deploy it.", shortSHA(head)))
+		return nil, s.replyOnPR(ctx, c, fmt.Sprintf("the head of this pull request moved to `%s` after your comment, so it may not be what you meant to deploy; nothing was deployed. Look at the new head and comment again to deploy it.", ShortSHA(head)))
+	}
+	if cmd.DryRun {
+		return nil, s.planOnPR(ctx, c, app, cmd.Env, head)
 	}
 	d, err := s.Accept(ctx, Request{
 		App: app, Env: cmd.Env, Ref: fmt.Sprintf("PR #%d", c.Number), SHA: head,
@@ -104,33 +106,9 @@ func (s *Service) headMovedAfter(ctx context.Context, c Comment, head string) (b
 	}
 	at, err := s.PullRequests.CommitTime(ctx, c.Repo, head)
 	if err != nil {
-		return false, fmt.Errorf("date of head %s of pull request #%d: %w", shortSHA(head), c.Number, err)
+		return false, fmt.Errorf("date of head %s of pull request #%d: %w", ShortSHA(head), c.Number, err)
 	}
 	return at.After(c.CreatedAt), nil
-}
-
-// appForComment picks the app named in the comment, or the only app of
-// the repository.
-func (s *Service) appForComment(repo, named string) (string, error) {
-	apps := s.Config.AppsForRepo(repo)
-	names := make([]string, len(apps))
-	for i, a := range apps {
-		names[i] = a.Name
-	}
-	switch {
-	case len(apps) == 0:
-		return "", Errorf(ENOTFOUND, "deploybot has no app for %s", repo)
-	case named != "":
-		for _, n := range names {
-			if n == named {
-				return n, nil
-			}
-		}
-		return "", Errorf(ENOTFOUND, "%s has no app %q; its apps: %s", repo, named, strings.Join(names, ", "))
-	case len(apps) > 1:
-		return "", Errorf(EINVALID, "%s deploys several apps (%s); say which: %v", repo, strings.Join(names, ", "), Name("deploy <app> to <env>"))
-	}
-	return names[0], nil
 }
 
 // replyOnPR answers the comment's author on the pull request; text is
@@ -141,61 +119,4 @@ func (s *Service) replyOnPR(ctx context.Context, c Comment, text string) error {
 		return fmt.Errorf("reply on %s#%d: %w", c.Repo.FullName, c.Number, err)
 	}
 	return nil
-}
-
-// updatePR posts the deployment's comment on its pull request the first
-// time and edits it afterwards, as the Slack message is.
-func (r *run) updatePR(ctx context.Context, status Text) {
-	d := r.d
-	if d.PRNumber == 0 || r.s.PullRequests == nil {
-		return
-	}
-	repo := Repo{FullName: d.Repo, InstallationID: d.InstallationID}
-	body := r.prBody(status)
-	if d.PRCommentID != 0 {
-		if err := r.s.PullRequests.EditComment(ctx, repo, d.PRCommentID, body); err != nil {
-			r.log.Warn("edit PR comment", "err", err)
-		}
-		return
-	}
-	id, err := r.s.PullRequests.Comment(ctx, repo, d.PRNumber, body)
-	if err != nil {
-		r.log.Warn("PR comment", "err", err)
-		return
-	}
-	d.PRCommentID = id
-	if err := r.save(ctx); err != nil {
-		r.log.Warn("store PR comment id", "err", err)
-	}
-}
-
-// prBody renders the deployment's PR comment. Everything in it that came
-// from elsewhere (the ref, the requester, the status with its reasons) is
-// quoted by githubText or githubCode.
-func (r *run) prBody(status Text) string {
-	d := r.d
-	var b strings.Builder
-	// "#12" alone would link issue 12 and mark it "mentioned".
-	fmt.Fprintf(&b, "%s **Deployment %s**: %s %s to %s — %s\n\n", prEmoji(d.State), githubText(fmt.Sprintf("#%d", d.ID)),
-		githubCode(d.App), githubCode(orDash(d.ShortSHA(), d.Ref)), githubCode(d.Env), status.GitHub())
-	fmt.Fprintf(&b, "Requested by %s · stage %s", githubText(d.Requester), githubCode(string(d.State)))
-	if d.EnvironmentURL != "" {
-		fmt.Fprintf(&b, " · [environment](%s)", d.EnvironmentURL)
-	}
-	if u := r.logURL(); u != "" {
-		fmt.Fprintf(&b, " · [details](%s)", u)
-	}
-	return b.String()
-}
-
-func prEmoji(s State) string {
-	switch s {
-	case StateSucceeded:
-		return "✅"
-	case StateFailed:
-		return "❌"
-	case StateCancelled:
-		return "🚫"
-	}
-	return "⏳"
 }

@@ -14,11 +14,11 @@ const AutoRollbackRequester = "deploybot"
 
 // autoRollback starts, for an environment with auto_rollback, a deployment
 // of the version that ran before failed's rollout, and says so on
-// failed's messages. The failed deployment stays failed (it is ended, so
+// failed's messages, with why it failed. The failed deployment stays failed (it is ended, so
 // the rollback does not queue behind it) until the rollback succeeds; then
 // it becomes rolled_back.
-func (s *Service) autoRollback(ctx context.Context, failed *Deployment) {
-	_, env, err := s.Config.Lookup(failed.App, failed.Env)
+func (s *Service) autoRollback(ctx context.Context, failed *Deployment, why Text) {
+	app, env, err := s.Config.Lookup(failed.App, failed.Env)
 	if err != nil || !env.AutoRollback || failed.RollbackOf != 0 {
 		// A rollback that fails is not rolled back again: that way lies a loop.
 		return
@@ -36,15 +36,14 @@ func (s *Service) autoRollback(ctx context.Context, failed *Deployment) {
 			break
 		}
 	}
-	r := &run{s: s, d: failed, log: log}
 	if previous == nil {
 		log.Warn("auto rollback: no earlier successful version")
-		r.announce(ctx, Textf("Failed: %s — no earlier successful version to roll back to", failed.Reason))
+		s.report(ctx, Update{Deployment: failed, Status: Textf("Failed: %v — no earlier successful version to roll back to", why)})
 		return
 	}
 	rb := &Deployment{
 		App: failed.App, Env: failed.Env, Repo: failed.Repo,
-		Ref: previous.SHA, SHA: previous.SHA,
+		Ref: rollbackRef(app, previous), SHA: previous.SHA,
 		Requester: AutoRollbackRequester, Source: SourceAutoRollback, State: StateReceived,
 		InstallationID: failed.InstallationID, SlackChannel: failed.SlackChannel,
 		RollbackOf: failed.ID,
@@ -54,10 +53,8 @@ func (s *Service) autoRollback(ctx context.Context, failed *Deployment) {
 		return
 	}
 	log.Info("auto rollback started", "rollback", rb.ID, "to", previous.SHA)
-	text := Textf("Failed: %s — rolling back automatically to %s as deployment #%d", failed.Reason, previous.ShortSHA(), rb.ID)
-	r.setStatus(ctx, "failure", text.Plain())
-	r.announce(ctx, text)
-	r.progress(text.Plain())
+	text := Textf("Failed: %v — rolling back automatically to %s as deployment #%d", why, previous.ShortSHA(), rb.ID)
+	s.report(ctx, Update{Deployment: failed, Status: text, Line: text, GitHub: "failure"})
 	s.Start(rb)
 }
 
@@ -70,8 +67,6 @@ func (s *Service) rolledBack(ctx context.Context, rb *Deployment) {
 		s.logger().Warn("mark rolled back", "deployment", rb.RollbackOf, "err", err)
 		return
 	}
-	r := &run{s: s, d: orig, log: s.logger().With("deployment", orig.ID, "app", orig.App, "env", orig.Env)}
-	r.log.Info("deployment rolled back", "by", rb.ID)
-	r.setStatus(ctx, "failure", "Failed, then "+reason)
-	r.announce(ctx, Textf("Failed, then %s", reason))
+	s.deploymentLogger(orig).Info("deployment rolled back", "by", rb.ID)
+	s.report(ctx, Update{Deployment: orig, Status: Textf("Failed, then %s", reason), GitHub: "failure"})
 }

@@ -19,7 +19,7 @@ func (c *Client) Checks(ctx context.Context, repo bot.Repo, sha string) ([]bot.C
 	if err != nil {
 		return nil, err
 	}
-	if !validRef(sha) {
+	if !bot.ValidRef(sha) {
 		return nil, bot.Errorf(bot.EINVALID, "%q is not a valid git ref", sha)
 	}
 	gh, err := c.clientFor(ctx, repo, owner, name)
@@ -79,9 +79,9 @@ func (c *Client) checksError(repo bot.Repo, sha string, err error) error {
 	c.forget(repo, err)
 	switch statusCode(err) {
 	case http.StatusNotFound, http.StatusUnprocessableEntity:
-		return bot.Errorf(bot.ENOTFOUND, "commit %s not found in %s", shortSHA(sha), repo.FullName)
+		return bot.Errorf(bot.ENOTFOUND, "commit %s not found in %s", bot.ShortSHA(sha), repo.FullName)
 	}
-	return wrapError(err, fmt.Sprintf("reading the checks of %s in %s", shortSHA(sha), repo.FullName))
+	return wrapError(err, fmt.Sprintf("reading the checks of %s in %s", bot.ShortSHA(sha), repo.FullName))
 }
 
 // observed is a status or check run with what orders it among others of

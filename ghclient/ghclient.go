@@ -194,7 +194,7 @@ func (c *Client) ResolveRef(ctx context.Context, repo bot.Repo, ref string) (str
 	if err != nil {
 		return "", err
 	}
-	if !validRef(ref) {
+	if !bot.ValidRef(ref) {
 		return "", bot.Errorf(bot.EINVALID, "%q is not a valid git ref", ref)
 	}
 	gh, err := c.clientFor(ctx, repo, owner, name)
@@ -247,9 +247,9 @@ func (c *Client) CreateDeployment(ctx context.Context, repo bot.Repo, req bot.Gi
 		case http.StatusNotFound:
 			return 0, bot.Errorf(bot.ENOTFOUND, "repository %s not found on GitHub", repo.FullName)
 		case http.StatusConflict:
-			return 0, bot.Errorf(bot.ECONFLICT, "GitHub refused the deployment of %s: %s", shortSHA(req.SHA), githubMessage(err))
+			return 0, bot.Errorf(bot.ECONFLICT, "GitHub refused the deployment of %s: %s", bot.ShortSHA(req.SHA), githubMessage(err))
 		case http.StatusUnprocessableEntity:
-			return 0, bot.Errorf(bot.EINVALID, "GitHub refused the deployment of %s: %s", shortSHA(req.SHA), githubMessage(err))
+			return 0, bot.Errorf(bot.EINVALID, "GitHub refused the deployment of %s: %s", bot.ShortSHA(req.SHA), githubMessage(err))
 		}
 		err = wrapError(err, "creating the deployment in "+repo.FullName)
 		// A 5xx or a lost answer may come after GitHub created it, so the
@@ -287,7 +287,7 @@ func (c *Client) FindDeployment(ctx context.Context, repo bot.Repo, sha, environ
 		page, resp, err := gh.Repositories.ListDeployments(ctx, owner, name, opts)
 		if err != nil {
 			c.forget(repo, err)
-			return 0, wrapError(err, fmt.Sprintf("listing deployments of %s in %s", shortSHA(sha), repo.FullName))
+			return 0, wrapError(err, fmt.Sprintf("listing deployments of %s in %s", bot.ShortSHA(sha), repo.FullName))
 		}
 		for _, d := range page {
 			var p bot.DeploymentPayload
@@ -356,27 +356,6 @@ func splitRepo(repo bot.Repo) (owner, name string, err error) {
 	return owner, name, nil
 }
 
-// validRef rejects what git's check-ref-format rejects, and with it dot
-// segments, which url resolution would turn into another API path.
-func validRef(ref string) bool {
-	if ref == "" || ref == "@" || strings.HasPrefix(ref, "/") || strings.HasSuffix(ref, "/") ||
-		strings.HasSuffix(ref, ".") || strings.Contains(ref, "..") || strings.Contains(ref, "//") ||
-		strings.Contains(ref, "@{") || strings.HasSuffix(ref, ".lock") {
-		return false
-	}
-	for _, part := range strings.Split(ref, "/") {
-		if strings.HasPrefix(part, ".") {
-			return false
-		}
-	}
-	for _, r := range ref {
-		if r < 0x20 || r == 0x7f || strings.ContainsRune(" ~^:?*[\\", r) {
-			return false
-		}
-	}
-	return true
-}
-
 // escapeRef escapes each path segment of ref; GetCommit, unlike the
 // status and check-run calls, puts the ref into the path as it is.
 func escapeRef(ref string) string {
@@ -385,13 +364,6 @@ func escapeRef(ref string) string {
 		parts[i] = url.PathEscape(p)
 	}
 	return strings.Join(parts, "/")
-}
-
-func shortSHA(sha string) string {
-	if len(sha) > 7 {
-		return sha[:7]
-	}
-	return sha
 }
 
 func statusCode(err error) int {

@@ -13,7 +13,10 @@ import (
 	"github.com/deploybot/deploybot/bot"
 )
 
-var _ bot.PullRequests = (*Client)(nil)
+var (
+	_ bot.PullRequests = (*Client)(nil)
+	_ bot.Teams        = (*Client)(nil)
+)
 
 // PullRequestHead returns the sha the head of pull request number points
 // at now.

@@ -168,9 +168,26 @@ func wrapError(err error, what string) error {
 	case errors.As(err, &resp) && resp.Response != nil && resp.Response.StatusCode >= 500:
 		return bot.Errorf(bot.EUNAVAILABLE, "GitHub answered %s (%s)", resp.Response.Status, what)
 	case isTransportError(err):
-		return bot.Errorf(bot.EUNAVAILABLE, "GitHub did not answer (%s)", what)
+		return bot.Errorf(bot.EUNAVAILABLE, "GitHub did not answer (%s): %s", what, transportCause(err))
 	}
 	return fmt.Errorf("github: %s: %w", what, err)
+}
+
+// transportCause says why no answer came (a refused connection, a name
+// that does not resolve, a timeout) without the request's URL, which the
+// person already knows from what.
+func transportCause(err error) string {
+	var ue *url.Error
+	switch {
+	case errors.As(err, &ue):
+		if ue.Timeout() {
+			return "no answer in time"
+		}
+		return ue.Err.Error()
+	case errors.Is(err, context.DeadlineExceeded):
+		return "no answer in time"
+	}
+	return err.Error()
 }
 
 // isTransportError reports a failure to get any answer: refused or dropped

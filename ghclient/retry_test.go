@@ -2,6 +2,7 @@ package ghclient_test
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -143,5 +144,22 @@ func TestNoBlindRepeatOfAComment(t *testing.T) {
 	}
 	if n := countCalls(f, "POST", "/repos/*/*/issues/7/comments"); n != 1 {
 		t.Errorf("GitHub saw %d comment requests; want 1", n)
+	}
+}
+
+// With no answer at all, the error says why: the connection refused, the
+// name that does not resolve.
+func TestNoAnswerNamesTheCause(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	ln.Close()
+	c := mustNew(t, ghclient.Config{APIURL: "http://" + closed + "/", Token: "ghp_test", RetryBase: time.Millisecond})
+	_, err = c.ResolveRef(context.Background(), repo, "main")
+	want := `GitHub did not answer (resolving "main" in takumi/takumi-server): dial tcp ` + closed + ": connect: connection refused"
+	if bot.ErrorCode(err) != bot.EUNAVAILABLE || bot.ErrorMessage(err) != want {
+		t.Fatalf("error = %v; want unavailable saying %q", err, want)
 	}
 }

@@ -70,7 +70,7 @@ const (
 
 // pipelineStates is every state in the order of the pipeline.
 var pipelineStates = []bot.State{
-	bot.StateReceived, bot.StateQueued, bot.StateWaitingForCI, bot.StateVerifyingImage,
+	bot.StateReceived, bot.StateQueued, bot.StateWaitingForCI, bot.StateWaitingForApproval, bot.StateVerifyingImage,
 	bot.StateDeploying, bot.StateVerifyingHealth, bot.StateSucceeded, bot.StateFailed,
 	bot.StateCancelled, bot.StateRollingBack, bot.StateRolledBack,
 }
@@ -381,30 +381,37 @@ func sortEnvs(envs []string) {
 // deploymentJSON is the API's shape of a deployment. Every field is always
 // present (null or empty when unknown), so clients can rely on the keys.
 type deploymentJSON struct {
-	ID                 int64      `json:"id"`
-	App                string     `json:"app"`
-	Env                string     `json:"env"`
-	Repo               string     `json:"repo"`
-	Ref                string     `json:"ref"`
-	SHA                string     `json:"sha"`
-	CommitURL          string     `json:"commit_url"`
-	Image              string     `json:"image"`
-	Requester          string     `json:"requester"`
-	Source             bot.Source `json:"source"`
-	State              bot.State  `json:"state"`
-	Ended              bool       `json:"ended"`
-	Reason             string     `json:"reason"`
-	GitHubDeploymentID int64      `json:"github_deployment_id"`
-	PRNumber           int        `json:"pr_number"`
-	EnvironmentURL     string     `json:"environment_url"`
-	RollbackOf         int64      `json:"rollback_of"`
-	Attempts           int        `json:"attempts"`
-	CreatedAt          time.Time  `json:"created_at"`
-	UpdatedAt          time.Time  `json:"updated_at"`
+	ID                 int64          `json:"id"`
+	App                string         `json:"app"`
+	Env                string         `json:"env"`
+	Repo               string         `json:"repo"`
+	Ref                string         `json:"ref"`
+	SHA                string         `json:"sha"`
+	CommitURL          string         `json:"commit_url"`
+	Image              string         `json:"image"`
+	Requester          string         `json:"requester"`
+	Source             bot.Source     `json:"source"`
+	State              bot.State      `json:"state"`
+	Ended              bool           `json:"ended"`
+	Reason             string         `json:"reason"`
+	GitHubDeploymentID int64          `json:"github_deployment_id"`
+	PRNumber           int            `json:"pr_number"`
+	EnvironmentURL     string         `json:"environment_url"`
+	RollbackOf         int64          `json:"rollback_of"`
+	PromotedFrom       *promotionJSON `json:"promoted_from,omitempty"`
+	Attempts           int            `json:"attempts"`
+	CreatedAt          time.Time      `json:"created_at"`
+	UpdatedAt          time.Time      `json:"updated_at"`
 	// DurationSeconds is null while the deployment is in flight, so the
 	// answer does not change with the clock (and its ETag stays put).
 	DurationSeconds *float64 `json:"duration_seconds"`
 	DashboardURL    string   `json:"dashboard_url"`
+}
+
+// promotionJSON is bot.Promotion with the words every view uses.
+type promotionJSON struct {
+	bot.Promotion
+	Text string `json:"text"` // promoted from dev (#12, sha256:ab12cd34…)
 }
 
 type eventJSON struct {
@@ -435,6 +442,9 @@ func (s *Server) toJSON(d *bot.Deployment) deploymentJSON {
 		RollbackOf: d.RollbackOf, Attempts: d.Attempts,
 		CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC(),
 		DashboardURL: s.dashboardURL(d.ID),
+	}
+	if p := d.PromotedFrom; p != nil {
+		j.PromotedFrom = &promotionJSON{Promotion: *p, Text: p.Text().Plain()}
 	}
 	if j.Ended {
 		secs := d.UpdatedAt.Sub(d.CreatedAt).Seconds()

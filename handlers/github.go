@@ -111,7 +111,7 @@ func (s *Server) deploymentEvent(w http.ResponseWriter, r *http.Request, deliver
 		if sw.status >= 500 {
 			return
 		}
-		if _, err := s.Store.RecordDelivery(context.WithoutCancel(ctx), delivery, "deployment"); err != nil {
+		if _, err := s.Deployments.FirstDelivery(context.WithoutCancel(ctx), bot.WebhookDelivery(delivery, "deployment")); err != nil {
 			log.Warn("record delivery", "err", err)
 		}
 	}()
@@ -141,7 +141,7 @@ func (s *Server) deploymentEvent(w http.ResponseWriter, r *http.Request, deliver
 	repo := bot.Repo{FullName: ev.Repo.GetFullName(), InstallationID: ev.GetInstallation().GetID()}
 	payload := decodeDeploymentPayload(dep.Payload)
 
-	if existing, err := s.Store.DeploymentByGitHubID(ctx, dep.GetID()); err == nil {
+	if existing, err := s.Deployments.GitHubDeploymentOf(ctx, dep.GetID()); err == nil {
 		writeJSON(w, http.StatusOK, map[string]string{"msg": fmt.Sprintf("already deployment #%d", existing.ID)})
 		return
 	} else if !bot.IsNotFound(err) {
@@ -159,7 +159,7 @@ func (s *Server) deploymentEvent(w http.ResponseWriter, r *http.Request, deliver
 		return
 	}
 	if payload.DeploybotID != 0 {
-		own, err := s.ownDeployment(ctx, payload.DeploybotID, repo, dep)
+		own, err := s.Deployments.CreatedByUs(ctx, payload.DeploybotID, repo, dep.GetID(), dep.GetSHA(), dep.GetEnvironment())
 		if err != nil {
 			log.Error("look up deployment", "err", err)
 			http.Error(w, "store unavailable", http.StatusInternalServerError)
@@ -174,12 +174,12 @@ func (s *Server) deploymentEvent(w http.ResponseWriter, r *http.Request, deliver
 		// deployment as another requester's would be wrong, and ignoring
 		// it would leave it pending in GitHub forever.
 		log.Warn("deployment with a foreign deploybot_id", "deploybot_id", payload.DeploybotID, "github_deployment", dep.GetID())
-		err = bot.Errorf(bot.EFORBIDDEN, "not created by deploybot (payload.deploybot_id %d is none of its deployments of %s to %s)", payload.DeploybotID, shortSHA(dep.GetSHA()), dep.GetEnvironment())
+		err = bot.Errorf(bot.EFORBIDDEN, "not created by deploybot (payload.deploybot_id %d is none of its deployments of %s to %s)", payload.DeploybotID, bot.ShortSHA(dep.GetSHA()), dep.GetEnvironment())
 		s.Deployments.Reject(ctx, repo, dep.GetID(), err)
 		writeJSON(w, http.StatusAccepted, map[string]string{"msg": clip(bot.ErrorMessage(err))})
 		return
 	}
-	app, err := s.appForDeployment(repo.FullName, payload.App)
+	app, err := s.Config.AppFor(repo.FullName, payload.App, bot.SourceGitHubAPI)
 	if err != nil {
 		s.Deployments.Reject(ctx, repo, dep.GetID(), err)
 		writeJSON(w, http.StatusAccepted, map[string]string{"msg": clip(bot.ErrorMessage(err))})
@@ -206,55 +206,6 @@ func (s *Server) deploymentEvent(w http.ResponseWriter, r *http.Request, deliver
 	}
 	s.Deployments.Start(d)
 	writeJSON(w, http.StatusAccepted, map[string]any{"msg": "deployment accepted", "deployment": d.ID})
-}
-
-// ownDeployment reports whether GitHub deployment dep, whose payload says
-// deploybot_id id, is really the one deploybot's deployment id created.
-// deploybot stores a deployment, creates its GitHub deployment with the
-// store id in the payload, and only then saves the GitHub id: the webhook
-// may come in between (or an attempt may die there, to be found again by
-// FindDeployment). So a stored GitHub id must be dep's, and a missing one
-// is accepted when the deployment is of the repository, commit and
-// environment GitHub created dep for. Only someone able to create
-// deployments in that repository could forge that, and all it would do is
-// let deploybot's own pipeline go on.
-func (s *Server) ownDeployment(ctx context.Context, id int64, repo bot.Repo, dep *github.Deployment) (bool, error) {
-	d, err := s.Store.Deployment(ctx, id)
-	if bot.IsNotFound(err) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	if d.GitHubDeploymentID != 0 {
-		return d.GitHubDeploymentID == dep.GetID(), nil
-	}
-	return strings.EqualFold(d.Repo, repo.FullName) && d.SHA == dep.GetSHA() && d.Env == dep.GetEnvironment(), nil
-}
-
-// appForDeployment picks the app named in the payload, or the only app of
-// the repository.
-func (s *Server) appForDeployment(repo, named string) (string, error) {
-	apps := s.Config.AppsForRepo(repo)
-	if named != "" {
-		for _, a := range apps {
-			if a.Name == named {
-				return named, nil
-			}
-		}
-		return "", bot.Errorf(bot.ENOTFOUND, "deploybot has no app %q for %s", named, repo)
-	}
-	switch len(apps) {
-	case 0:
-		return "", bot.Errorf(bot.ENOTFOUND, "deploybot has no app for %s", repo)
-	case 1:
-		return apps[0].Name, nil
-	}
-	names := make([]string, len(apps))
-	for i, a := range apps {
-		names[i] = a.Name
-	}
-	return "", bot.Errorf(bot.EINVALID, "%s has several apps (%s); set payload.app", repo, strings.Join(names, ", "))
 }
 
 // decodeDeploymentPayload reads the payload as an object, or as a string
@@ -308,10 +259,8 @@ func (s *Server) issueCommentEvent(w http.ResponseWriter, r *http.Request, deliv
 		http.Error(w, "not an issue_comment event: no comment.created_at", http.StatusBadRequest)
 		return
 	}
-	// Keyed by the comment, not the delivery: whatever GitHub redelivers,
-	// one comment deploys at most once.
-	key := fmt.Sprintf("issue_comment:%s:%d", ev.GetRepo().GetFullName(), ev.GetComment().GetID())
-	first, err := s.Store.RecordDelivery(ctx, key, "issue_comment")
+	key := bot.CommentDelivery(ev.GetRepo().GetFullName(), ev.GetComment().GetID())
+	first, err := s.Deployments.FirstDelivery(ctx, key)
 	if err != nil {
 		s.logger().Error("record delivery", "err", err, "delivery", delivery)
 		http.Error(w, "could not record delivery", http.StatusInternalServerError)
@@ -338,7 +287,7 @@ func (s *Server) issueCommentEvent(w http.ResponseWriter, r *http.Request, deliv
 	if err != nil {
 		s.logger().Error("pull request comment", "err", err, "delivery", delivery)
 		// Nothing was deployed: let a redelivery try again.
-		if ferr := s.Store.ForgetDelivery(context.WithoutCancel(ctx), key); ferr != nil {
+		if ferr := s.Deployments.ForgetDelivery(context.WithoutCancel(ctx), key); ferr != nil {
 			s.logger().Error("forget delivery", "err", ferr, "delivery", delivery)
 		}
 		if bot.ErrorCode(err) == bot.EUNAVAILABLE {
@@ -542,7 +491,7 @@ func (s *Server) pullRequestEvent(w http.ResponseWriter, r *http.Request, body [
 		at = s.now()
 	}
 	change := bot.HeadChange{Repo: ev.Repo.FullName, Number: pr.Number, SHA: pr.Head.SHA, At: at}
-	if err := s.Store.RecordHeadChange(r.Context(), change); err != nil {
+	if err := s.Deployments.HeadChanged(r.Context(), change); err != nil {
 		s.logger().Error("record pull request head", "err", err, "repo", change.Repo, "pr", change.Number)
 		http.Error(w, "could not record the pull request's head", http.StatusInternalServerError)
 		return
@@ -704,7 +653,8 @@ func (s *Server) pushEvent(w http.ResponseWriter, r *http.Request, delivery stri
 	if pusher == "" {
 		pusher = ev.Sender.Login
 	}
-	first, err := s.Store.RecordDelivery(ctx, "push:"+delivery, "push")
+	key := bot.WebhookDelivery(delivery, "push")
+	first, err := s.Deployments.FirstDelivery(ctx, key)
 	if err != nil {
 		s.logger().Error("record delivery", "err", err, "delivery", delivery)
 		http.Error(w, "could not record delivery", http.StatusServiceUnavailable)
@@ -728,7 +678,7 @@ func (s *Server) pushEvent(w http.ResponseWriter, r *http.Request, delivery stri
 		s.logger().Error("auto deploy", "err", err, "delivery", delivery, "created", len(ds))
 		if len(ds) == 0 {
 			// Nothing was created: let a redelivery try again.
-			if ferr := s.Store.ForgetDelivery(context.WithoutCancel(ctx), "push:"+delivery); ferr != nil {
+			if ferr := s.Deployments.ForgetDelivery(context.WithoutCancel(ctx), key); ferr != nil {
 				s.logger().Error("forget delivery", "err", ferr, "delivery", delivery)
 			}
 			http.Error(w, "could not create the deployments of this push", http.StatusServiceUnavailable)
@@ -739,7 +689,7 @@ func (s *Server) pushEvent(w http.ResponseWriter, r *http.Request, delivery stri
 	for i, d := range ds {
 		ids[i] = d.ID
 	}
-	writeJSON(w, http.StatusAccepted, map[string]any{"msg": fmt.Sprintf("%d deployment(s) of %s", len(ds), shortSHA(ev.After)), "deployments": ids})
+	writeJSON(w, http.StatusAccepted, map[string]any{"msg": fmt.Sprintf("%d deployment(s) of %s", len(ds), bot.ShortSHA(ev.After)), "deployments": ids})
 }
 
 // pushTime reads repository.pushed_at, which push events give in unix

@@ -14,36 +14,81 @@ import (
 	"github.com/deploybot/deploybot/bot"
 )
 
-// Deployments is what the handlers need of the bot's service.
-type Deployments interface {
-	Accept(ctx context.Context, req bot.Request) (*bot.Deployment, error)
-	Start(d *bot.Deployment)
-	// Reject closes a GitHub deployment deploybot will not run, so it does
-	// not stay pending forever.
-	Reject(ctx context.Context, repo bot.Repo, githubID int64, err error)
+// The handlers depend on the bot through the small interfaces below, each
+// the part of it one kind of request needs.
 
-	Rollback(ctx context.Context, req bot.Request) (*bot.Deployment, error)
-	Cancel(ctx context.Context, id int64, requester string) (bot.Message, error)
-	Lock(ctx context.Context, app, env, requester, reason string, d time.Duration) (bot.Message, error)
-	Unlock(ctx context.Context, app, env, requester string) (bot.Message, error)
-	Status(ctx context.Context, app, env string) (bot.Message, error)
-	History(ctx context.Context, app, env string) (bot.Message, error)
-	Apps() bot.Message
+// Triggers turn requests into deployments and hand them over.
+type Triggers interface {
+	Accept(ctx context.Context, req bot.Request) (*bot.Deployment, error)
 	HandleComment(ctx context.Context, c bot.Comment) (*bot.Deployment, error)
 	// AutoDeploy stores a deployment of a push for every environment
 	// that deploys its branch (not started yet).
 	AutoDeploy(ctx context.Context, p bot.Push) ([]*bot.Deployment, error)
-	RollbackFrom(ctx context.Context, id int64, req bot.Request) (*bot.Deployment, error)
-	Respond(ctx context.Context, responseURL string, msg bot.Message)
+	Start(d *bot.Deployment)
+	// Reject closes a GitHub deployment deploybot will not run, so it does
+	// not stay pending forever.
+	Reject(ctx context.Context, repo bot.Repo, githubID int64, err error)
 	// NotifyCI wakes the deployments waiting for CI on sha.
 	NotifyCI(sha string)
+}
+
+// Operations are the Slack subcommands that change something, besides
+// deploy, and the Roll back button.
+type Operations interface {
+	Rollback(ctx context.Context, req bot.Request) (*bot.Deployment, error)
+	RollbackFrom(ctx context.Context, id int64, req bot.Request) (*bot.Deployment, error)
+	Cancel(ctx context.Context, id int64, requester string) (bot.Message, error)
+	Lock(ctx context.Context, app, env, requester, reason string, d time.Duration) (bot.Message, error)
+	Unlock(ctx context.Context, app, env, requester string) (bot.Message, error)
+	Respond(ctx context.Context, responseURL string, msg bot.Message)
+}
+
+// Reports are the Slack subcommands that only read.
+type Reports interface {
+	Status(ctx context.Context, app, env string) (bot.Message, error)
+	History(ctx context.Context, app, env string) (bot.Message, error)
+	Apps() bot.Message
+}
+
+// Deliveries keeps what was acted on already, so that a redelivered
+// webhook or a replayed Slack request does nothing twice, and what GitHub
+// said that a later request is compared with.
+type Deliveries interface {
+	FirstDelivery(ctx context.Context, d bot.Delivery) (bool, error)
+	ForgetDelivery(ctx context.Context, d bot.Delivery) error
+	// GitHubDeploymentOf returns the deployment of a GitHub deployment id;
+	// ENOTFOUND if none.
+	GitHubDeploymentOf(ctx context.Context, githubID int64) (*bot.Deployment, error)
+	// CreatedByUs reports whether a GitHub deployment whose payload claims
+	// deploybot_id id is really the one deploybot created.
+	CreatedByUs(ctx context.Context, id int64, repo bot.Repo, githubID int64, sha, env string) (bool, error)
+	// HeadChanged records that a pull request's head moved.
+	HeadChanged(ctx context.Context, c bot.HeadChange) error
+}
+
+// Deployments is the bot as cmd wires it into a Server: every part above.
+type Deployments interface {
+	Triggers
+	Operations
+	Approvals
+	Reports
+	Deliveries
+	Releases
+}
+
+// Records are the stored deployments the dashboard reads.
+type Records interface {
+	Deployment(ctx context.Context, id int64) (*bot.Deployment, error)
+	ListDeployments(ctx context.Context, f bot.DeploymentFilter) ([]*bot.Deployment, error)
+	Events(ctx context.Context, deploymentID int64) ([]bot.Event, error)
+	EnvLock(ctx context.Context, app, env string, now time.Time) (*bot.EnvLock, error)
 }
 
 // Server holds what every handler shares.
 type Server struct {
 	Config      *bot.Config
 	Deployments Deployments
-	Store       bot.Store
+	Store       Records
 	Logger      *slog.Logger
 	// Ready reports whether the store answers; nil means always ready.
 	Ready func(ctx context.Context) error

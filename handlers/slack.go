@@ -167,7 +167,7 @@ func (s *Server) pinned(w http.ResponseWriter, from slackWorkspace) bool {
 // a restart or another replica remembers it too. When it cannot be
 // recorded it answers the request itself and returns false.
 func (s *Server) firstSeen(w http.ResponseWriter, r *http.Request) bool {
-	first, err := s.Store.RecordDelivery(r.Context(), "slack:"+r.Header.Get("X-Slack-Signature"), "slack")
+	first, err := s.Deployments.FirstDelivery(r.Context(), bot.SlackRequest(r.Header.Get("X-Slack-Signature")))
 	switch {
 	case err != nil:
 		s.logger().Error("record slack request", "err", err)
@@ -221,11 +221,11 @@ func (s *Server) slackCommand(w http.ResponseWriter, r *http.Request) {
 			s.Deployments.Start(d)
 			verb := "accepted"
 			if cmd.Kind == bot.CommandRollback {
-				verb = fmt.Sprintf("accepted: rolling back to %s", shortSHA(d.SHA))
+				verb = fmt.Sprintf("accepted: rolling back to %s", bot.ShortSHA(d.SHA))
 			}
 			ref := d.Ref
 			if ref == d.SHA {
-				ref = shortSHA(ref)
+				ref = bot.ShortSHA(ref)
 			}
 			msg = bot.Message{Text: bot.Textf("Deployment #%d %s: %s %s to %s. I'll post progress in the channel.", d.ID, verb, d.App, ref, d.Env).Slack()}
 		}
@@ -242,8 +242,12 @@ func (s *Server) slackCommand(w http.ResponseWriter, r *http.Request) {
 	case bot.CommandCancel:
 		msg, err = s.Deployments.Cancel(ctx, cmd.ID, requester)
 		inChannel = true
+	case bot.CommandApprove, bot.CommandReject:
+		msg, err = s.decide(ctx, cmd.Kind, cmd.ID, requester, cmd.Reason)
 	case bot.CommandApps:
 		msg = s.Deployments.Apps()
+	case bot.CommandDryRun, bot.CommandPromote:
+		msg, err = s.releaseCommand(ctx, cmd, req)
 	default:
 		ephemeral(w, cmd.Reply)
 		return
@@ -268,17 +272,11 @@ func (s *Server) slackCommand(w http.ResponseWriter, r *http.Request) {
 // carried out twice for one request; answers that only read may repeat.
 func acts(k bot.CommandKind) bool {
 	switch k {
-	case bot.CommandDeploy, bot.CommandRollback, bot.CommandLock, bot.CommandUnlock, bot.CommandCancel:
+	case bot.CommandDeploy, bot.CommandRollback, bot.CommandLock, bot.CommandUnlock, bot.CommandCancel,
+		bot.CommandApprove, bot.CommandReject, bot.CommandPromote:
 		return true
 	}
 	return false
-}
-
-func shortSHA(sha string) string {
-	if len(sha) > 7 {
-		return sha[:7]
-	}
-	return sha
 }
 
 // interaction is the part of Slack's block_actions payload deploybot reads.
@@ -327,6 +325,9 @@ func (s *Server) slackInteraction(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	ctx := r.Context()
 	action := in.Actions[0]
+	if s.approvalClick(ctx, in, action.ActionID, action.Value) {
+		return
+	}
 	if action.ActionID != bot.ActionRollback {
 		s.Deployments.Respond(ctx, in.ResponseURL, bot.Message{Text: bot.Textf("I do not know the action %q.", action.ActionID).Slack()})
 		return
@@ -344,7 +345,7 @@ func (s *Server) slackInteraction(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case err == nil:
 		s.Deployments.Start(d)
-		text = bot.Textf("Deployment #%d accepted: rolling %s %s back to %s.", d.ID, d.App, d.Env, shortSHA(d.SHA)).Slack()
+		text = bot.Textf("Deployment #%d accepted: rolling %s %s back to %s.", d.ID, d.App, d.Env, bot.ShortSHA(d.SHA)).Slack()
 	case bot.ErrorCode(err) == bot.EINTERNAL:
 		s.logger().Error("rollback button", "err", err, "user", in.User.ID)
 		text = "Something went wrong inside deploybot; nothing was changed. Please try again."

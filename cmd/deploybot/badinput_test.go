@@ -155,9 +155,7 @@ func TestBadInputSuite(t *testing.T) {
 		t.Errorf("bad input: %d tried, %d handled, %d crashes; want all handled and none crashed", tried, handled, crashes)
 	}
 
-	// Anything wrongly started has had time to show by now.
-	time.Sleep(100 * time.Millisecond)
-	sb.github.WaitWebhooks()
+	settle(t, sb)
 	if ds, _ := sb.bot.store.Deployments(ctx, 1000); len(ds) != expectedDeployments {
 		t.Errorf("store has %d deployments after the table, want %d (the accepted refs that do not exist)", len(ds), expectedDeployments)
 	}
@@ -492,7 +490,7 @@ func badInputRows(t *testing.T, sb *sandbox, corpusDir, good string) []badInput 
 	add(
 		slack("slack text: empty", "", "Tell me what to deploy."),
 		slack("slack text: unknown command", "frobnicate", couldNot),
-		slack("slack text: app not configured", "nope main dev", `unknown app "nope"; known apps: takumi-server`),
+		slack("slack text: app not configured", "nope main dev", `unknown app "nope"; known apps: shop-web, takumi-server`),
 		slack("slack text: environment not configured", "takumi-server main qa", `app takumi-server has no environment "qa"; its environments: dev, prod, staging`),
 		slack("slack text: environment in unicode", "takumi-server main dév", notEnv),
 		slack("slack text: environment in Cyrillic look-alikes", "takumi-server main рrod", notEnv),

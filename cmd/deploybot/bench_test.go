@@ -49,9 +49,5 @@ func BenchmarkSlackDeployEndToEnd(b *testing.B) {
 		wall += time.Since(began)
 		emulators += time.Duration(sb.emulatorTime.Load() - emulatorsBefore)
 	}
-	n := float64(b.N)
-	b.ReportMetric(float64(wall-emulators)/float64(time.Millisecond)/n, "bot-ms/op")
-	b.ReportMetric(float64(emulators)/float64(time.Millisecond)/n, "emulator-ms/op")
-	b.ReportMetric(float64(len(sb.github.Calls())-githubBefore)/n, "github-calls/op")
-	b.ReportMetric(float64(len(sb.aws.Calls())-awsBefore)/n, "aws-calls/op")
+	reportEndToEnd(b, sb, wall, emulators, githubBefore, awsBefore)
 }

@@ -18,13 +18,7 @@ import (
 // Chromium: the page shows it in flight, then its outcome, without anyone
 // reloading it.
 func TestDashboardInBrowser(t *testing.T) {
-	chromium := os.Getenv("DEPLOYBOT_TEST_CHROMIUM")
-	if chromium == "" {
-		t.Skip("DEPLOYBOT_TEST_CHROMIUM is not set; set it to a Chromium binary (Debian's chromium package: /usr/bin/chromium) to run the browser test")
-	}
-	if _, err := os.Stat(chromium); err != nil {
-		t.Fatalf("DEPLOYBOT_TEST_CHROMIUM=%s: %v", chromium, err)
-	}
+	browserCtx := browser(t)
 	start := time.Now()
 	ctx := context.Background()
 	sb := newTestSandbox(t)
@@ -50,27 +44,6 @@ func TestDashboardInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromium),
-		// Without the background-networking flags Chromium keeps trying
-		// Google's hosts, which this machine's closed network refuses.
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true), // runs as root in CI
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-	}
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelAlloc()
-	browserCtx, cancelBrowser := chromedp.NewContext(allocCtx)
-	defer cancelBrowser()
-	browserCtx, cancelTimeout := context.WithTimeout(browserCtx, 2*time.Minute)
-	defer cancelTimeout()
 
 	launched := time.Now()
 	if err := chromedp.Do(browserCtx,
@@ -144,19 +117,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	dir := os.Getenv("DEPLOYBOT_TEST_ARTIFACTS")
-	if dir == "" {
-		dir = t.TempDir()
-	} else if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for name, png := range map[string][]byte{"dashboard-in-flight.png": inFlight, "dashboard.png": shot, "deployment.png": detail} {
-		path := filepath.Join(dir, name)
-		if err := os.WriteFile(path, png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("screenshot: %s", path)
-	}
+	saveScreenshots(t, map[string][]byte{"dashboard-in-flight.png": inFlight, "dashboard.png": shot, "deployment.png": detail})
 	if os.Getenv("DEPLOYBOT_UPDATE_SCREENSHOT") == "1" {
 		path := filepath.Join("..", "..", "docs", "dashboard.png")
 		if err := os.WriteFile(path, shot, 0o644); err != nil {

@@ -1,155 +1,95 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
-	"time"
 
 	"github.com/deploybot/deploybot/bot"
+	"github.com/deploybot/deploybot/emulator/githubemu"
 )
 
-const validConfig = `
-listen: ":8080"
-public_url: "https://deploybot.example.com"
-github:
-  api_url: "https://ghe.example.com/api/v3"
-  app_id: ${APP_ID}
-  private_key: ${KEY}
-  webhook_secret: ${HOOK}
-slack:
-  bot_token: ${SLACK_BOT_TOKEN}
-  signing_secret: s3cret
-  channel: "#deploys"
-aws:
-  region: us-east-1
-apps:
-  takumi-server:
-    repo: takumi/takumi-server
-    image: 123456789012.dkr.ecr.us-east-1.amazonaws.com/takumi-server
-    tag: "git_{{.ShortSHA}}"
-    checks: ["ci/codeship"]
-    ci_timeout: 10m
-    environments:
-      dev:
-        elasticbeanstalk: {application: takumi-server, environment: takumi-srv-dev, bucket: eb-bucket}
-      prod:
-        ecs: {cluster: prod, service: takumi-api, container: api}
-        role_arn: arn:aws:iam::210987654321:role/deploybot
-        allow: ["slack:U024BE7LH", "github:octocat"]
-        auto_rollback: true
-        channel: "#prod-deploys"
-`
-
-func testEnv(name string) string {
+// exampleEnv sets every variable deploybot.example.yaml names.
+func exampleEnv(name string) string {
+	if name == "GITHUB_APP_PRIVATE_KEY" {
+		return string(testKeyPEM())
+	}
 	return map[string]string{
-		"APP_ID":          "12345",
-		"KEY":             "-----BEGIN RSA PRIVATE KEY-----\nline: with: colons\n-----END RSA PRIVATE KEY-----\n",
-		"HOOK":            "hook secret # not a comment",
-		"SLACK_BOT_TOKEN": "xoxb-1",
+		"GITHUB_APP_ID": "12345", "GITHUB_WEBHOOK_SECRET": "w", "SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s",
 	}[name]
 }
 
-func TestParseConfig(t *testing.T) {
-	cfg, err := parseConfig([]byte(validConfig), testEnv)
+// testKeyPEM is a GitHub App key, made once: check parses it as serve does.
+var testKeyPEM = sync.OnceValue(func() []byte {
+	_, pemBytes, err := githubemu.GenerateKey()
 	if err != nil {
-		t.Fatalf("parseConfig: %v", err)
+		panic(err)
 	}
-	if cfg.GitHub.AppID != 12345 {
-		t.Errorf("app_id = %d, want 12345 from ${APP_ID}", cfg.GitHub.AppID)
-	}
-	if cfg.GitHub.PrivateKey != testEnv("KEY") {
-		t.Errorf("private_key = %q, want the multi-line value unchanged", cfg.GitHub.PrivateKey)
-	}
-	if cfg.GitHub.WebhookSecret != "hook secret # not a comment" {
-		t.Errorf("webhook_secret = %q", cfg.GitHub.WebhookSecret)
-	}
-	if cfg.GitHub.APIURL != "https://ghe.example.com/api/v3/" {
-		t.Errorf("api_url = %q, want a trailing slash added", cfg.GitHub.APIURL)
-	}
-	if cfg.Store != bot.DefaultStore {
-		t.Errorf("store = %q, want default %q", cfg.Store, bot.DefaultStore)
-	}
-	app, env, err := cfg.Lookup("takumi-server", "prod")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if time.Duration(app.CITimeout) != 10*time.Minute || time.Duration(env.Timeout) != bot.DefaultDeployTimeout {
-		t.Errorf("ci_timeout = %v, timeout = %v", time.Duration(app.CITimeout), time.Duration(env.Timeout))
-	}
-	if env.TargetKind() != bot.TargetECS || env.ECS.Container != "api" || !env.AutoRollback {
-		t.Errorf("prod env = %+v", env)
-	}
-	tag, err := app.ImageTag("cf7edb2f0d6e1c5b44e7b1cbe3a6f7e8d9c0b1a2")
-	if err != nil || tag != "git_cf7edb2" {
-		t.Errorf("ImageTag = %q, %v; want git_cf7edb2", tag, err)
-	}
-}
-
-func TestParseConfigErrors(t *testing.T) {
-	tests := []struct {
-		name string
-		edit func(string) string
-		want []string
-	}{
-		{"unknown top-level key", func(s string) string { return s + "colour: blue\n" }, []string{"line 31: colour: unknown key"}},
-		{"unknown env key", func(s string) string {
-			return strings.Replace(s, "auto_rollback: true", "auto_rollback: true\n        autorollback: true", 1)
-		}, []string{"line 30: apps.takumi-server.environments.prod.autorollback: unknown key"}},
-		{"two targets", func(s string) string {
-			return strings.Replace(s, "        role_arn:", "        elasticbeanstalk: {application: a, environment: b, bucket: c}\n        role_arn:", 1)
-		}, []string{"line 25: apps.takumi-server.environments.prod: has two targets"}},
-		{"no target", func(s string) string {
-			return strings.Replace(s, "        elasticbeanstalk: {application: takumi-server, environment: takumi-srv-dev, bucket: eb-bucket}\n", "        channel: '#x'\n", 1)
-		}, []string{"line 23: apps.takumi-server.environments.dev: needs one target"}},
-		{"missing field", func(s string) string { return strings.Replace(s, ", container: api", "", 1) }, []string{"apps.takumi-server.environments.prod.ecs.container: required"}},
-		{"bad template field", func(s string) string { return strings.Replace(s, "{{.ShortSHA}}", "{{.Sha}}", 1) }, []string{"line 19: apps.takumi-server.tag: bad template"}},
-		{"unparsable template", func(s string) string { return strings.Replace(s, "{{.ShortSHA}}", "{{.ShortSHA", 1) }, []string{"apps.takumi-server.tag: bad template"}},
-		{"unset variable", func(s string) string { return strings.Replace(s, "${HOOK}", "${NOPE}", 1) }, []string{"line 8: github.webhook_secret: environment variable NOPE is not set"}},
-		{"bad duration", func(s string) string { return strings.Replace(s, "ci_timeout: 10m", "ci_timeout: ten", 1) }, []string{"line 21: apps.takumi-server.ci_timeout: time: invalid duration"}},
-		{"bad allow entry", func(s string) string { return strings.Replace(s, `"github:octocat"`, `"octocat"`, 1) }, []string{"apps.takumi-server.environments.prod.allow[1]: want slack:"}},
-		{"public dashboard with credentials", func(s string) string {
-			return s + "dashboard: {public: true, token: t}\n"
-		}, []string{"dashboard.public: public serves the dashboard to anyone"}},
-		{"two errors at once", func(s string) string {
-			return strings.Replace(strings.Replace(s, "region: us-east-1", "regoin: us-east-1", 1), "repo: takumi", "rep: takumi", 1)
-		}, []string{"aws.regoin: unknown key", "apps.takumi-server.rep: unknown key"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := parseConfig([]byte(tt.edit(validConfig)), testEnv)
-			if err == nil {
-				t.Fatal("parseConfig accepted it")
-			}
-			for _, want := range tt.want {
-				if !strings.Contains(err.Error(), want) {
-					t.Errorf("error %q does not contain %q", err, want)
-				}
-			}
-		})
-	}
-}
+	return pemBytes
+})
 
 // The example config shipped at the root must stay valid, and `deploybot
 // check` must say so.
 func TestExampleConfigChecks(t *testing.T) {
-	env := map[string]string{
-		"GITHUB_APP_ID": "12345", "GITHUB_APP_PRIVATE_KEY": "-----BEGIN RSA PRIVATE KEY-----\nx\n-----END RSA PRIVATE KEY-----",
-		"GITHUB_WEBHOOK_SECRET": "w", "SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s",
-	}
 	var out, errOut strings.Builder
-	err := run(context.Background(), []string{"check", "--config", "../../deploybot.example.yaml"}, &out, &errOut, func(k string) string { return env[k] })
+	err := run(context.Background(), []string{"check", "--config", "../../deploybot.example.yaml"}, &out, &errOut, exampleEnv)
 	if err != nil {
 		t.Fatalf("check: %v", err)
 	}
 	if !strings.Contains(out.String(), "is valid") || !strings.Contains(out.String(), "takumi-server → dev (elasticbeanstalk), prod (ecs)") {
 		t.Errorf("check printed %q", out.String())
 	}
+	// Warnings are printed, one a line, at the line of what they are
+	// about, and check still succeeds.
+	example, err := os.ReadFile("../../deploybot.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	devLine := slices.Index(strings.Split(string(example), "\n"), "      dev:") + 1
+	if want := fmt.Sprintf("warning: line %d: apps.takumi-server.environments.dev: no allow list", devLine); devLine == 0 || !strings.HasPrefix(out.String(), want) {
+		t.Errorf("check printed %q, want it to start with %q", out.String(), want)
+	}
 	err = run(context.Background(), []string{"check", "--config", "../../deploybot.example.yaml"}, &out, &errOut, func(string) string { return "" })
 	if err == nil || !strings.Contains(err.Error(), "GITHUB_APP_ID is not set") {
 		t.Errorf("check without the environment: %v", err)
+	}
+}
+
+// `deploybot check` refuses what serve would refuse at start-up, every
+// problem at once, one line each, in the order of the file.
+func TestCheckRefusesWhatServeWould(t *testing.T) {
+	example, err := os.ReadFile("../../deploybot.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "deploybot.yaml")
+	bad := strings.Replace(string(example), "region: us-east-1", "region: us-east-9", 1)
+	if err := os.WriteFile(path, []byte(bad), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	getenv := func(k string) string {
+		if k == "GITHUB_APP_PRIVATE_KEY" {
+			return "junk"
+		}
+		return exampleEnv(k)
+	}
+	var out, errOut strings.Builder
+	err = run(context.Background(), []string{"check", "--config", path}, &out, &errOut, getenv)
+	if err == nil {
+		t.Fatalf("check accepted it; printed %q", out.String())
+	}
+	want := "config " + path + ":\n" +
+		"line 9: github.private_key: not a GitHub App private key: want the RSA key in PEM form (the .pem file GitHub gives, -----BEGIN RSA PRIVATE KEY-----)\n" +
+		`line 22: aws.region: "us-east-9" is not an AWS region (did you mean us-east-1?)`
+	if err.Error() != want {
+		t.Errorf("check said:\n%v\nwant:\n%s", err, want)
 	}
 }
 
@@ -167,18 +107,26 @@ func TestCheckDoesNotPrintTheStorePassword(t *testing.T) {
 		{"key=value", "host=db.example.com user=deploybot password=" + password + " dbname=deploybot", false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
+			example, err := os.ReadFile("../../deploybot.example.yaml")
+			if err != nil {
+				t.Fatal(err)
+			}
+			withStore := regexp.MustCompile(`(?m)^store: .*$`).ReplaceAllLiteral(example, []byte("store: ${DATABASE_URL}"))
+			if bytes.Equal(withStore, example) {
+				t.Fatal("deploybot.example.yaml has no store: line to replace")
+			}
 			path := filepath.Join(t.TempDir(), "deploybot.yaml")
-			if err := os.WriteFile(path, []byte("store: ${DATABASE_URL}\n"+validConfig), 0o600); err != nil {
+			if err := os.WriteFile(path, withStore, 0o600); err != nil {
 				t.Fatal(err)
 			}
 			getenv := func(k string) string {
 				if k == "DATABASE_URL" {
 					return tt.dsn
 				}
-				return testEnv(k)
+				return exampleEnv(k)
 			}
 			var out, errOut strings.Builder
-			err := run(context.Background(), []string{"check", "--config", path}, &out, &errOut, getenv)
+			err = run(context.Background(), []string{"check", "--config", path}, &out, &errOut, getenv)
 			printed := out.String() + errOut.String()
 			if err != nil {
 				printed += err.Error() // what main prints

@@ -9,42 +9,84 @@ import (
 	"time"
 
 	"github.com/deploybot/deploybot/bot"
+	"github.com/deploybot/deploybot/config"
 )
 
-// deployCommand is `deploybot deploy APP REF ENV [--config FILE]`: the
-// pipeline run once from a terminal, with the same store, GitHub and Slack
-// reporting as the server. The exit status is 0 only on success.
+// deployCommand is `deploybot deploy APP REF ENV [--dry-run] [--config
+// FILE]`: the pipeline run once from a terminal, with the same store,
+// GitHub and Slack reporting as the server, or with --dry-run its plan,
+// changing nothing. The exit status is 0 only on success.
 func deployCommand(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	var positional []string
-	path := getenv("DEPLOYBOT_CONFIG")
-	if path == "" {
-		path = "deploybot.yaml"
+	a, err := parseCLIArgs("deploy", args, getenv, true, stdout)
+	if a.help || err != nil {
+		return err
 	}
-	// Flags may come after the positional arguments, which the flag
-	// package does not allow, hence the small loop.
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		switch {
-		case a == "--config" || a == "-config":
-			if i+1 >= len(args) {
-				return usageError("--config needs a file")
-			}
-			path = args[i+1]
-			i++
-		case strings.HasPrefix(a, "--config=") || strings.HasPrefix(a, "-config="):
-			_, path, _ = strings.Cut(a, "=")
-		case strings.HasPrefix(a, "-"):
-			return usageError(fmt.Sprintf("deploy: unknown flag %s", a))
-		default:
-			positional = append(positional, a)
-		}
-	}
-	if len(positional) != 3 {
+	if len(a.positional) != 3 {
 		return usageError("deploy needs APP REF ENV")
 	}
-	app, ref, env := positional[0], positional[1], positional[2]
+	app, ref, env := a.positional[0], a.positional[1], a.positional[2]
+	return runCLI(ctx, a.path, app, env, stdout, stderr, getenv, func(in *instance, req bot.Request) (*bot.Deployment, error) {
+		req.Ref = ref
+		if !a.dryRun {
+			return in.service.Accept(ctx, req)
+		}
+		p, err := in.service.Plan(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintln(stdout, p.Plain())
+		return nil, nil
+	})
+}
 
-	cfg, err := loadConfig(path, getenv)
+// cliArgs are a terminal command's arguments: flags may come after the
+// positional arguments, which the flag package does not allow, hence the
+// small loop.
+type cliArgs struct {
+	positional []string
+	path       string
+	dryRun     bool
+	help       bool // asked for, and printed to stdout
+}
+
+func parseCLIArgs(cmd string, args []string, getenv func(string) string, dryRunOK bool, stdout io.Writer) (cliArgs, error) {
+	a := cliArgs{path: defaultConfigPath(getenv)}
+	for i := 0; i < len(args); i++ {
+		arg := args[i]
+		switch {
+		case arg == "--config" || arg == "-config":
+			if i+1 >= len(args) {
+				return a, usageError("--config needs a file")
+			}
+			a.path = args[i+1]
+			i++
+		case strings.HasPrefix(arg, "--config=") || strings.HasPrefix(arg, "-config="):
+			_, a.path, _ = strings.Cut(arg, "=")
+		case dryRunOK && (arg == "--dry-run" || arg == "-dry-run"):
+			a.dryRun = true
+		case arg == "-h" || arg == "-help" || arg == "--help":
+			usage, _ := commandUsage(cmd)
+			fmt.Fprintf(stdout, "%s\n\nflags:\n  -config FILE\n    \tthe config FILE; $DEPLOYBOT_CONFIG when set (default \"deploybot.yaml\")\n", usage)
+			if dryRunOK {
+				fmt.Fprintf(stdout, "  -dry-run\n    \tprint the plan only: create and change nothing\n")
+			}
+			a.help = true
+			return a, nil
+		case strings.HasPrefix(arg, "-"):
+			return a, usageError(fmt.Sprintf("%s: unknown flag %s", cmd, arg))
+		default:
+			a.positional = append(a.positional, arg)
+		}
+	}
+	return a, nil
+}
+
+// runCLI loads the config, wires the service, asks accept for a
+// deployment as the person at the terminal and runs it to its end; an
+// accept that returns none has answered already.
+func runCLI(ctx context.Context, path, app, env string, stdout, stderr io.Writer, getenv func(string) string,
+	accept func(in *instance, req bot.Request) (*bot.Deployment, error)) error {
+	cfg, err := config.Load(path, getenv)
 	if err != nil {
 		return err
 	}
@@ -70,11 +112,17 @@ func deployCommand(ctx context.Context, args []string, stdout, stderr io.Writer,
 	if user == "" {
 		user = "unknown"
 	}
-	d, err := in.service.Accept(ctx, bot.Request{App: app, Env: env, Ref: ref, Requester: "cli:" + user, Source: bot.SourceCLI})
+	d, err := accept(in, bot.Request{App: app, Env: env, Requester: "cli:" + user, Source: bot.SourceCLI})
 	if err != nil {
 		return fmt.Errorf("%s", bot.ErrorMessage(err))
 	}
-	fmt.Fprintf(stdout, "deployment #%d: %s %s to %s\n", d.ID, app, ref, env)
+	if d == nil {
+		return nil
+	}
+	fmt.Fprintf(stdout, "deployment #%d: %s %s to %s\n", d.ID, app, d.Ref, env)
+	if p := d.PromotedFrom; p != nil {
+		fmt.Fprintf(stdout, "%s\n", p.Text().Plain())
+	}
 	if err := in.dispatcher.RunOne(ctx, d); err != nil {
 		return fmt.Errorf("deployment #%d failed after %s: %s", d.ID, time.Since(began).Round(100*time.Millisecond), d.Reason)
 	}

@@ -30,6 +30,26 @@ func newTestSandbox(t *testing.T) *sandbox {
 	return sb
 }
 
+// settle returns once every deployment in the store has finished its
+// pipeline, reporting included, and GitHub has delivered its webhooks.
+// The HTTP handlers do their work before they answer, so once the
+// requests of a test are answered and settle returns, nothing they
+// started is still going: "nothing happened" can then be asserted.
+func settle(t *testing.T, sb *sandbox) {
+	t.Helper()
+	ctx := context.Background()
+	ds, err := sb.bot.store.Deployments(ctx, 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range ds {
+		if _, err := sb.wait(ctx, d.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sb.github.WaitWebhooks()
+}
+
 func slashDeploy(t *testing.T, sb *sandbox, text string) *bot.Deployment {
 	t.Helper()
 	ctx := context.Background()
@@ -249,7 +269,7 @@ func TestRefusedRequestsCreateNothing(t *testing.T) {
 	}
 
 	for text, want := range map[string]string{
-		"nope main dev":               `unknown app "nope"; known apps: takumi-server`,
+		"nope main dev":               `unknown app "nope"; known apps: shop-web, takumi-server`,
 		"takumi-server main qa":       `app takumi-server has no environment "qa"; its environments: dev, prod, staging`,
 		"takumi-server main":          "could not read",
 		"takumi-server main dev prod": "could not read",
@@ -263,8 +283,7 @@ func TestRefusedRequestsCreateNothing(t *testing.T) {
 		}
 	}
 
-	// Give anything wrongly started a moment to reach the emulators.
-	time.Sleep(100 * time.Millisecond)
+	settle(t, sb)
 	if ds, _ := sb.bot.store.Deployments(ctx, 10); len(ds) != 0 {
 		t.Errorf("store has %d deployments after refused requests", len(ds))
 	}
@@ -347,11 +366,8 @@ func TestRollbackButton(t *testing.T) {
 		"response_url": responseURL, "actions": []map[string]any{{"action_id": "rollback", "value": fmt.Sprint(d.ID)}},
 	})
 	body := []byte(url.Values{"payload": {string(payload)}}.Encode())
-	req, _ := http.NewRequest("POST", sb.bot.URL+"/slack/interactions", bytes.NewReader(body))
 	now := time.Now()
-	req.Header.Set("X-Slack-Request-Timestamp", fmt.Sprint(now.Unix()))
-	req.Header.Set("X-Slack-Signature", slackemu.Sign(sandboxSigningSecret, now, body))
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := http.DefaultClient.Do(signedInteraction(sb, body, sandboxSigningSecret, now))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -373,10 +389,7 @@ func TestRollbackButton(t *testing.T) {
 	}
 
 	// A forged click is refused like a forged command.
-	req, _ = http.NewRequest("POST", sb.bot.URL+"/slack/interactions", bytes.NewReader(body))
-	req.Header.Set("X-Slack-Request-Timestamp", fmt.Sprint(now.Unix()))
-	req.Header.Set("X-Slack-Signature", slackemu.Sign("wrong", now, body))
-	resp, err = http.DefaultClient.Do(req)
+	resp, err = http.DefaultClient.Do(signedInteraction(sb, body, "wrong", now))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -400,12 +413,12 @@ func TestCancelWhileWaitingForCI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for d.State != bot.StateWaitingForCI {
-		time.Sleep(10 * time.Millisecond)
+	waitFor(t, fmt.Sprintf("deployment #%d to wait for CI", d.ID), 30*time.Second, func() bool {
 		if d, err = sb.bot.store.Deployment(ctx, d.ID); err != nil {
 			t.Fatal(err)
 		}
-	}
+		return d.State == bot.StateWaitingForCI
+	})
 	_, reply, err = sb.slash(ctx, sandboxUser, fmt.Sprintf("cancel #%d", d.ID))
 	if err != nil || !strings.Contains(reply, fmt.Sprintf("Deployment #%d (takumi-server to dev) cancelled", d.ID)) {
 		t.Fatalf("cancel reply %q, %v", reply, err)
@@ -425,7 +438,7 @@ func TestCancelWhileWaitingForCI(t *testing.T) {
 		t.Errorf("%d AWS calls for a cancelled deployment", n)
 	}
 	_, reply, _ = sb.slash(ctx, sandboxUser, fmt.Sprintf("cancel %d", d.ID))
-	if !strings.Contains(reply, "is cancelled; only queued or CI-waiting deployments can be cancelled") {
+	if !strings.Contains(reply, "is cancelled; only queued, CI-waiting or approval-waiting deployments can be cancelled") {
 		t.Errorf("second cancel reply %q", reply)
 	}
 }

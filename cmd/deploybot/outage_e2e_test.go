@@ -76,14 +76,14 @@ func TestStoreOutageMidRolloutReportsOnce(t *testing.T) {
 			case <-time.After(60 * time.Second):
 				t.Fatal("the deployment never reached UpdateService")
 			}
-			polls := f.aws.CallCount("DescribeServices")
+			polls := rolloutPolls(f.aws)
 			up := tc.down(t)
 			release.Do(func() { close(resume) })
 
 			// The emulator ends a rollout on its third poll: after that
 			// deploybot knows how it went and has its end to record.
 			waitFor(t, "deploybot to see the rollout complete", 60*time.Second, func() bool {
-				return f.aws.CallCount("DescribeServices") >= polls+3
+				return rolloutPolls(f.aws) >= polls+3
 			})
 			hold := 2 * time.Second
 			if tc.outlastsLease {

@@ -56,6 +56,8 @@ type fleet struct {
 	// autoDeploy is the branch every env of the configs deploys on its
 	// own; "" is none.
 	autoDeploy string
+	// approvals is each environment's approvals; 0 is none.
+	approvals int
 	// envTimeout is each environment's timeout; "" is 2m.
 	envTimeout string
 	// publicDashboard serves /metrics without credentials.
@@ -151,6 +153,9 @@ apps:
 			fmt.Fprintf(&b, "      %s:\n        ecs: {cluster: %s, service: %s, container: %s}\n        timeout: %s\n", env, app.clusterPrefix+env, sandboxService, sandboxContainer, envTimeout)
 			if f.autoDeploy != "" {
 				fmt.Fprintf(&b, "        auto_deploy: {branch: %s}\n", f.autoDeploy)
+			}
+			if f.approvals > 0 {
+				fmt.Fprintf(&b, "        approvals: %d\n", f.approvals)
 			}
 		}
 	}
@@ -305,7 +310,7 @@ func TestCrashMidRolloutResumes(t *testing.T) {
 	first := f.serveProcess(t, config, addr, "replica-before-crash", &logs)
 	f.slash(t, addr, "takumi-server "+sha[:7]+" dev")
 	waitFor(t, "the rollout to start", 30*time.Second, func() bool {
-		return f.aws.CallCount("UpdateService") == 1 && f.aws.CallCount("DescribeServices") >= 3
+		return f.aws.CallCount("UpdateService") == 1 && rolloutPolls(f.aws) >= 3
 	})
 	if err := first.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)

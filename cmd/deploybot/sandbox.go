@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -21,8 +22,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/deploybot/deploybot/bot"
+	"github.com/deploybot/deploybot/config"
 	"github.com/deploybot/deploybot/emulator/awsemu"
 	"github.com/deploybot/deploybot/emulator/githubemu"
+	"github.com/deploybot/deploybot/emulator/registryemu"
 	"github.com/deploybot/deploybot/emulator/slackemu"
 )
 
@@ -49,6 +52,13 @@ const (
 	sandboxWebhookSecret = "sandbox-github-webhook-secret"
 	sandboxBotToken      = "xoxb-sandbox"
 	sandboxAWSSecret     = "sandbox-aws-secret-access-key"
+
+	// An app whose image lives in a registry outside ECR, on loopback,
+	// asking for credentials through a token challenge as Quay does.
+	sandboxWebApp      = "shop-web"
+	sandboxWebRepo     = "acme/shop-web"
+	sandboxWebCluster  = "web"
+	sandboxRegistryPwd = "sandbox-registry-password"
 )
 
 // sandbox is a whole world on loopback: emulators of GitHub, Slack and
@@ -58,6 +68,7 @@ type sandbox struct {
 	github *githubemu.Emulator
 	slack  *slackemu.Server
 	aws    *awsemu.Server
+	oci    *registryemu.Registry
 	cfg    *bot.Config
 	bot    *instance
 
@@ -68,6 +79,9 @@ type sandbox struct {
 
 	mu       sync.Mutex
 	finished map[int64]chan struct{}
+
+	console *console
+	files   sandboxFiles
 }
 
 // newSandbox starts the emulators and the bot. logs receives the bot's
@@ -114,20 +128,36 @@ func newSandbox(ctx context.Context, listen string, logs io.Writer, tweaks ...fu
 	s.github.SetPermission(sandboxRepo, sandboxWriter, "write")
 	s.github.SetPermission(sandboxRepo, sandboxReader, "read")
 
-	s.cfg, err = parseConfig([]byte(sandboxConfig), func(name string) string {
+	s.oci = registryemu.Start(registryemu.Token, "acme+deploybot", sandboxRegistryPwd)
+	s.github.AddRepo(sandboxWebRepo, sandboxInstall)
+	s.aws.AddService(sandboxWebCluster, sandboxWebApp, awsemu.TaskDef{
+		Family: sandboxWebApp, CPU: "256", Memory: "512",
+		Containers: []awsemu.Container{{Name: "web", Image: s.oci.Host() + "/acme/shop-web:v0", Memory: 512}},
+	})
+
+	s.cfg, err = config.Parse([]byte(sandboxConfig), func(name string) string {
 		return map[string]string{
 			"GITHUB_API_URL": ghSrv.URL + "/api/v3/",
 			"GITHUB_KEY":     string(keyPEM),
 			"SLACK_API_URL":  s.slack.APIURL(),
 			"STORE":          "sqlite:" + filepath.Join(s.dir, "deploybot.db"),
+			"REGISTRY":       s.oci.Host(),
 		}[name]
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sandbox config: %w", err)
 	}
+	// A registry's host is a map key, which ${VAR} does not reach, and the
+	// sandbox's registry port is only known now.
+	s.cfg.Registries = map[string]*bot.RegistryConfig{s.oci.Host(): {Username: "acme+deploybot", Password: sandboxRegistryPwd}}
 	// The sandbox's dashboard has no credentials to give; it is open only
 	// where nobody else can reach it.
 	s.cfg.Dashboard.Public = isLoopback(listen)
+	// Links in Slack and GitHub point at the dashboard the person has
+	// open, unless the port is only chosen now (tests).
+	if _, port, err := net.SplitHostPort(listen); err == nil && port != "0" {
+		s.cfg.PublicURL = "http://" + listen
+	}
 	opt := options{
 		logger: newLogger(logs),
 		awsOptions: []func(*awsconfig.LoadOptions) error{
@@ -138,9 +168,16 @@ func newSandbox(ctx context.Context, listen string, logs io.Writer, tweaks ...fu
 			// A pipeline may stop unfinished (shutdown, lease lost) and be
 			// run again; only its end counts.
 			if d.State.Terminal() {
+				if s.console != nil {
+					s.console.finished(d)
+				}
 				s.markDone(d.ID)
 			}
 		},
+	}
+	if isLoopback(listen) {
+		s.console = newConsole(s)
+		opt.routes = s.console.routes
 	}
 	for _, tweak := range tweaks {
 		tweak(&opt)
@@ -155,6 +192,9 @@ func newSandbox(ctx context.Context, listen string, logs io.Writer, tweaks ...fu
 	// GitHub tells the bot about deployments, as the real one would once
 	// the App is installed; the bot must recognise its own.
 	s.github.SetWebhook(s.bot.URL+"/webhooks/github", sandboxWebhookSecret)
+	if s.files, err = s.writeFiles(keyPEM, ghSrv.URL+"/api/v3/", awsSrv.URL); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -198,6 +238,14 @@ apps:
         timeout: 1m
         allow: ["slack:U024BE7LH", "github:octocat"]
         auto_rollback: true
+  shop-web:
+    repo: acme/shop-web
+    image: ${REGISTRY}/acme/shop-web
+    tag: "git_{{.ShortSHA}}"
+    environments:
+      dev:
+        ecs: {cluster: web, service: shop-web, container: web}
+        timeout: 1m
 `
 
 func (s *sandbox) serve(h http.Handler) *httptest.Server {
@@ -224,6 +272,9 @@ func (s *sandbox) Close() {
 	for _, srv := range s.servers {
 		srv.Close()
 	}
+	if s.oci != nil {
+		s.oci.Close()
+	}
 	if s.dir != "" {
 		os.RemoveAll(s.dir)
 	}
@@ -248,9 +299,14 @@ func (s *sandbox) commit(seed, branch, ciState string, pushed bool) string {
 // slash plays Slack sending `/deploy text` signed with the app's secret and
 // returns the bot's immediate ephemeral reply.
 func (s *sandbox) slash(ctx context.Context, user, text string) (int, string, error) {
+	return s.slashVia(ctx, user, text, s.slack.NewResponseURL())
+}
+
+// slashVia is slash with the response_url the bot's later replies go to.
+func (s *sandbox) slashVia(ctx context.Context, user, text, responseURL string) (int, string, error) {
 	resp, err := slackemu.SlashCommand(ctx, http.DefaultClient, s.bot.URL+"/slack/commands", sandboxSigningSecret, slackemu.Command{
 		UserID: user, UserName: "sandbox-user", ChannelID: s.slack.ChannelID(sandboxChannel), ChannelName: "deploys",
-		Command: "/deploy", Text: text, ResponseURL: s.slack.NewResponseURL(),
+		Command: "/deploy", Text: text, ResponseURL: responseURL,
 	})
 	if err != nil {
 		return 0, "", err
@@ -345,9 +401,6 @@ func (s *sandbox) githubStatuses(d *bot.Deployment) []string {
 
 // runSandbox plays the scenario and, unless once, keeps everything up.
 func runSandbox(ctx context.Context, out io.Writer, once bool, listen string) error {
-	if once {
-		listen = "127.0.0.1:0"
-	}
 	logs := io.Discard
 	if !once {
 		logs = os.Stderr
@@ -372,6 +425,7 @@ func runSandbox(ctx context.Context, out io.Writer, once bool, listen string) er
 		return nil
 	}
 	fmt.Fprintf(out, "sandbox: the bot stays up on %s (POST /slack/commands with secret %q); Ctrl-C to stop\n", sb.bot.URL, sandboxSigningSecret)
+	sb.printAccess(out)
 	<-ctx.Done()
 	return nil
 }
@@ -496,7 +550,56 @@ func playScenario(ctx context.Context, sb *sandbox, out io.Writer) []string {
 	}
 
 	playAutoDeploy(ctx, sb, out, expect)
+	playRegistryDeploy(ctx, sb, out, expect)
+	playBlueGreen(ctx, sb, out, expect, good)
 	return failures
+}
+
+// playRegistryDeploy deploys an image from a registry outside ECR, found
+// through the OCI distribution API after a token challenge.
+func playRegistryDeploy(ctx context.Context, sb *sandbox, out io.Writer, expect func(bool, string, ...any) bool) {
+	sum := sha256.Sum256([]byte("sandbox shop-web commit"))
+	sha := hex.EncodeToString(sum[:20])
+	sb.github.AddCommit(sandboxWebRepo, sha, "main")
+	sb.github.SetStatus(sandboxWebRepo, sha, "ci/circleci", "success")
+	digest, err := sb.oci.Push("acme/shop-web", "git_"+sha[:7])
+	fmt.Fprintf(out, "\n12. /deploy %s %s dev  (image pushed to the registry on %s, which asks for a token)\n", sandboxWebApp, sha[:7], sb.oci.Host())
+	if !expect(err == nil, "pushed %s/acme/shop-web:git_%s (%v)", sb.oci.Host(), sha[:7], err) {
+		return
+	}
+	d, ok := playSlackDeploy(ctx, sb, out, expect, fmt.Sprintf("%s %s dev", sandboxWebApp, sha[:7]))
+	if ok {
+		td, _ := sb.aws.Service(sandboxWebCluster, sandboxWebApp)
+		image := sb.aws.TaskDefinitionImage(td, "web")
+		expect(d.State == bot.StateSucceeded && strings.HasSuffix(image, "@"+digest), "deployment #%d ended %s; ECS runs %s", d.ID, d.State, image)
+	}
+}
+
+// playBlueGreen is ECS's native blue/green: each lifecycle stage is
+// reported, and success comes only after the bake time, which the
+// sandbox fast-forwards on the emulator's clock.
+func playBlueGreen(ctx context.Context, sb *sandbox, out io.Writer, expect func(bool, string, ...any) bool, sha string) {
+	sb.aws.SetStrategy("prod", sandboxService, awsemu.Strategy{Kind: "BLUE_GREEN", BakeTime: 5 * time.Minute})
+	fmt.Fprintf(out, "\n13. prod's service uses ECS blue/green (bake time 5 min); /deploy %s %s prod\n", sandboxApp, sha[:7])
+	id, err := sb.slashAccepted(ctx, fmt.Sprintf("%s %s prod", sandboxApp, sha[:7]))
+	if !expect(err == nil, "deployment accepted (%v)", err) {
+		return
+	}
+	for deadline := time.Now().Add(30 * time.Second); sb.aws.BakePolls("prod", sandboxService) < 2 && time.Now().Before(deadline); {
+		<-time.After(5 * time.Millisecond)
+	}
+	d, err := sb.bot.store.Deployment(ctx, id)
+	expect(err == nil && !d.State.Terminal(), "in bake time #%d is still %s", id, d.State)
+	fmt.Fprintln(out, "       (the sandbox moves the emulator's clock 5 minutes on)")
+	sb.aws.AdvanceClock(5 * time.Minute)
+	d, err = sb.wait(ctx, id)
+	expect(err == nil && d.State == bot.StateSucceeded, "#%d ended %s %s", id, d.State, d.Reason)
+	events, _ := sb.bot.store.Events(ctx, id)
+	for _, e := range events {
+		if e.Stage == bot.StateDeploying || e.Stage == bot.StateVerifyingHealth {
+			fmt.Fprintf(out, "       timeline: %s\n", e.Message)
+		}
+	}
 }
 
 // playAutoDeploy is continuous delivery: dev deploys every push to main
@@ -526,10 +629,7 @@ func playAutoDeploy(ctx context.Context, sb *sandbox, out io.Writer, expect func
 	a, err := sb.wait(ctx, a.ID)
 	expect(err == nil && a.State == bot.StateSuperseded, "#%d ended %s: %s", a.ID, a.State, a.Reason)
 	fmt.Fprintf(out, "\n11. CI turns green for %s\n", second[:7])
-	sb.github.SetStatus(sandboxRepo, second, sandboxCheck, "success")
-	payload, _ := json.Marshal(map[string]any{"sha": second, "state": "success", "context": sandboxCheck,
-		"repository": map[string]any{"full_name": sandboxRepo}})
-	if err := sb.github.SendWebhook("status", payload); err != nil {
+	if err := sb.setCI(sandboxRepo, second, sandboxCheck, "success"); err != nil {
 		expect(false, "status webhook: %v", err)
 		return
 	}
@@ -540,6 +640,15 @@ func playAutoDeploy(ctx context.Context, sb *sandbox, out io.Writer, expect func
 	}
 	states := sb.githubStatuses(b)
 	expect(len(states) > 0 && states[len(states)-1] == "success", "GitHub deployment %d statuses: %s", b.GitHubDeploymentID, strings.Join(states, " → "))
+}
+
+// setCI records a commit status and tells the bot, as GitHub's status
+// webhook does.
+func (s *sandbox) setCI(repo, sha, check, state string) error {
+	s.github.SetStatus(repo, sha, check, state)
+	payload, _ := json.Marshal(map[string]any{"sha": sha, "state": state, "context": check,
+		"repository": map[string]any{"full_name": repo}})
+	return s.github.SendWebhook("status", payload)
 }
 
 // slashAccepted sends a deploy and returns the id the bot gave it.

@@ -20,6 +20,7 @@ import (
 	"github.com/deploybot/deploybot/deployer/ecr"
 	"github.com/deploybot/deploybot/deployer/ecs"
 	"github.com/deploybot/deploybot/deployer/elasticbeanstalk"
+	"github.com/deploybot/deploybot/deployer/registry"
 	"github.com/deploybot/deploybot/dispatch"
 	"github.com/deploybot/deploybot/ghclient"
 	"github.com/deploybot/deploybot/handlers"
@@ -48,6 +49,9 @@ type options struct {
 	// sandboxConfig, for tests, changes the sandbox's config before the
 	// bot starts.
 	sandboxConfig func(*bot.Config)
+	// routes lets the sandbox serve its console beside the bot's own
+	// routes; serve never sets it.
+	routes func(next http.Handler) http.Handler
 }
 
 // instance is one running deploybot: store, pipeline and HTTP server.
@@ -219,10 +223,13 @@ func wire(ctx context.Context, cfg *bot.Config, store storeDB, logger *slog.Logg
 		GitHub:       gh,
 		PullRequests: gh,
 		Chat:         chat,
-		Images:       ecr.New(awsConfigs),
+		Images: imagesByRegistry{
+			ecr: ecr.New(awsConfigs),
+			oci: registry.New(cfg.Registries, registry.WithTransport(m.Transport("registry", nil))),
+		},
 		Deployers: map[string]bot.Deployer{
 			bot.TargetECS:              ecs.New(awsConfigs, ecsOpts...),
-			bot.TargetElasticBeanstalk: elasticbeanstalk.New(awsConfigs, ebOpts...),
+			bot.TargetElasticBeanstalk: elasticbeanstalk.New(awsConfigs, append(ebOpts, elasticbeanstalk.WithRepoFiles(gh))...),
 		},
 		Logger: logger,
 		CIPoll: ciPoll,
@@ -248,13 +255,17 @@ func wire(ctx context.Context, cfg *bot.Config, store storeDB, logger *slog.Logg
 		Config: cfg, Deployments: service, Store: store, Logger: logger,
 		Ready: store.Ping, Now: opt.now, Metrics: m.Handler(), CommentTimeout: opt.commentTimeout,
 	}
+	handler := m.Middleware(h.Handler())
+	if opt.routes != nil {
+		handler = opt.routes(handler)
+	}
 	return &instance{
 		cfg:        cfg,
 		store:      store,
 		service:    service,
 		dispatcher: dispatcher,
 		server: &http.Server{
-			Handler:           m.Middleware(h.Handler()),
+			Handler:           handler,
 			ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout:       30 * time.Second,
 			WriteTimeout:      30 * time.Second,

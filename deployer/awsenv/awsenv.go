@@ -4,6 +4,7 @@
 package awsenv
 
 import (
+	"context"
 	"sync"
 	"time"
 
@@ -66,4 +67,17 @@ func (r *Roles) For(env *bot.Environment) aws.Config {
 	})
 	r.roles[env.RoleARN] = cfg
 	return cfg
+}
+
+// Sleep waits d between polls of a rollout, or returns the cause of ctx's
+// end.
+func Sleep(ctx context.Context, d time.Duration) error {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-timer.C:
+		return nil
+	}
 }

@@ -41,7 +41,11 @@ func Unavailable(err error) error {
 	}
 	answer := "no answer"
 	var api smithy.APIError
-	if errors.As(err, &api) {
+	var http *HTTPAnswer
+	switch {
+	case errors.As(err, &http):
+		answer = fmt.Sprintf("HTTP %d: %s", http.Status, orNone(http.Body))
+	case errors.As(err, &api):
 		answer = api.ErrorCode() + ": " + api.ErrorMessage()
 	}
 	var exhausted *retry.MaxAttemptsError

@@ -83,7 +83,7 @@ func (dp *Deployer) Deploy(ctx context.Context, d *bot.Deployment, env *bot.Envi
 	defer cancel()
 
 	t := env.ECS
-	client := ecs.NewFromConfig(dp.configs.For(env))
+	client := ecs.NewFromConfig(awsenv.RecordAnswers(dp.configs.For(env)))
 	svc, err := dp.describeService(ctx, client, t)
 	if err != nil {
 		return bot.Rollout{}, dp.timedOut(ctx, timeout, beforeRollout, err)
@@ -101,7 +101,7 @@ func (dp *Deployer) Deploy(ctx context.Context, d *bot.Deployment, env *bot.Envi
 	}
 	ours := d.RolloutRef
 	if next == stepRegister {
-		if ours, err = dp.register(ctx, client, t, svc, image, d.ID); err != nil {
+		if ours, err = dp.register(ctx, client, t, svc, image, d.ID, env.EnvVars); err != nil {
 			return bot.Rollout{}, dp.timedOut(ctx, timeout, beforeRollout, err)
 		}
 		progress("registered task definition " + shortTaskDef(ours))
@@ -121,7 +121,7 @@ func (dp *Deployer) Deploy(ctx context.Context, d *bot.Deployment, env *bot.Envi
 		progress("service updated, waiting for rollout")
 	}
 
-	if err := dp.wait(ctx, client, t, w, progress); err != nil {
+	if err := dp.follow(ctx, client, t, w, progress); err != nil {
 		return bot.Rollout{}, dp.timedOut(ctx, timeout, "last seen: "+orDefault(w.last, "rollout not started")+"; the service may still be rolling out", err)
 	}
 	return bot.Rollout{Detail: "task definition " + shortTaskDef(ours)}, nil
@@ -232,7 +232,7 @@ const deploymentTag = "deploybot-deployment"
 // the family's latest revision is already this deployment's — registered
 // by a process that died before it could record it — that one is used,
 // so a deployment never registers twice.
-func (dp *Deployer) register(ctx context.Context, client *ecs.Client, t *bot.ECSTarget, svc *types.Service, image string, deploymentID int64) (string, error) {
+func (dp *Deployer) register(ctx context.Context, client *ecs.Client, t *bot.ECSTarget, svc *types.Service, image string, deploymentID int64, vars map[string]string) (string, error) {
 	current := aws.ToString(svc.TaskDefinition)
 	described, err := client.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{
 		TaskDefinition: aws.String(current),
@@ -262,6 +262,7 @@ func (dp *Deployer) register(ctx context.Context, client *ecs.Client, t *bot.ECS
 	if err != nil {
 		return "", err
 	}
+	mergeEnvironment(in, t.Container, vars)
 	registered, err := client.RegisterTaskDefinition(ctx, in)
 	if err != nil {
 		return "", fmt.Errorf("ECS RegisterTaskDefinition %s: %w", aws.ToString(in.Family), err)

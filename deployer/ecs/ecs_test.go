@@ -160,7 +160,7 @@ func TestDeployCircuitBreakerRollback(t *testing.T) {
 			t.Errorf("polls=%d: code %s, want %s (%v)", polls, code, bot.ECONFLICT, err)
 		}
 		msg := bot.ErrorMessage(err)
-		for _, want := range []string{"ECS rollout of web:2 failed", "ECS deployment circuit breaker: tasks failed to start."} {
+		for _, want := range []string{"ECS rollout of web:2 failed", "circuit breaker", "tasks failed to start", "runs web:1"} {
 			if !strings.Contains(msg, want) {
 				t.Errorf("polls=%d: message %q does not contain %q", polls, msg, want)
 			}

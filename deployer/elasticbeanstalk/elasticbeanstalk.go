@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -34,6 +35,7 @@ type Deployer struct {
 	pollInitial time.Duration
 	pollMax     time.Duration
 	now         func() time.Time
+	files       RepoFiles // for environments with bundle paths
 }
 
 var _ bot.Deployer = (*Deployer)(nil)
@@ -90,6 +92,8 @@ type run struct {
 	dockerrun []byte
 	updated   bool // UpdateEnvironment was accepted
 	watch     watch
+
+	noInstanceHealth bool // DescribeInstancesHealth was refused: basic health
 }
 
 // Deploy writes a Dockerrun.aws.json running image, makes it an application
@@ -121,12 +125,16 @@ func (dp *Deployer) Deploy(ctx context.Context, d *bot.Deployment, env *bot.Envi
 	ctx, cancel := context.WithTimeoutCause(ctx, timeout, errTimeout)
 	defer cancel()
 
-	cfg := dp.configs.For(env)
+	cfg := awsenv.RecordAnswers(dp.configs.For(env))
 	r := &run{
 		dp: dp, eb: elasticbeanstalk.NewFromConfig(cfg), s3: s3.NewFromConfig(cfg),
 		d: d, env: env, t: env.ElasticBeanstalk, image: image, progress: progress, checkpoint: checkpoint,
 	}
-	rollout, err := r.deploy(ctx)
+	deploy := r.deploy
+	if r.t.BlueGreen != nil {
+		deploy = r.blueGreen
+	}
+	rollout, err := deploy(ctx)
 	if err != nil {
 		return bot.Rollout{}, r.explain(ctx, timeout, err)
 	}
@@ -174,12 +182,16 @@ func (r *run) deploy(ctx context.Context) (bot.Rollout, error) {
 		}
 	}
 
+	body, contentType, err := r.sourceBundle(ctx, doc)
+	if err != nil {
+		return bot.Rollout{}, err
+	}
 	key := ObjectKey(r.t, r.d)
-	_, err := r.s3.PutObject(ctx, &s3.PutObjectInput{
+	_, err = r.s3.PutObject(ctx, &s3.PutObjectInput{
 		Bucket:      aws.String(r.t.Bucket),
 		Key:         aws.String(key),
-		Body:        bytes.NewReader(doc),
-		ContentType: aws.String("application/json"),
+		Body:        bytes.NewReader(body),
+		ContentType: aws.String(contentType),
 	})
 	if err != nil {
 		return bot.Rollout{}, fmt.Errorf("S3 PutObject s3://%s/%s: %w", r.t.Bucket, key, err)
@@ -209,6 +221,7 @@ func (r *run) update(ctx context.Context, label string) error {
 		ApplicationName: aws.String(r.t.Application),
 		EnvironmentId:   r.ebEnv.EnvironmentId,
 		VersionLabel:    aws.String(label),
+		OptionSettings:  optionSettings(r.env.EnvVars),
 	})
 	if err != nil {
 		if code, msg := apiError(err); code == "InvalidParameterValue" {
@@ -325,7 +338,8 @@ func (r *run) preflight(ctx context.Context, full bool) error {
 	if err != nil {
 		return fmt.Errorf("Elastic Beanstalk DescribeApplications %s: %w", t.Application, err)
 	}
-	if len(apps.Applications) == 0 {
+	// Some endpoints ignore the filter and list every application.
+	if !slices.ContainsFunc(apps.Applications, func(a types.ApplicationDescription) bool { return aws.ToString(a.ApplicationName) == t.Application }) {
 		return bot.Errorf(bot.ENOTFOUND, "pre-flight: Elastic Beanstalk application %q not found", t.Application)
 	}
 
@@ -341,7 +355,7 @@ func (r *run) preflight(ctx context.Context, full bool) error {
 	terminated := false
 	found := false
 	for _, e := range envs.Environments {
-		if aws.ToString(e.EnvironmentName) != t.Environment {
+		if aws.ToString(e.EnvironmentName) != t.Environment || aws.ToString(e.ApplicationName) != t.Application {
 			continue
 		}
 		if e.Status == types.EnvironmentStatusTerminated || e.Status == types.EnvironmentStatusTerminating {
@@ -428,10 +442,11 @@ func (r *run) currentDockerrun(ctx context.Context) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("Elastic Beanstalk DescribeApplicationVersions %s: %w", label, err)
 	}
-	if len(out.ApplicationVersions) == 0 || out.ApplicationVersions[0].SourceBundle == nil {
+	i := slices.IndexFunc(out.ApplicationVersions, func(v types.ApplicationVersionDescription) bool { return aws.ToString(v.VersionLabel) == label })
+	if i < 0 || out.ApplicationVersions[i].SourceBundle == nil {
 		return nil, bot.Errorf(bot.EINVALID, "pre-flight: the current version %q of environment %q has no source bundle in S3", label, r.t.Environment)
 	}
-	sb := out.ApplicationVersions[0].SourceBundle
+	sb := out.ApplicationVersions[i].SourceBundle
 	bucket, key := aws.ToString(sb.S3Bucket), aws.ToString(sb.S3Key)
 	obj, err := r.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
 	if err != nil {
@@ -442,22 +457,33 @@ func (r *run) currentDockerrun(ctx context.Context) ([]byte, error) {
 		return nil, fmt.Errorf("S3 GetObject s3://%s/%s: %w", bucket, key, err)
 	}
 	defer obj.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(obj.Body, 1<<20))
+	body, err := io.ReadAll(io.LimitReader(obj.Body, bot.MaxBundleBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("S3 GetObject s3://%s/%s: %w", bucket, key, err)
 	}
-	if _, err := zip.NewReader(bytes.NewReader(body), int64(len(body))); err == nil {
-		// Rewriting only the Dockerrun would drop the archive's other files
-		// (.ebextensions, .platform hooks) from the new version.
-		return nil, bot.Errorf(bot.EINVALID, "pre-flight: the source bundle of current version %q (s3://%s/%s) is a zip archive; dockerrun: v2 needs a bare Dockerrun.aws.json", label, bucket, key)
+	if zr, err := zip.NewReader(bytes.NewReader(body), int64(len(body))); err == nil {
+		if len(r.t.Bundle) == 0 {
+			// Rewriting only the Dockerrun would drop the archive's other
+			// files (.ebextensions, .platform hooks) from the new version.
+			return nil, bot.Errorf(bot.EINVALID, "pre-flight: the source bundle of current version %q (s3://%s/%s) is a zip archive; list the paths it ships from the repository in bundle: (e.g. [.ebextensions]) so the new version keeps them", label, bucket, key)
+		}
+		return dockerrunInBundle(zr, label)
+	}
+	if len(body) > 1<<20 {
+		return nil, bot.Errorf(bot.EINVALID, "pre-flight: the Dockerrun.aws.json of current version %q (s3://%s/%s) is over 1 MB", label, bucket, key)
 	}
 	return body, nil
 }
 
-// ObjectKey is where the Dockerrun.aws.json of deployment d is written:
-// <key_prefix><app>/<sha>/deployment-<id>/Dockerrun.aws.json.
+// ObjectKey is where the source bundle of deployment d is written:
+// <key_prefix><app>/<sha>/deployment-<id>/Dockerrun.aws.json, or
+// …/source-bundle.zip with bundle paths.
 func ObjectKey(t *bot.EBTarget, d *bot.Deployment) string {
-	return fmt.Sprintf("%s%s/%s/deployment-%d/Dockerrun.aws.json", t.KeyPrefix, d.App, d.SHA, d.ID)
+	name := bot.DockerrunFile
+	if len(t.Bundle) > 0 {
+		name = "source-bundle.zip"
+	}
+	return fmt.Sprintf("%s%s/%s/deployment-%d/%s", t.KeyPrefix, d.App, d.SHA, d.ID, name)
 }
 
 // VersionLabel is the application version label of deployment d, such as
@@ -555,15 +581,19 @@ func (r *run) wait(ctx context.Context) (types.EnvironmentDescription, error) {
 			r.watch.last = line
 			r.progress(line)
 		}
-		timer := time.NewTimer(interval)
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return types.EnvironmentDescription{}, context.Cause(ctx)
-		case <-timer.C:
+		if err := r.pause(ctx, &interval); err != nil {
+			return types.EnvironmentDescription{}, err
 		}
-		interval = min(interval*2, r.dp.pollMax)
 	}
+}
+
+// pause waits *interval between polls, then doubles it up to pollMax.
+func (r *run) pause(ctx context.Context, interval *time.Duration) error {
+	if err := awsenv.Sleep(ctx, *interval); err != nil {
+		return err
+	}
+	*interval = min(*interval*2, r.dp.pollMax)
+	return nil
 }
 
 // poll reads the environment and its new ERROR events once and assesses
@@ -576,10 +606,15 @@ func (r *run) poll(ctx context.Context) (env types.EnvironmentDescription, done 
 	if err != nil {
 		return env, false, "", fmt.Errorf("Elastic Beanstalk DescribeEnvironments %s: %w", r.t.Environment, err)
 	}
-	if len(out.Environments) == 0 {
+	// The answer is searched, not trusted to hold only what the filter
+	// asked for: some endpoints ignore it.
+	i := slices.IndexFunc(out.Environments, func(e types.EnvironmentDescription) bool {
+		return aws.ToString(e.EnvironmentId) == aws.ToString(r.ebEnv.EnvironmentId)
+	})
+	if i < 0 {
 		return env, false, "", bot.Errorf(bot.ECONFLICT, "Elastic Beanstalk environment %s disappeared during the deploy of version %s", r.t.Environment, r.watch.label)
 	}
-	env = out.Environments[0]
+	env = out.Environments[i]
 	// Events are read after the environment, so an ERROR that led to
 	// the state just seen is already among them.
 	events, err := r.eb.DescribeEvents(ctx, &elasticbeanstalk.DescribeEventsInput{
@@ -594,6 +629,9 @@ func (r *run) poll(ctx context.Context) (env types.EnvironmentDescription, done 
 	}
 	r.watch.observe(events.Events)
 	done, line, err = r.watch.assess(env)
+	if err == nil && !done && env.Status == types.EnvironmentStatusUpdating {
+		line += r.instancesOnVersion(ctx)
+	}
 	return env, done, line, err
 }
 
@@ -699,7 +737,11 @@ func (r *run) explain(ctx context.Context, timeout time.Duration, err error) err
 				detail += "; first error: " + r.watch.firstError()
 			}
 		}
-		return bot.Errorf(bot.ECONFLICT, "Elastic Beanstalk deploy to %s did not finish within %s; %s", r.t.Environment, timeout, detail)
+		where := r.t.Environment
+		if bg := r.t.BlueGreen; bg != nil {
+			where = strings.Join(bg.Environments, "/") // which one was not known yet
+		}
+		return bot.Errorf(bot.ECONFLICT, "Elastic Beanstalk deploy to %s did not finish within %s; %s", where, timeout, detail)
 	}
 	if code, msg, ok := assumeRoleFailure(err); ok {
 		return bot.Errorf(bot.EFORBIDDEN, "cannot assume role %s for environment %s: AssumeRole failed: %s: %s", r.env.RoleARN, r.env.Name, code, msg)

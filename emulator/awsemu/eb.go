@@ -58,6 +58,8 @@ type ebEnv struct {
 	deployments     int
 	update          *ebUpdate
 	recovering      int // polls until health returns to Green after a failed update
+	swap            *ebSwap
+	fleet           *ebFleet // enhanced health with several instances; nil: basic health
 	created         time.Time
 	updated         time.Time
 }
@@ -259,6 +261,10 @@ func (s *Server) elasticBeanstalk(action string, q *queryRequest) (any, error) {
 		return s.updateEnvironment(q)
 	case "DescribeEvents":
 		return s.describeEvents(q)
+	case "SwapEnvironmentCNAMEs":
+		return s.swapEnvironmentCNAMEs(q)
+	case "DescribeInstancesHealth":
+		return s.describeInstancesHealth(q)
 	}
 	return nil, clientError("InvalidAction", "the emulator does not implement Elastic Beanstalk %s", action)
 }
@@ -275,7 +281,7 @@ func (s *Server) describeApplications(q *queryRequest) any {
 	names := q.list("ApplicationNames")
 	var out []ebApplicationXML
 	for _, name := range slices.Sorted(maps.Keys(s.ebApps)) {
-		if len(names) > 0 && !slices.Contains(names, name) {
+		if len(names) > 0 && !slices.Contains(names, name) && !s.ebLoose {
 			continue
 		}
 		app := s.ebApps[name]
@@ -325,6 +331,9 @@ func (s *Server) versionXML(app *ebApp, v *ebVersion) ebVersionXML {
 
 func (s *Server) describeApplicationVersions(q *queryRequest) any {
 	labels := q.list("VersionLabels")
+	if s.ebLoose {
+		labels = nil
+	}
 	var out []ebVersionXML
 	for _, name := range slices.Sorted(maps.Keys(s.ebApps)) {
 		if a := q.get("ApplicationName"); a != "" && a != name {
@@ -426,13 +435,20 @@ func (env *ebEnv) xml() ebEnvironmentXML {
 
 func (s *Server) describeEnvironments(q *queryRequest) any {
 	names, ids := q.list("EnvironmentNames"), q.list("EnvironmentIds")
+	if s.ebLoose {
+		names, ids = nil, nil
+	}
 	// IncludeDeleted defaults to true: recently terminated environments
 	// are listed too, which is why a caller must look at Status.
 	includeDeleted := q.get("IncludeDeleted") == "" || q.bool("IncludeDeleted")
 	var out []ebEnvironmentXML
+	app := q.get("ApplicationName")
+	if s.ebLoose {
+		app = ""
+	}
 	for _, env := range s.ebEnvs {
 		switch {
-		case q.get("ApplicationName") != "" && env.app != q.get("ApplicationName"),
+		case app != "" && env.app != app,
 			q.get("VersionLabel") != "" && env.version != q.get("VersionLabel"),
 			len(names) > 0 && !slices.Contains(names, env.name),
 			len(ids) > 0 && !slices.Contains(ids, env.id),
@@ -489,11 +505,16 @@ func (s *Server) advanceEB(env *ebEnv) {
 	if env.status == "Terminated" {
 		return
 	}
+	if env.swap != nil {
+		s.advanceSwap(env)
+		return
+	}
 	if u := env.update; u != nil {
 		u.polls++
 		if u.polls == 1 {
 			s.ebEvent(env, u.requestID, "INFO", EBEventDeploying)
 		}
+		s.rollFleet(env, u)
 		if u.polls < s.ebPolls {
 			return
 		}

@@ -59,6 +59,11 @@ type service struct {
 	deployments   []*deployment
 	events        []event // oldest first
 	createdAt     time.Time
+
+	strategy           Strategy
+	serviceDeployments []*serviceDeployment // oldest first
+	alarming           string               // an alarm gone off, not yet acted on
+	rollbackFails      bool
 }
 
 type deployment struct {
@@ -165,6 +170,7 @@ func (s *Server) AddService(cluster, name string, td TaskDef) string {
 		taskDef:   def.arn,
 		lastGood:  def.arn,
 		createdAt: now,
+		strategy:  Strategy{Kind: "ROLLING"},
 	}
 	svc.deployments = []*deployment{{
 		id: s.newDeploymentID(), status: "PRIMARY", taskDef: def.arn,
@@ -173,6 +179,11 @@ func (s *Server) AddService(cluster, name string, td TaskDef) string {
 	}}
 	svc.deployments[0].rolloutReason = "ECS deployment " + svc.deployments[0].id + " completed."
 	svc.event(s, "(service %s) has reached a steady state.", name)
+	// The service's creation is its first service deployment.
+	s.startServiceDeployment(svc, svc.deployments[0], def.arn)
+	first := svc.current()
+	first.status, first.started, first.finished = "SUCCESSFUL", now, now
+	first.cbStatus, first.reason = "MONITORING_COMPLETE", "Service deployment completed."
 	if s.clusters[cluster] == nil {
 		s.clusters[cluster] = map[string]*service{}
 	}
@@ -229,6 +240,14 @@ func (s *Server) ecs(op string, body []byte) (any, error) {
 		return map[string]any{"taskDefinition": td.def, "tags": nonNil(td.tags)}, nil
 	case "UpdateService":
 		return s.updateService(body)
+	case "ListServiceDeployments":
+		return s.listServiceDeployments(body)
+	case "DescribeServiceDeployments":
+		return s.describeServiceDeployments(body)
+	case "DescribeServiceRevisions":
+		return s.describeServiceRevisions(body)
+	case "StopServiceDeployment":
+		return s.stopServiceDeployment(body)
 	}
 	return nil, clientError("UnknownOperationException", "the emulator does not implement ECS %s", op)
 }
@@ -428,15 +447,26 @@ func (s *Server) updateService(body []byte) (any, error) {
 			rolloutState: "IN_PROGRESS", createdAt: now, updatedAt: now,
 		}
 		d.rolloutReason = "ECS deployment " + d.id + " in progress."
+		previous := svc.taskDef
 		svc.deployments = append([]*deployment{d}, svc.deployments...)
 		svc.taskDef = target
+		s.startServiceDeployment(svc, d, previous)
 	}
 	return map[string]any{"service": svc.json()}, nil
 }
 
-// advance moves the service's rollout one step; DescribeServices is the
-// clock of the emulator, so a test controls progress by polling.
+// advance moves the service's rollout one step; polls (DescribeServices
+// and the service deployment reads) are the clock of the emulator, so a
+// test controls progress by polling. Bake times also need the clock to
+// pass them (AdvanceClock).
 func (s *Server) advance(svc *service) {
+	if svc.strategy.Kind == "ROLLING" {
+		s.advanceRolling(svc)
+	}
+	s.advanceServiceDeployment(svc)
+}
+
+func (s *Server) advanceRolling(svc *service) {
 	now := s.now()
 	// A deployment the circuit breaker failed stays visible for one more
 	// poll after the one that reported it, then is drained.
@@ -461,6 +491,13 @@ func (s *Server) advance(svc *service) {
 	if s.failing[svc.cluster+"/"+svc.name] {
 		p.failed++
 		if !done {
+			return
+		}
+		if svc.strategy.NoRollback {
+			// The circuit breaker stops the rollout and leaves the
+			// service as it is.
+			p.rolloutState, p.rolloutReason = "FAILED", circuitBreakerReason
+			svc.event(s, "(service %s) (deployment %s) deployment failed: tasks failed to start.", svc.name, p.id)
 			return
 		}
 		p.status, p.rolloutState, p.rolloutReason = "ACTIVE", "FAILED", circuitBreakerReason
@@ -549,25 +586,22 @@ func (svc *service) json() map[string]any {
 		events = append(events, map[string]any{"id": e.id, "createdAt": epoch(e.at), "message": e.message})
 	}
 	return map[string]any{
-		"serviceArn":     fmt.Sprintf("arn:aws:ecs:%s:%s:service/%s/%s", Region, AccountID, svc.cluster, svc.name),
-		"serviceName":    svc.name,
-		"clusterArn":     fmt.Sprintf("arn:aws:ecs:%s:%s:cluster/%s", Region, AccountID, svc.cluster),
-		"status":         "ACTIVE",
-		"desiredCount":   svc.desired,
-		"runningCount":   running,
-		"pendingCount":   pending,
-		"launchType":     "FARGATE",
-		"taskDefinition": svc.taskDef,
-		"deploymentConfiguration": map[string]any{
-			"deploymentCircuitBreaker": map[string]any{"enable": true, "rollback": true},
-			"maximumPercent":           200,
-			"minimumHealthyPercent":    100,
-		},
-		"deploymentController": map[string]any{"type": "ECS"},
-		"deployments":          deployments,
-		"events":               events,
-		"createdAt":            epoch(svc.createdAt),
-		"schedulingStrategy":   "REPLICA",
+		"serviceArn":               fmt.Sprintf("arn:aws:ecs:%s:%s:service/%s/%s", Region, AccountID, svc.cluster, svc.name),
+		"serviceName":              svc.name,
+		"clusterArn":               fmt.Sprintf("arn:aws:ecs:%s:%s:cluster/%s", Region, AccountID, svc.cluster),
+		"status":                   "ACTIVE",
+		"desiredCount":             svc.desired,
+		"runningCount":             running,
+		"pendingCount":             pending,
+		"launchType":               "FARGATE",
+		"taskDefinition":           svc.taskDef,
+		"deploymentConfiguration":  svc.deploymentConfiguration(),
+		"currentServiceDeployment": currentARN(svc),
+		"deploymentController":     map[string]any{"type": "ECS"},
+		"deployments":              deployments,
+		"events":                   events,
+		"createdAt":                epoch(svc.createdAt),
+		"schedulingStrategy":       "REPLICA",
 	}
 }
 

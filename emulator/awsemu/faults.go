@@ -88,3 +88,13 @@ func writeFault(w http.ResponseWriter, r *http.Request, e *apiError, queryCode s
 		w.Write(s3.body)
 	}
 }
+
+// AccessDenied answers as AWS does when the caller's IAM policy lacks the
+// action: the role that runs deploybot predates an API it now calls.
+func AccessDenied(w http.ResponseWriter, r *http.Request) {
+	op := operation(r)
+	service, action, _ := strings.Cut(op, ".")
+	e := &apiError{status: http.StatusBadRequest, code: "AccessDeniedException",
+		message: "User: arn:aws:iam::" + AccountID + ":user/deploybot is not authorized to perform: " + service + ":" + action}
+	writeFault(w, r, e, "AccessDenied")
+}

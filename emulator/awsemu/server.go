@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/deploybot/deploybot/emulator/faults"
@@ -48,17 +49,19 @@ type Call struct {
 type Server struct {
 	mu    sync.Mutex
 	now   func() time.Time
+	skew  atomic.Int64 // AdvanceClock's, added to the time of day
 	calls []Call
 
 	repos map[string]*repository // by repository name
 
-	taskDefs     map[string]*taskDef // by ARN
-	revisions    map[string]int      // family → latest revision
-	clusters     map[string]map[string]*service
-	rolloutPolls int
-	failing      map[string]bool // "cluster/service" whose rollouts fail
-	nextID       int64
-	overlaps     []string // UpdateService calls made during a rollout
+	taskDefs         map[string]*taskDef // by ARN
+	revisions        map[string]int      // family → latest revision
+	clusters         map[string]map[string]*service
+	serviceRevisions map[string]*serviceRevision // by ARN
+	rolloutPolls     int
+	failing          map[string]bool // "cluster/service" whose rollouts fail
+	nextID           int64
+	overlaps         []string // UpdateService calls made during a rollout
 
 	buckets map[string]map[string]*object // bucket → key → object
 
@@ -68,6 +71,8 @@ type Server struct {
 	ebPolls   int
 	ebFailing map[string]bool // environment names whose updates fail
 	ebIDs     int
+	swapCount int
+	ebLoose   bool // name and id filters ignored, as some AWS stand-ins do
 
 	faults faults.Injector
 
@@ -78,22 +83,24 @@ type Server struct {
 // New returns an emulator with no repositories, clusters, services,
 // buckets or Elastic Beanstalk applications.
 func New() *Server {
-	return &Server{
-		now:          time.Now,
-		repos:        map[string]*repository{},
-		taskDefs:     map[string]*taskDef{},
-		revisions:    map[string]int{},
-		clusters:     map[string]map[string]*service{},
-		rolloutPolls: 3,
-		failing:      map[string]bool{},
-		nextID:       4012769856413286400,
-		buckets:      map[string]map[string]*object{},
-		ebApps:       map[string]*ebApp{},
-		ebPolls:      3,
-		ebFailing:    map[string]bool{},
-		deniedRoles:  map[string]bool{},
-		sessions:     map[string]*session{},
+	s := &Server{
+		repos:            map[string]*repository{},
+		taskDefs:         map[string]*taskDef{},
+		revisions:        map[string]int{},
+		clusters:         map[string]map[string]*service{},
+		serviceRevisions: map[string]*serviceRevision{},
+		rolloutPolls:     3,
+		failing:          map[string]bool{},
+		nextID:           4012769856413286400,
+		buckets:          map[string]map[string]*object{},
+		ebApps:           map[string]*ebApp{},
+		ebPolls:          3,
+		ebFailing:        map[string]bool{},
+		deniedRoles:      map[string]bool{},
+		sessions:         map[string]*session{},
 	}
+	s.now = func() time.Time { return time.Now().Add(time.Duration(s.skew.Load())) }
+	return s
 }
 
 // apiError is an AWS error response: HTTP status plus the `__type` the SDK

@@ -5,6 +5,8 @@
 package faults
 
 import (
+	"bytes"
+	"io"
 	"net/http"
 	"sync"
 	"time"
@@ -74,6 +76,12 @@ func (in *Injector) Apply(w http.ResponseWriter, req *http.Request) bool {
 		return false
 	}
 	if hit.Delay > 0 {
+		// net/http notices a client that hung up only once the request's
+		// body has been read: read, the delay ends when the client gives
+		// up, and a test's server closes without waiting it out.
+		if body, err := io.ReadAll(req.Body); err == nil {
+			req.Body = io.NopCloser(bytes.NewReader(body))
+		}
 		t := time.NewTimer(hit.Delay)
 		select {
 		case <-t.C:

@@ -63,6 +63,8 @@ func (e *Emulator) routes() {
 	e.mux.HandleFunc("POST "+Prefix+"/repos/{owner}/{repo}/deployments/{id}/statuses", e.withRepo(e.createDeploymentStatus))
 	e.mux.HandleFunc("GET "+Prefix+"/repos/{owner}/{repo}/deployments/{id}/statuses", e.withRepo(e.listDeploymentStatuses))
 	e.issueRoutes()
+	e.gitRoutes()
+	e.mux.HandleFunc("GET "+Prefix+"/repos/{owner}/{repo}/compare/{basehead...}", e.withRepo(e.compareCommits))
 	e.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { e.write(w, r, notFound()) })
 }
 

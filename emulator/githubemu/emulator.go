@@ -163,12 +163,15 @@ type repo struct {
 	issues         map[int]*issue     // issues and pull requests, by number
 	comments       map[int64]*issueComment
 	permissions    map[string]string // lower-cased login → role
+	git            gitData           // tags and file trees (git.go)
 }
 
 type commit struct {
 	sha     string
 	message string
 	at      time.Time
+	parent  string // "" for a root commit
+	author  string // GitHub login; "" for the emulator's own
 }
 
 type commitStatus struct {

@@ -41,6 +41,7 @@ func Run(t *testing.T, open func(t *testing.T) bot.Store) {
 	t.Run("Pushes", func(t *testing.T) { testPushes(t, open(t)) })
 	t.Run("ParkedVersusCrashed", func(t *testing.T) { testParkedVersusCrashed(t, open(t)) })
 	t.Run("ClaimFair", func(t *testing.T) { testClaimFair(t, open(t)) })
+	t.Run("Approvals", func(t *testing.T) { testApprovals(t, open(t)) })
 }
 
 func testTransition(t *testing.T, s bot.Store) {
@@ -204,6 +205,7 @@ func testCreateAndRead(t *testing.T, s bot.Store) {
 	ctx := context.Background()
 	d := newDeployment()
 	d.RolloutRef, d.RollbackOf = "arn:aws:ecs:us-east-1:123:task-definition/web:41", 7
+	d.PromotedFrom = &bot.Promotion{Env: "qa", Deployment: 12, Digest: "sha256:ab12"}
 	if err := s.CreateDeployment(ctx, d); err != nil {
 		t.Fatalf("CreateDeployment: %v", err)
 	}
@@ -226,6 +228,9 @@ func testCreateAndRead(t *testing.T, s bot.Store) {
 	}
 	if other.ID == d.ID {
 		t.Errorf("two deployments share id %d", d.ID)
+	}
+	if got, err := s.Deployment(ctx, other.ID); err != nil || got.PromotedFrom != nil {
+		t.Errorf("a deployment that is no promotion reads back with PromotedFrom %+v (%v)", got.PromotedFrom, err)
 	}
 }
 

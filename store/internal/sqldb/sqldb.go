@@ -232,7 +232,8 @@ func (s *DB) migrateFile(ctx context.Context, migrations fs.FS, name string) err
 const deploymentColumns = `id, app, env, repo, ref, sha, image, requester, source, state, reason,
 	github_deployment_id, installation_id, slack_channel, slack_ts, slack_response_url,
 	pr_number, pr_comment_id, environment_url, rollout_ref, rollback_of, attempts, lease_owner,
-	created_at, updated_at, waiting_on, wait_note, wait_since_ms, wake_ms, pushed_at_ms`
+	created_at, updated_at, waiting_on, wait_note, wait_since_ms, wake_ms, pushed_at_ms,
+	promoted_from_env, promoted_from_id, promoted_from_digest`
 
 // CreateDeployment leaves Attempts and the lease at zero whatever d says:
 // only the lease methods write them.
@@ -248,13 +249,19 @@ func (s *DB) CreateDeployment(ctx context.Context, d *bot.Deployment) error {
 		}
 	}
 	now := s.timestamp()
+	var promo bot.Promotion
+	if d.PromotedFrom != nil {
+		promo = *d.PromotedFrom
+	}
 	err = tx.QueryRowContext(ctx, s.q(`INSERT INTO deployments (app, env, repo, ref, sha, image, requester, source, state, reason,
 		github_deployment_id, installation_id, slack_channel, slack_ts, slack_response_url, pr_number, pr_comment_id,
-		environment_url, rollout_ref, rollback_of, created_at, updated_at, pushed_at_ms)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+		environment_url, rollout_ref, rollback_of, created_at, updated_at, pushed_at_ms,
+		promoted_from_env, promoted_from_id, promoted_from_digest)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
 		d.App, d.Env, d.Repo, d.Ref, d.SHA, d.Image, d.Requester, string(d.Source), string(d.State), d.Reason,
 		nullID(d.GitHubDeploymentID), d.InstallationID, d.SlackChannel, d.SlackTS, d.SlackResponseURL, d.PRNumber, d.PRCommentID,
-		d.EnvironmentURL, d.RolloutRef, d.RollbackOf, now, now, toMillis(d.PushedAt)).Scan(&d.ID)
+		d.EnvironmentURL, d.RolloutRef, d.RollbackOf, now, now, toMillis(d.PushedAt),
+		promo.Env, promo.Deployment, promo.Digest).Scan(&d.ID)
 	if err != nil {
 		return s.translate(err, d)
 	}
@@ -438,13 +445,18 @@ func scanDeployment(row scanner) (*bot.Deployment, error) {
 		githubID        sql.NullInt64
 		sinceMS, wakeMS int64
 		pushedMS        int64
+		promo           bot.Promotion
 	)
 	err := row.Scan(&d.ID, &d.App, &d.Env, &d.Repo, &d.Ref, &d.SHA, &d.Image, &d.Requester, &source, &state, &d.Reason,
 		&githubID, &d.InstallationID, &d.SlackChannel, &d.SlackTS, &d.SlackResponseURL,
 		&d.PRNumber, &d.PRCommentID, &d.EnvironmentURL, &d.RolloutRef, &d.RollbackOf, &d.Attempts, &d.LeaseOwner,
-		&d.CreatedAt, &d.UpdatedAt, &d.Wait.On, &d.Wait.Note, &sinceMS, &wakeMS, &pushedMS)
+		&d.CreatedAt, &d.UpdatedAt, &d.Wait.On, &d.Wait.Note, &sinceMS, &wakeMS, &pushedMS,
+		&promo.Env, &promo.Deployment, &promo.Digest)
 	if err != nil {
 		return nil, err
+	}
+	if promo.Env != "" {
+		d.PromotedFrom = &promo
 	}
 	d.Wait.Since, d.Wait.Until = fromMillis(sinceMS), fromMillis(wakeMS)
 	d.PushedAt = fromMillis(pushedMS)

@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"errors"
@@ -20,9 +20,9 @@ func fuzzEnv(name string) string {
 	return map[string]string{
 		"APP_ID":                 "12345",
 		"GITHUB_APP_ID":          "12345",
-		"KEY":                    "-----BEGIN RSA PRIVATE KEY-----\nline: with: colons\n-----END RSA PRIVATE KEY-----\n",
-		"GITHUB_APP_PRIVATE_KEY": "-----BEGIN RSA PRIVATE KEY-----\nx\n-----END RSA PRIVATE KEY-----",
-		"GITHUB_KEY":             "-----BEGIN RSA PRIVATE KEY-----\n{[&*!|>'\"%@`\n-----END RSA PRIVATE KEY-----\n",
+		"KEY":                    testKey(),
+		"GITHUB_APP_PRIVATE_KEY": testKey(),
+		"GITHUB_KEY":             testKey(),
 		"HOOK":                   "hook secret # not a comment",
 		"GITHUB_WEBHOOK_SECRET":  "w-1",
 		"SLACK_BOT_TOKEN":        "xoxb-1",
@@ -37,7 +37,7 @@ func fuzzEnv(name string) string {
 // parsed one reads the same.
 func sameRefs(name string) string { return "${" + name + "}" }
 
-// FuzzParseConfig feeds parseConfig any bytes, seeded with the configs
+// FuzzParseConfig feeds Parse any bytes, seeded with the configs
 // deploybot ships and tests. Properties: it never panics and is
 // deterministic. When it refuses a file, every problem names the key or
 // the line it is about (the only exception: a file with no YAML document
@@ -45,15 +45,15 @@ func sameRefs(name string) string { return "${" + name + "}" }
 // finds nothing more and changes nothing), and written back as YAML it is
 // accepted again as the same config.
 //
-// Run it with: go test -run='^$' -fuzz=FuzzParseConfig -fuzztime=30s ./cmd/deploybot
+// Run it with: go test -run='^$' -fuzz=FuzzParseConfig -fuzztime=30s ./config
 func FuzzParseConfig(f *testing.F) {
-	example, err := os.ReadFile("../../deploybot.example.yaml")
+	example, err := os.ReadFile("../deploybot.example.yaml")
 	if err != nil {
 		f.Fatal(err)
 	}
-	seeds := []string{string(example), sandboxConfig, validConfig}
+	seeds := []string{string(example), validConfig}
 	for _, edit := range [][2]string{
-		// The mistakes of TestParseConfigErrors.
+		// The mistakes of TestParseErrors.
 		{"auto_rollback: true", "auto_rollback: true\n        autorollback: true"},
 		{"        role_arn:", "        elasticbeanstalk: {application: a, environment: b, bucket: c}\n        role_arn:"},
 		{"        elasticbeanstalk: {application: takumi-server, environment: takumi-srv-dev, bucket: eb-bucket}\n", "        channel: '#x'\n"},
@@ -91,14 +91,14 @@ func FuzzParseConfig(f *testing.F) {
 	}
 
 	f.Fuzz(func(t *testing.T, data []byte) {
-		cfg, err := parseConfig(data, fuzzEnv)
-		again, errAgain := parseConfig(data, fuzzEnv)
+		cfg, err := Parse(data, fuzzEnv)
+		again, errAgain := Parse(data, fuzzEnv)
 		if errorText(err) != errorText(errAgain) || (cfg == nil) != (again == nil) {
-			t.Fatalf("parseConfig is not deterministic:\n%v\n--- then ---\n%v", err, errAgain)
+			t.Fatalf("Parse is not deterministic:\n%v\n--- then ---\n%v", err, errAgain)
 		}
 		if err != nil {
 			if cfg != nil {
-				t.Fatalf("parseConfig returned a config with the error %v", err)
+				t.Fatalf("Parse returned a config with the error %v", err)
 			}
 			for _, leaf := range leafErrors(err) {
 				if !namesKeyOrLine(leaf) {
@@ -109,7 +109,7 @@ func FuzzParseConfig(f *testing.F) {
 		}
 
 		if diff := cmp.Diff(cfg, again, cmpopts.IgnoreUnexported(bot.App{})); diff != "" {
-			t.Fatalf("parseConfig is not deterministic (-first +second):\n%s", diff)
+			t.Fatalf("Parse is not deterministic (-first +second):\n%s", diff)
 		}
 		if errs := cfg.Validate(); len(errs) > 0 {
 			t.Fatalf("accepted, but Validate then finds %v", errs)
@@ -122,7 +122,7 @@ func FuzzParseConfig(f *testing.F) {
 		if err != nil {
 			t.Fatalf("marshal the accepted config: %v", err)
 		}
-		reread, err := parseConfig(out, sameRefs)
+		reread, err := Parse(out, sameRefs)
 		if err != nil {
 			t.Fatalf("the accepted config, written back, is refused: %v\n%s", err, out)
 		}

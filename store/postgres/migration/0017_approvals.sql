@@ -1,0 +1,8 @@
+-- Who approved which deployment, and when: one row per approver, so the
+-- same person approving twice counts once.
+CREATE TABLE approvals (
+	deployment_id BIGINT NOT NULL,
+	approver      TEXT NOT NULL,
+	at            TIMESTAMPTZ NOT NULL,
+	UNIQUE (deployment_id, approver)
+);

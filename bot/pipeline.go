@@ -378,8 +378,18 @@ func (r *run) fail(ctx context.Context, err error) {
 		state = "error"
 	}
 	failed := Textf("Failed: %v", why)
-	r.s.report(ctx, Update{Deployment: d, Status: failed, Line: failed, GitHub: state, GitHubDescription: why, Failure: why})
+	var rb *Deployment
 	if stage == StateDeploying || stage == StateVerifyingHealth {
-		r.s.autoRollback(ctx, d, why)
+		// Decided before the failure is reported, so that it is reported
+		// once: a second report of it, saying what came next, was a second
+		// "failed" row on the timeline and a second failure on GitHub.
+		var next Text
+		if rb, next = r.s.planAutoRollback(ctx, d, why); next.format != "" {
+			failed = next
+		}
+	}
+	r.s.report(ctx, Update{Deployment: d, Status: failed, Line: failed, GitHub: state, GitHubDescription: why, Failure: why})
+	if rb != nil {
+		r.s.Start(rb)
 	}
 }

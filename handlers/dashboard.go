@@ -124,6 +124,7 @@ type deploymentView struct {
 	PRURL     string
 	Ended     bool
 	Duration  time.Duration // creation to end; creation to now while in flight
+	Links     links
 }
 
 type deploymentContent struct {
@@ -309,7 +310,7 @@ func newNonce() string {
 }
 
 func (s *Server) view(d *bot.Deployment, now time.Time) deploymentView {
-	v := deploymentView{Deployment: d, Ended: d.State.Terminal(), CommitURL: s.commitURL(d.Repo, d.SHA)}
+	v := deploymentView{Deployment: d, Ended: d.State.Terminal(), CommitURL: s.commitURL(d.Repo, d.SHA), Links: s.links(d)}
 	if d.PRNumber != 0 && d.Repo != "" {
 		v.PRURL = fmt.Sprintf("%s/%s/pull/%d", s.githubWebURL(), d.Repo, d.PRNumber)
 	}

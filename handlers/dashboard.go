@@ -101,6 +101,8 @@ type indexContent struct {
 	Rows     []matrixRow
 	InFlight []deploymentView
 	History  []deploymentView
+	Filters  []filterGroup
+	Filtered bool
 }
 
 type matrixRow struct {
@@ -141,7 +143,14 @@ type errorContent struct {
 func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	now := s.now()
-	history, err := s.Store.ListDeployments(ctx, bot.DeploymentFilter{Limit: historyLimit})
+	query := historyQuery(r.URL.Query(), historyLimit)
+	filter, err := parseFilter(query)
+	if err != nil {
+		s.render(w, http.StatusBadRequest, "error.html", page{Title: "Bad filter", Now: now,
+			Content: errorContent{Status: http.StatusBadRequest, Heading: "Bad filter", Message: err.Error()}})
+		return
+	}
+	history, err := s.Store.ListDeployments(ctx, filter)
 	if err != nil {
 		s.pageError(w, r, err)
 		return
@@ -151,7 +160,7 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, err)
 		return
 	}
-	c := indexContent{}
+	c := indexContent{Filtered: filtered(query)}
 	for _, d := range inFlight {
 		c.InFlight = append(c.InFlight, s.view(d, now))
 	}
@@ -173,6 +182,7 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 		c.Envs = append(c.Envs, env)
 	}
 	sortEnvs(c.Envs)
+	c.Filters = filterBar(query, apps, c.Envs)
 	for _, name := range apps {
 		app := s.Config.Apps[name]
 		row := matrixRow{App: name, Repo: app.Repo}
@@ -207,7 +217,7 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 	// from, so that an unchanged store gives an unchanged ETag.
 	_, etag := encodeVersioned(s.listJSON(history))
 	s.render(w, http.StatusOK, "index.html", page{
-		Title: "Deployments", Poll: "/api/deployments?limit=" + strconv.Itoa(historyLimit), ETag: etag,
+		Title: "Deployments", Poll: "/api/deployments?" + query.Encode(), ETag: etag,
 		Interval: pollLive, Now: now, Content: c,
 	})
 }

@@ -712,3 +712,42 @@ func TestGitHubWebURL(t *testing.T) {
 }
 
 func itoa(id int64) string { return strconv.FormatInt(id, 10) }
+
+// The front page's history takes the API's filters, and polls the API
+// answer it was rendered from.
+func TestDashboardFilters(t *testing.T) {
+	w := newDashboardWorld(t, bot.DashboardConfig{Public: true})
+	resp, page := w.get(t, "/?app=web&state=failed&unrelated=1")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET filtered page = %d", resp.StatusCode)
+	}
+	history := page[strings.Index(page, "<h2>History"):]
+	if !strings.Contains(history, `id="history-`+itoa(w.ids["web-prod-failed"])+`"`) {
+		t.Error("the filtered history lacks the failed web deployment")
+	}
+	if n := strings.Count(history, `<tr id="history-`); n != 1 {
+		t.Errorf("the filtered history has %d rows, want 1", n)
+	}
+	const poll = "/api/deployments?app=web&limit=50&state=failed"
+	if !strings.Contains(page, `data-poll="`+strings.ReplaceAll(poll, "&", "&amp;")+`"`) {
+		t.Errorf("the filtered page does not poll %s", poll)
+	}
+	m := regexp.MustCompile(`data-etag="([^"]*)"`).FindStringSubmatch(page)
+	if m == nil {
+		t.Fatal("the filtered page has no ETag")
+	}
+	if resp, _ := w.get(t, poll, "If-None-Match", strings.ReplaceAll(m[1], "&#34;", `"`)); resp.StatusCode != http.StatusNotModified {
+		t.Errorf("poll %s with the page's ETag = %d, want 304: the page shows another answer than it polls", poll, resp.StatusCode)
+	}
+	// Each link keeps the other choices and sets its own.
+	for _, want := range []string{`href="/?app=api&amp;state=failed"`, `href="/?app=web&amp;env=prod&amp;state=failed"`, `href="/?app=web"`, "<strong>failed</strong>", "<strong>web</strong>"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("filter bar lacks %s", want)
+		}
+	}
+
+	resp, page = w.get(t, "/?state=bogus")
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(page, `unknown state &#34;bogus&#34;`) {
+		t.Errorf("GET /?state=bogus = %d, want 400 naming the state:\n%s", resp.StatusCode, page)
+	}
+}

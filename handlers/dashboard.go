@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -127,6 +128,8 @@ type deploymentView struct {
 	Ended     bool
 	Duration  time.Duration // creation to end; creation to now while in flight
 	Links     links
+	// RequesterName is who asked, as people know them; "" shows Requester.
+	RequesterName string
 }
 
 type deploymentContent struct {
@@ -162,10 +165,10 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 	}
 	c := indexContent{Filtered: filtered(query)}
 	for _, d := range inFlight {
-		c.InFlight = append(c.InFlight, s.view(d, now))
+		c.InFlight = append(c.InFlight, s.view(ctx, d, now))
 	}
 	for _, d := range history {
-		c.History = append(c.History, s.view(d, now))
+		c.History = append(c.History, s.view(ctx, d, now))
 	}
 
 	var apps []string
@@ -228,7 +231,7 @@ func (s *Server) running(r *http.Request, app, env string, now time.Time) (*depl
 	if err != nil || len(ds) == 0 {
 		return nil, err
 	}
-	v := s.view(ds[0], now)
+	v := s.view(r.Context(), ds[0], now)
 	return &v, nil
 }
 
@@ -256,7 +259,7 @@ func (s *Server) deploymentPage(w http.ResponseWriter, r *http.Request) {
 	s.render(w, http.StatusOK, "deployment.html", page{
 		Title: fmt.Sprintf("#%d %s → %s", d.ID, d.App, d.Env), Poll: fmt.Sprintf("/api/deployments/%d", d.ID),
 		ETag: etag, Interval: interval, Now: now,
-		Content: deploymentContent{D: s.view(d, now), Events: events},
+		Content: deploymentContent{D: s.view(r.Context(), d, now), Events: events},
 	})
 }
 
@@ -319,8 +322,9 @@ func newNonce() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-func (s *Server) view(d *bot.Deployment, now time.Time) deploymentView {
-	v := deploymentView{Deployment: d, Ended: d.State.Terminal(), CommitURL: s.commitURL(d.Repo, d.SHA), Links: s.links(d)}
+func (s *Server) view(ctx context.Context, d *bot.Deployment, now time.Time) deploymentView {
+	v := deploymentView{Deployment: d, Ended: d.State.Terminal(), CommitURL: s.commitURL(d.Repo, d.SHA), Links: s.links(d),
+		RequesterName: s.requesterName(ctx, d.Requester)}
 	if d.PRNumber != 0 && d.Repo != "" {
 		v.PRURL = fmt.Sprintf("%s/%s/pull/%d", s.githubWebURL(), d.Repo, d.PRNumber)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -64,5 +65,29 @@ func TestSlackMistakesGetShortAnswers(t *testing.T) {
 		if strings.Count(reply, "\n") > 1 {
 			t.Errorf("/deploy %s: %d lines, want at most 2:\n%s", text, strings.Count(reply, "\n")+1, reply)
 		}
+	}
+}
+
+// The dashboard names people as Slack shows them (users.info through the
+// real client), not by their user ids, and GitHub users by their login.
+func TestDashboardShowsSlackNames(t *testing.T) {
+	sb := newTestSandbox(t)
+	sha := sb.commit("names", "main", "success", true)
+	d := slashDeploy(t, sb, "takumi-server "+sha[:7]+" dev")
+	want := `title="slack:` + sandboxUser + `">bob<`
+	for _, path := range []string{"/", fmt.Sprintf("/deployments/%d", d.ID)} {
+		if page := get(t, sb.bot.URL+path); !strings.Contains(page, want) {
+			t.Errorf("%s does not name %s as bob", path, sandboxUser)
+		}
+	}
+	// Asked once however many pages show the name.
+	asked := 0
+	for _, c := range sb.slack.Calls() {
+		if c.Method == "users.info" {
+			asked++
+		}
+	}
+	if asked != 1 {
+		t.Errorf("users.info asked %d times, want 1", asked)
 	}
 }

@@ -242,9 +242,12 @@ func wire(ctx context.Context, cfg *bot.Config, store storeDB, logger *slog.Logg
 		Progress:        opt.progress,
 		FailOnInterrupt: opt.failOnInterrupt,
 	}
+	// The Slack client also names people on the dashboard (users.info).
+	names, _ := chat.(handlers.SlackNames)
 	h := &handlers.Server{
 		Config: cfg, Deployments: service, Store: store, Logger: logger,
 		Ready: store.Ping, Now: opt.now, Metrics: m.Handler(), CommentTimeout: opt.commentTimeout,
+		Names: names,
 	}
 	handler := m.Middleware(h.Handler())
 	if opt.routes != nil {

@@ -127,6 +127,13 @@ func (r *run) open(ctx context.Context) error {
 		if err := r.save(ctx); err != nil {
 			return err
 		}
+		// What was deployed in words people recognise, on the timeline,
+		// from the answer that resolved the ref.
+		if cd, ok := r.s.GitHub.(CommitDescriber); ok {
+			if author, subject, ok := cd.DescribeCommit(repo, sha); ok {
+				r.progress(ctx, fmt.Sprintf("Commit %s by %s: %s", ShortSHA(sha), author, subject))
+			}
+		}
 	}
 	if err := r.checkGitTag(ctx); err != nil {
 		return err

@@ -91,3 +91,15 @@ func TestDashboardShowsSlackNames(t *testing.T) {
 		t.Errorf("users.info asked %d times, want 1", asked)
 	}
 }
+
+// The timeline says whose commit was deployed and what it is, from the
+// answer that resolved the ref.
+func TestTimelineNamesTheCommit(t *testing.T) {
+	sb := newTestSandbox(t)
+	sha := sb.commit("commit words", "main", "success", true)
+	d := slashDeploy(t, sb, "takumi-server main dev")
+	lines := timeline(t, sb, d.ID)
+	if n := containsLine(lines, "Commit "+sha[:7]+" by Emulator: Commit "+sha[:7]); n != 1 {
+		t.Errorf("timeline names the commit %d times, want 1:\n%s", n, strings.Join(lines, "\n"))
+	}
+}

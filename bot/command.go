@@ -257,11 +257,14 @@ const usageHelpLine = "`/deploy help` lists every command."
 func UsageHint(k CommandKind) string {
 	for _, line := range strings.Split(SlackUsage, "\n")[1:] {
 		form, _, _ := strings.Cut(strings.TrimPrefix(line, "• "), " — ")
-		if k == CommandDeploy || strings.HasPrefix(form, "`/deploy "+string(k)) {
+		switch {
+		case k == CommandDeploy,
+			k == CommandDryRun && strings.HasSuffix(form, "--dry-run`"),
+			strings.HasPrefix(form, "`/deploy "+string(k)+" "), form == "`/deploy "+string(k)+"`":
 			return "Usage: " + form + "; " + usageHelpLine
 		}
 	}
-	return SlackUsage
+	return usageHelpLine
 }
 
 func subcommandNames() []string {

@@ -30,12 +30,15 @@ func TestClosest(t *testing.T) {
 }
 
 func TestUsageHintIsOneLine(t *testing.T) {
-	for _, k := range append(subcommands, CommandDeploy) {
+	for _, k := range append(subcommands, CommandDeploy, CommandDryRun, CommandPromote) {
 		h := UsageHint(k)
-		if strings.Contains(h, "\n") || !strings.Contains(h, "`/deploy help`") {
-			t.Errorf("UsageHint(%s) = %q, want one line pointing at /deploy help", k, h)
+		if strings.Contains(h, "\n") || !strings.Contains(h, "`/deploy help`") || !strings.HasPrefix(h, "Usage: `/deploy ") {
+			t.Errorf("UsageHint(%s) = %q, want one line with its form, pointing at /deploy help", k, h)
 		}
-		if k != CommandDeploy && !strings.Contains(h, "`/deploy "+string(k)) {
+		if k == CommandDryRun && !strings.Contains(h, "--dry-run`") {
+			t.Errorf("UsageHint(%s) = %q does not show its form", k, h)
+		}
+		if k != CommandDeploy && k != CommandDryRun && !strings.Contains(h, "`/deploy "+string(k)) {
 			t.Errorf("UsageHint(%s) = %q does not show its form", k, h)
 		}
 	}

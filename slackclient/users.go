@@ -13,6 +13,11 @@ import (
 // dashboard page lists up to 150 deployments, mostly by the same people.
 const nameTTL = time.Hour
 
+// nameFailTTL is how long a failed lookup is not tried again: without the
+// users:read scope every one fails, and a page of 150 deployments must not
+// ask 150 times on each rendering.
+const nameFailTTL = 5 * time.Minute
+
 // names caches users.info answers by user id.
 type names struct {
 	mu sync.Mutex
@@ -21,6 +26,7 @@ type names struct {
 
 type cachedName struct {
 	name string
+	err  error
 	at   time.Time
 }
 
@@ -32,8 +38,8 @@ func (c *Client) UserName(ctx context.Context, id string) (string, error) {
 	c.names.mu.Lock()
 	e, ok := c.names.m[id]
 	c.names.mu.Unlock()
-	if ok && now.Sub(e.at) < nameTTL {
-		return e.name, nil
+	if ok && (e.err == nil && now.Sub(e.at) < nameTTL || e.err != nil && now.Sub(e.at) < nameFailTTL) {
+		return e.name, e.err
 	}
 	var u *slack.User
 	err := c.retry(ctx, func(ctx context.Context) error {
@@ -42,7 +48,9 @@ func (c *Client) UserName(ctx context.Context, id string) (string, error) {
 		return err
 	})
 	if err != nil {
-		return "", fmt.Errorf("slack: users.info %s: %w", id, translate(err, ""))
+		err = fmt.Errorf("slack: users.info %s: %w", id, translate(err, ""))
+		c.keepName(id, cachedName{err: err, at: now})
+		return "", err
 	}
 	name := u.Name
 	for _, n := range []string{u.Profile.DisplayName, u.RealName, u.Profile.RealName} {
@@ -51,11 +59,15 @@ func (c *Client) UserName(ctx context.Context, id string) (string, error) {
 			break
 		}
 	}
+	c.keepName(id, cachedName{name: name, at: now})
+	return name, nil
+}
+
+func (c *Client) keepName(id string, e cachedName) {
 	c.names.mu.Lock()
+	defer c.names.mu.Unlock()
 	if c.names.m == nil {
 		c.names.m = map[string]cachedName{}
 	}
-	c.names.m[id] = cachedName{name: name, at: now}
-	c.names.mu.Unlock()
-	return name, nil
+	c.names.m[id] = e
 }

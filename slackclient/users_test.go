@@ -30,7 +30,18 @@ func TestUserNameIsTheNamePeopleSeeAndIsCached(t *testing.T) {
 	if asked != 2 {
 		t.Errorf("users.info asked %d times for 2 users asked about 3 times each, want 2", asked)
 	}
-	if _, err := c.UserName(ctx, "U0GONE"); err == nil || !strings.Contains(err.Error(), "user_not_found") {
-		t.Errorf("UserName of an unknown user: %v, want user_not_found", err)
+	for range 3 {
+		if _, err := c.UserName(ctx, "U0GONE"); err == nil || !strings.Contains(err.Error(), "user_not_found") {
+			t.Errorf("UserName of an unknown user: %v, want user_not_found", err)
+		}
+	}
+	asked = 0
+	for _, call := range emu.Calls() {
+		if call.Method == "users.info" {
+			asked++
+		}
+	}
+	if asked != 3 {
+		t.Errorf("users.info asked %d times after 3 lookups of an unknown user, want 1 more than 2", asked)
 	}
 }

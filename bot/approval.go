@@ -282,18 +282,18 @@ func mayApprove(env *Environment, requester string) Text {
 // parseApproval reads `approve <id>` and `reject <id> [reason]`.
 func parseApproval(kind CommandKind, args []string) Command {
 	if len(args) == 0 {
-		return slackHelp("`/deploy %s` needs a deployment id, e.g. `/deploy %s 42`.", kind, kind)
+		return slackHelpFor(kind, "`/deploy %s` needs a deployment id, e.g. `/deploy %s 42`.", kind, kind)
 	}
 	id, err := strconv.ParseInt(strings.TrimPrefix(args[0], "#"), 10, 64)
 	if err != nil || id <= 0 {
-		return slackHelp("%s is not a deployment id: write a number such as `42` or `#42`.", slackCode(args[0]))
+		return slackHelpFor(kind, "%s is not a deployment id: write a number such as `42` or `#42`.", slackCode(args[0]))
 	}
 	c := Command{Kind: kind, ID: id}
 	switch {
 	case kind == CommandReject:
 		c.Reason = strings.Join(args[1:], " ")
 	case len(args) > 1:
-		return slackHelp("`/deploy approve` takes one deployment id; I did not expect %s.", slackCode(strings.Join(args[1:], " ")))
+		return slackHelpFor(kind, "`/deploy approve` takes one deployment id; I did not expect %s.", slackCode(strings.Join(args[1:], " ")))
 	}
 	return c
 }

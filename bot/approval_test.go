@@ -31,7 +31,7 @@ func TestParseApprovalCommands(t *testing.T) {
 	} {
 		got := bot.ParseSlackCommand(tc.text)
 		if tc.help != "" {
-			if got.Kind != bot.CommandHelp || !strings.Contains(got.Reply, tc.help) || !strings.Contains(got.Reply, "/deploy approve &lt;id&gt;") {
+			if got.Kind != bot.CommandHelp || !strings.Contains(got.Reply, tc.help) || !strings.Contains(got.Reply, "Usage: `/deploy "+strings.ToLower(strings.Fields(tc.text)[0])+" &lt;id&gt;") {
 				t.Errorf("%q = %+v; want help saying %q and the usage", tc.text, got, tc.help)
 			}
 			continue

@@ -29,7 +29,7 @@ const (
 )
 
 // Command is a parsed Slack command. Kind CommandHelp carries a Reply (the
-// usage, or what was wrong followed by the usage) and nothing else; every
+// usage, or what was wrong followed by one line of it) and nothing else; every
 // other kind has an empty Reply and the fields its form names:
 //
 //	CommandDeploy    App, Ref, Env
@@ -61,7 +61,8 @@ type Command struct {
 	Reply  string
 }
 
-// SlackUsage is the help text, shown for `help` and after every mistake.
+// SlackUsage is the help text, the answer to `/deploy help`; a mistake gets
+// one line of it (UsageHint).
 // It is Slack mrkdwn, so `<` and `>` are written as &lt; and &gt;.
 const SlackUsage = "Usage:\n" +
 	"• `/deploy &lt;app&gt; &lt;ref&gt; &lt;env&gt;` — deploy a sha, short sha, branch or tag (`/deploy &lt;app&gt; &lt;ref&gt; to &lt;env&gt;` works too)\n" +
@@ -91,7 +92,7 @@ const MaxLockDuration = 365 * 24 * time.Hour
 
 // ParseSlackCommand parses the text after `/deploy`. It never fails and
 // never panics: bad input becomes a CommandHelp with a Reply that says what
-// was wrong, followed by SlackUsage.
+// was wrong, followed by the form meant (UsageHint).
 //
 // The text is normalized first: Slack link markup `<url|label>` becomes its
 // label (`<url>` its url, `<@U1|bob>` becomes @bob), &amp; &lt; &gt; are
@@ -102,7 +103,7 @@ const MaxLockDuration = 365 * 24 * time.Hour
 func ParseSlackCommand(text string) Command {
 	words := strings.Fields(normalizeSlackText(text))
 	if len(words) == 0 {
-		return slackHelp("Tell me what to deploy.")
+		return slackHelpFor(CommandDeploy, "Tell me what to deploy.")
 	}
 	if c, ok := parseRelease(words); ok {
 		return c
@@ -115,15 +116,15 @@ func ParseSlackCommand(text string) Command {
 		return Command{Kind: CommandHelp, Reply: SlackUsage}
 	case CommandApps:
 		if len(args) > 0 {
-			return slackHelp("`/deploy apps` takes nothing after it; I did not expect %s.", slackCode(strings.Join(args, " ")))
+			return slackHelpFor(CommandApps, "`/deploy apps` takes nothing after it; I did not expect %s.", slackCode(strings.Join(args, " ")))
 		}
 		return Command{Kind: CommandApps}
 	case CommandStatus, CommandHistory:
 		if len(args) == 0 {
-			return slackHelp("`/deploy %s` needs an app (and optionally an environment), e.g. `/deploy %s web prod`.", kind, kind)
+			return slackHelpFor(kind, "`/deploy %s` needs an app (and optionally an environment), e.g. `/deploy %s web prod`.", kind, kind)
 		}
 		if len(args) > 2 {
-			return slackHelp("`/deploy %s` takes an app and optionally an environment; I did not expect %s.", kind, slackCode(strings.Join(args[2:], " ")))
+			return slackHelpFor(kind, "`/deploy %s` takes an app and optionally an environment; I did not expect %s.", kind, slackCode(strings.Join(args[2:], " ")))
 		}
 		c := Command{Kind: kind, App: args[0]}
 		if len(args) == 2 {
@@ -132,10 +133,10 @@ func ParseSlackCommand(text string) Command {
 		return checkNames(c)
 	case CommandUnlock, CommandRollback:
 		if len(args) < 2 {
-			return slackHelp("`/deploy %s` needs an app and an environment, e.g. `/deploy %s web prod`.", kind, kind)
+			return slackHelpFor(kind, "`/deploy %s` needs an app and an environment, e.g. `/deploy %s web prod`.", kind, kind)
 		}
 		if len(args) > 2 {
-			return slackHelp("`/deploy %s` takes an app and an environment only; I did not expect %s.", kind, slackCode(strings.Join(args[2:], " ")))
+			return slackHelpFor(kind, "`/deploy %s` takes an app and an environment only; I did not expect %s.", kind, slackCode(strings.Join(args[2:], " ")))
 		}
 		return checkNames(Command{Kind: kind, App: args[0], Env: args[1]})
 	case CommandLock:
@@ -150,19 +151,28 @@ func ParseSlackCommand(text string) Command {
 
 func parseDeploy(words []string) Command {
 	line := slackCode(strings.Join(words, " "))
+	if len(words) >= 4 && isWord(words[0], string(CommandDeploy)) {
+		// `/deploy deploy web main dev`: the command name typed twice.
+		if c := parseDeploy(words[1:]); c.Kind == CommandDeploy {
+			return slackHelpFor(CommandDeploy, "I could not read %s: there is no `deploy` subcommand. Did you mean %s?", line, slackCode("/deploy "+strings.Join(words[1:], " ")))
+		}
+	}
+	if near, ok := closest(words[0], subcommandNames()); ok && !(len(words) == 3 || len(words) == 4 && isWord(words[2], "to")) {
+		return slackHelpFor(CommandKind(near), "%s is not a command I know. Did you mean %s?", slackCode(words[0]), slackCode(strings.TrimSpace("/deploy "+near+" "+strings.Join(words[1:], " "))))
+	}
 	switch {
 	case len(words) < 3:
-		return slackHelp("I could not read %s: a deploy needs an app, a ref and an environment (`/deploy &lt;app&gt; &lt;ref&gt; &lt;env&gt;`), and %s is not a command I know.", line, slackCode(words[0]))
+		return slackHelpFor(CommandDeploy, "I could not read %s: a deploy needs an app, a ref and an environment (`/deploy &lt;app&gt; &lt;ref&gt; &lt;env&gt;`), and %s is not a command I know.", line, slackCode(words[0]))
 	case len(words) == 3 && isWord(words[1], "to"):
-		return slackHelp("I could not read %s: a deploy needs a ref before `to` (`/deploy &lt;app&gt; &lt;ref&gt; to &lt;env&gt;`).", line)
+		return slackHelpFor(CommandDeploy, "I could not read %s: a deploy needs a ref before `to` (`/deploy &lt;app&gt; &lt;ref&gt; to &lt;env&gt;`).", line)
 	case len(words) == 3 && isWord(words[2], "to"):
-		return slackHelp("I could not read %s: a deploy needs an environment (`/deploy &lt;app&gt; &lt;ref&gt; &lt;env&gt;`).", line)
+		return slackHelpFor(CommandDeploy, "I could not read %s: a deploy needs an environment (`/deploy &lt;app&gt; &lt;ref&gt; &lt;env&gt;`).", line)
 	case len(words) == 3:
 		return checkNames(Command{Kind: CommandDeploy, App: words[0], Ref: words[1], Env: words[2]})
 	case len(words) == 4 && isWord(words[2], "to") && !isWord(words[1], "to") && !isWord(words[3], "to"):
 		return checkNames(Command{Kind: CommandDeploy, App: words[0], Ref: words[1], Env: words[3]})
 	}
-	return slackHelp("I could not read %s: a deploy is `/deploy &lt;app&gt; &lt;ref&gt; &lt;env&gt;` or `/deploy &lt;app&gt; &lt;ref&gt; to &lt;env&gt;`, with nothing else on the line.", line)
+	return slackHelpFor(CommandDeploy, "I could not read %s: a deploy is `/deploy &lt;app&gt; &lt;ref&gt; &lt;env&gt;` or `/deploy &lt;app&gt; &lt;ref&gt; to &lt;env&gt;`, with nothing else on the line.", line)
 }
 
 // parseLock reads `<app> <env> [[for] <duration>] [reason…]`. The word after
@@ -170,7 +180,7 @@ func parseDeploy(words []string) Command {
 // 1.5h); anything else starts the reason.
 func parseLock(args []string) Command {
 	if len(args) < 2 {
-		return slackHelp("`/deploy lock` needs an app and an environment, e.g. `/deploy lock web prod 2h release freeze`.")
+		return slackHelpFor(CommandLock, "`/deploy lock` needs an app and an environment, e.g. `/deploy lock web prod 2h release freeze`.")
 	}
 	c := Command{Kind: CommandLock, App: args[0], Env: args[1]}
 	rest := args[2:]
@@ -180,7 +190,7 @@ func parseLock(args []string) Command {
 	if len(rest) > 0 && lockDurationRE.MatchString(rest[0]) {
 		d, ok := parseLockDuration(rest[0])
 		if !ok {
-			return slackHelp("%s is not a lock duration I accept: use e.g. 30m, 2h or 1d, more than 0 and at most 365d.", slackCode(rest[0]))
+			return slackHelpFor(CommandLock, "%s is not a lock duration I accept: use e.g. 30m, 2h or 1d, more than 0 and at most 365d.", slackCode(rest[0]))
 		}
 		c.For = d
 		rest = rest[1:]
@@ -191,15 +201,15 @@ func parseLock(args []string) Command {
 
 func parseCancel(args []string) Command {
 	if len(args) == 0 {
-		return slackHelp("`/deploy cancel` needs a deployment id, e.g. `/deploy cancel 42`.")
+		return slackHelpFor(CommandCancel, "`/deploy cancel` needs a deployment id, e.g. `/deploy cancel 42`.")
 	}
 	if len(args) > 1 {
-		return slackHelp("`/deploy cancel` takes one deployment id; I did not expect %s.", slackCode(strings.Join(args[1:], " ")))
+		return slackHelpFor(CommandCancel, "`/deploy cancel` takes one deployment id; I did not expect %s.", slackCode(strings.Join(args[1:], " ")))
 	}
 	s := strings.TrimPrefix(args[0], "#")
 	id, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || id <= 0 || s[0] == '+' {
-		return slackHelp("%s is not a deployment id: write a number such as `42` or `#42`.", slackCode(args[0]))
+		return slackHelpFor(CommandCancel, "%s is not a deployment id: write a number such as `42` or `#42`.", slackCode(args[0]))
 	}
 	return Command{Kind: CommandCancel, ID: id}
 }
@@ -207,13 +217,13 @@ func parseCancel(args []string) Command {
 // checkNames returns c, or a help reply naming its first invalid field.
 func checkNames(c Command) Command {
 	if !validName(c.App) {
-		return slackHelp("%s is not an app name: %s", slackCode(c.App), nameRule)
+		return slackHelpFor(c.Kind, "%s is not an app name: %s", slackCode(c.App), nameRule)
 	}
 	if c.Kind == CommandDeploy && !typedRef(c.Ref) {
-		return slackHelp("%s is not a ref I can deploy: give a sha, a short sha, a branch or a tag.", slackCode(c.Ref))
+		return slackHelpFor(c.Kind, "%s is not a ref I can deploy: give a sha, a short sha, a branch or a tag.", slackCode(c.Ref))
 	}
 	if (c.Env != "" || needsEnv(c.Kind)) && !validName(c.Env) {
-		return slackHelp("%s is not an environment name: %s", slackCode(c.Env), nameRule)
+		return slackHelpFor(c.Kind, "%s is not an environment name: %s", slackCode(c.Env), nameRule)
 	}
 	return c
 }
@@ -226,8 +236,43 @@ func needsEnv(k CommandKind) bool {
 	return false
 }
 
+// slackHelpFor says what was wrong and, on one more line, the form of the
+// command k that was meant: the whole usage would bury the one line that
+// matters.
+func slackHelpFor(k CommandKind, format string, args ...any) Command {
+	return Command{Kind: CommandHelp, Reply: fmt.Sprintf(format, args...) + "\n" + UsageHint(k)}
+}
+
+// slackHelp says what was wrong, and where the forms are, when no single
+// form is the one meant.
 func slackHelp(format string, args ...any) Command {
-	return Command{Kind: CommandHelp, Reply: fmt.Sprintf(format, args...) + "\n" + SlackUsage}
+	return Command{Kind: CommandHelp, Reply: fmt.Sprintf(format, args...) + "\n" + usageHelpLine}
+}
+
+// usageHelpLine ends every one-line hint.
+const usageHelpLine = "`/deploy help` lists every command."
+
+// UsageHint is one line of help for command k: its form from SlackUsage
+// and where the rest is.
+func UsageHint(k CommandKind) string {
+	for _, line := range strings.Split(SlackUsage, "\n")[1:] {
+		form, _, _ := strings.Cut(strings.TrimPrefix(line, "• "), " — ")
+		switch {
+		case k == CommandDeploy,
+			k == CommandDryRun && strings.HasSuffix(form, "--dry-run`"),
+			strings.HasPrefix(form, "`/deploy "+string(k)+" "), form == "`/deploy "+string(k)+"`":
+			return "Usage: " + form + "; " + usageHelpLine
+		}
+	}
+	return usageHelpLine
+}
+
+func subcommandNames() []string {
+	names := make([]string, len(subcommands))
+	for i, k := range subcommands {
+		names[i] = string(k)
+	}
+	return names
 }
 
 func subcommand(w string) CommandKind {

@@ -12,7 +12,9 @@ func TestParseSlackCommand(t *testing.T) {
 	deploy := func(app, ref, env string) Command {
 		return Command{Kind: CommandDeploy, App: app, Ref: ref, Env: env}
 	}
-	help := func(msg string) Command { return Command{Kind: CommandHelp, Reply: msg + "\n" + SlackUsage} }
+	help := func(k CommandKind, msg string) Command {
+		return Command{Kind: CommandHelp, Reply: msg + "\n" + UsageHint(k)}
+	}
 	tests := []struct {
 		name string
 		text string
@@ -31,27 +33,34 @@ func TestParseSlackCommand(t *testing.T) {
 		{"deploy zero-width", "web\u200b main dev\ufeff", deploy("web", "main", "dev")},
 		{"deploy slack link label", "web <http://release.sh|release.sh> dev", deploy("web", "release.sh", "dev")},
 		{"deploy slack link bare", "web <main> dev", deploy("web", "main", "dev")},
-		{"deploy ampersand entity", "web a&amp;b dev", help("`a&amp;b` is not a ref I can deploy: give a sha, a short sha, a branch or a tag.")},
-		{"deploy to as ref", "web to dev", help("I could not read `web to dev`: a deploy needs a ref before `to` (`/deploy &lt;app&gt; &lt;ref&gt; to &lt;env&gt;`).")},
-		{"deploy to as env", "web main to", help("I could not read `web main to`: a deploy needs an environment (`/deploy &lt;app&gt; &lt;ref&gt; &lt;env&gt;`).")},
-		{"deploy two words", "takumi-server dev", help("I could not read `takumi-server dev`: a deploy needs an app, a ref and an environment (`/deploy &lt;app&gt; &lt;ref&gt; &lt;env&gt;`), and `takumi-server` is not a command I know.")},
-		{"unknown command", "stauts web", help("I could not read `stauts web`: a deploy needs an app, a ref and an environment (`/deploy &lt;app&gt; &lt;ref&gt; &lt;env&gt;`), and `stauts` is not a command I know.")},
-		{"deploy from", "takumi-server cf7edb2 from dev", help("I could not read `takumi-server cf7edb2 from dev`: a deploy is `/deploy &lt;app&gt; &lt;ref&gt; &lt;env&gt;` or `/deploy &lt;app&gt; &lt;ref&gt; to &lt;env&gt;`, with nothing else on the line.")},
-		{"deploy extra words", "web main to dev now", help("I could not read `web main to dev now`: a deploy is `/deploy &lt;app&gt; &lt;ref&gt; &lt;env&gt;` or `/deploy &lt;app&gt; &lt;ref&gt; to &lt;env&gt;`, with nothing else on the line.")},
-		{"deploy to to", "web to to dev", help("I could not read `web to to dev`: a deploy is `/deploy &lt;app&gt; &lt;ref&gt; &lt;env&gt;` or `/deploy &lt;app&gt; &lt;ref&gt; to &lt;env&gt;`, with nothing else on the line.")},
+		{"deploy ampersand entity", "web a&amp;b dev", help(CommandDeploy, "`a&amp;b` is not a ref I can deploy: give a sha, a short sha, a branch or a tag.")},
+		{"deploy to as ref", "web to dev", help(CommandDeploy, "I could not read `web to dev`: a deploy needs a ref before `to` (`/deploy &lt;app&gt; &lt;ref&gt; to &lt;env&gt;`).")},
+		{"deploy to as env", "web main to", help(CommandDeploy, "I could not read `web main to`: a deploy needs an environment (`/deploy &lt;app&gt; &lt;ref&gt; &lt;env&gt;`).")},
+		{"deploy two words", "takumi-server dev", help(CommandDeploy, "I could not read `takumi-server dev`: a deploy needs an app, a ref and an environment (`/deploy &lt;app&gt; &lt;ref&gt; &lt;env&gt;`), and `takumi-server` is not a command I know.")},
+		{"unknown command", "stauts web", help(CommandStatus, "`stauts` is not a command I know. Did you mean `/deploy status web`?")},
+		{"unknown command with duration", "lokc web prod 2h", help(CommandLock, "`lokc` is not a command I know. Did you mean `/deploy lock web prod 2h`?")},
+		{"unknown command alone", "hepl", help(CommandHelp, "`hepl` is not a command I know. Did you mean `/deploy help`?")},
+		{"unknown command far from any", "frobnicate web", help(CommandDeploy, "I could not read `frobnicate web`: a deploy needs an app, a ref and an environment (`/deploy &lt;app&gt; &lt;ref&gt; &lt;env&gt;`), and `frobnicate` is not a command I know.")},
+		{"three words are a deploy, not a typo", "stauts web prod", deploy("stauts", "web", "prod")},
+		{"deploy deploy", "deploy web main dev", help(CommandDeploy, "I could not read `deploy web main dev`: there is no `deploy` subcommand. Did you mean `/deploy web main dev`?")},
+		{"deploy deploy to", "Deploy web main to dev", help(CommandDeploy, "I could not read `Deploy web main to dev`: there is no `deploy` subcommand. Did you mean `/deploy web main to dev`?")},
+		{"app named deploy", "deploy main dev", deploy("deploy", "main", "dev")},
+		{"deploy from", "takumi-server cf7edb2 from dev", help(CommandDeploy, "I could not read `takumi-server cf7edb2 from dev`: a deploy is `/deploy &lt;app&gt; &lt;ref&gt; &lt;env&gt;` or `/deploy &lt;app&gt; &lt;ref&gt; to &lt;env&gt;`, with nothing else on the line.")},
+		{"deploy extra words", "web main to dev now", help(CommandDeploy, "I could not read `web main to dev now`: a deploy is `/deploy &lt;app&gt; &lt;ref&gt; &lt;env&gt;` or `/deploy &lt;app&gt; &lt;ref&gt; to &lt;env&gt;`, with nothing else on the line.")},
+		{"deploy to to", "web to to dev", help(CommandDeploy, "I could not read `web to to dev`: a deploy is `/deploy &lt;app&gt; &lt;ref&gt; &lt;env&gt;` or `/deploy &lt;app&gt; &lt;ref&gt; to &lt;env&gt;`, with nothing else on the line.")},
 		{"deploy env of 100", "web main " + strings.Repeat("e", 100), deploy("web", "main", strings.Repeat("e", 100))},
-		{"deploy env too long", "web main " + strings.Repeat("e", 101), help("`" + strings.Repeat("e", 80) + "…` is not an environment name: names are up to 100 letters, digits, `.`, `_` and `-`, starting with a letter or digit.")},
-		{"deploy bad app", "wéb main dev", help("`wéb` is not an app name: names are up to 100 letters, digits, `.`, `_` and `-`, starting with a letter or digit.")},
-		{"deploy bad env", "web main -dev", help("`-dev` is not an environment name: names are up to 100 letters, digits, `.`, `_` and `-`, starting with a letter or digit.")},
-		{"deploy ref option", "web --force dev", help("`--force` is not a ref I can deploy: give a sha, a short sha, a branch or a tag.")},
-		{"deploy ref dotdot", "web main..dev prod", help("`main..dev` is not a ref I can deploy: give a sha, a short sha, a branch or a tag.")},
-		{"deploy mention escaped back", "web &lt;!channel&gt; dev", help("`&lt;!channel&gt;` is not a ref I can deploy: give a sha, a short sha, a branch or a tag.")},
-		{"deploy user mention", "<@U024BE7LH|bob> main dev", help("`@bob` is not an app name: names are up to 100 letters, digits, `.`, `_` and `-`, starting with a letter or digit.")},
-		{"deploy backtick", "web `main` dev", help("`'main'` is not a ref I can deploy: give a sha, a short sha, a branch or a tag.")},
+		{"deploy env too long", "web main " + strings.Repeat("e", 101), help(CommandDeploy, "`"+strings.Repeat("e", 80)+"…` is not an environment name: names are up to 100 letters, digits, `.`, `_` and `-`, starting with a letter or digit.")},
+		{"deploy bad app", "wéb main dev", help(CommandDeploy, "`wéb` is not an app name: names are up to 100 letters, digits, `.`, `_` and `-`, starting with a letter or digit.")},
+		{"deploy bad env", "web main -dev", help(CommandDeploy, "`-dev` is not an environment name: names are up to 100 letters, digits, `.`, `_` and `-`, starting with a letter or digit.")},
+		{"deploy ref option", "web --force dev", help(CommandDeploy, "`--force` is not a ref I can deploy: give a sha, a short sha, a branch or a tag.")},
+		{"deploy ref dotdot", "web main..dev prod", help(CommandDeploy, "`main..dev` is not a ref I can deploy: give a sha, a short sha, a branch or a tag.")},
+		{"deploy mention escaped back", "web &lt;!channel&gt; dev", help(CommandDeploy, "`&lt;!channel&gt;` is not a ref I can deploy: give a sha, a short sha, a branch or a tag.")},
+		{"deploy user mention", "<@U024BE7LH|bob> main dev", help(CommandDeploy, "`@bob` is not an app name: names are up to 100 letters, digits, `.`, `_` and `-`, starting with a letter or digit.")},
+		{"deploy backtick", "web `main` dev", help(CommandDeploy, "`'main'` is not a ref I can deploy: give a sha, a short sha, a branch or a tag.")},
 
 		// help and empty
-		{"empty", "", help("Tell me what to deploy.")},
-		{"blank", " \u00a0\t\n", help("Tell me what to deploy.")},
+		{"empty", "", help(CommandDeploy, "Tell me what to deploy.")},
+		{"blank", " \u00a0\t\n", help(CommandDeploy, "Tell me what to deploy.")},
 		{"help", "help", Command{Kind: CommandHelp, Reply: SlackUsage}},
 		{"HELP", "HELP", Command{Kind: CommandHelp, Reply: SlackUsage}},
 		{"help with words", "help lock", Command{Kind: CommandHelp, Reply: SlackUsage}},
@@ -59,12 +68,12 @@ func TestParseSlackCommand(t *testing.T) {
 		// status, history
 		{"status", "status web", Command{Kind: CommandStatus, App: "web"}},
 		{"status env", "Status Web Prod", Command{Kind: CommandStatus, App: "Web", Env: "Prod"}},
-		{"status no app", "status", help("`/deploy status` needs an app (and optionally an environment), e.g. `/deploy status web prod`.")},
-		{"status extra", "status web prod now", help("`/deploy status` takes an app and optionally an environment; I did not expect `now`.")},
-		{"status bad env", "status web pr*d", help("`pr*d` is not an environment name: names are up to 100 letters, digits, `.`, `_` and `-`, starting with a letter or digit.")},
+		{"status no app", "status", help(CommandStatus, "`/deploy status` needs an app (and optionally an environment), e.g. `/deploy status web prod`.")},
+		{"status extra", "status web prod now", help(CommandStatus, "`/deploy status` takes an app and optionally an environment; I did not expect `now`.")},
+		{"status bad env", "status web pr*d", help(CommandStatus, "`pr*d` is not an environment name: names are up to 100 letters, digits, `.`, `_` and `-`, starting with a letter or digit.")},
 		{"history", "history web", Command{Kind: CommandHistory, App: "web"}},
 		{"history env", "HISTORY web dev", Command{Kind: CommandHistory, App: "web", Env: "dev"}},
-		{"history no app", "history", help("`/deploy history` needs an app (and optionally an environment), e.g. `/deploy history web prod`.")},
+		{"history no app", "history", help(CommandHistory, "`/deploy history` needs an app (and optionally an environment), e.g. `/deploy history web prod`.")},
 
 		// lock
 		{"lock", "lock web prod", Command{Kind: CommandLock, App: "web", Env: "prod"}},
@@ -80,42 +89,42 @@ func TestParseSlackCommand(t *testing.T) {
 		{"lock second duration is reason", "lock web prod 1h 2h", Command{Kind: CommandLock, App: "web", Env: "prod", For: time.Hour, Reason: "2h"}},
 		{"lock reason unescaped", "lock web prod Q&amp;A &lt;see <https://x.example/1|ticket 1>&gt;", Command{Kind: CommandLock, App: "web", Env: "prod", Reason: "Q&A <see ticket 1>"}},
 		{"lock reason unicode", "lock web prod 🚧 Weihnachtsfrieden", Command{Kind: CommandLock, App: "web", Env: "prod", Reason: "🚧 Weihnachtsfrieden"}},
-		{"lock zero", "lock web prod 0m", help("`0m` is not a lock duration I accept: use e.g. 30m, 2h or 1d, more than 0 and at most 365d.")},
-		{"lock too long", "lock web prod 400d", help("`400d` is not a lock duration I accept: use e.g. 30m, 2h or 1d, more than 0 and at most 365d.")},
-		{"lock huge", "lock web prod 99999999999999999999999h", help("`99999999999999999999999h` is not a lock duration I accept: use e.g. 30m, 2h or 1d, more than 0 and at most 365d.")},
-		{"lock no env", "lock web", help("`/deploy lock` needs an app and an environment, e.g. `/deploy lock web prod 2h release freeze`.")},
-		{"lock nothing", "lock", help("`/deploy lock` needs an app and an environment, e.g. `/deploy lock web prod 2h release freeze`.")},
+		{"lock zero", "lock web prod 0m", help(CommandLock, "`0m` is not a lock duration I accept: use e.g. 30m, 2h or 1d, more than 0 and at most 365d.")},
+		{"lock too long", "lock web prod 400d", help(CommandLock, "`400d` is not a lock duration I accept: use e.g. 30m, 2h or 1d, more than 0 and at most 365d.")},
+		{"lock huge", "lock web prod 99999999999999999999999h", help(CommandLock, "`99999999999999999999999h` is not a lock duration I accept: use e.g. 30m, 2h or 1d, more than 0 and at most 365d.")},
+		{"lock no env", "lock web", help(CommandLock, "`/deploy lock` needs an app and an environment, e.g. `/deploy lock web prod 2h release freeze`.")},
+		{"lock nothing", "lock", help(CommandLock, "`/deploy lock` needs an app and an environment, e.g. `/deploy lock web prod 2h release freeze`.")},
 
 		// unlock, rollback
 		{"unlock", "unlock web prod", Command{Kind: CommandUnlock, App: "web", Env: "prod"}},
-		{"unlock missing env", "unlock web", help("`/deploy unlock` needs an app and an environment, e.g. `/deploy unlock web prod`.")},
-		{"unlock extra", "unlock web prod now", help("`/deploy unlock` takes an app and an environment only; I did not expect `now`.")},
+		{"unlock missing env", "unlock web", help(CommandUnlock, "`/deploy unlock` needs an app and an environment, e.g. `/deploy unlock web prod`.")},
+		{"unlock extra", "unlock web prod now", help(CommandUnlock, "`/deploy unlock` takes an app and an environment only; I did not expect `now`.")},
 		{"rollback", "RollBack web prod", Command{Kind: CommandRollback, App: "web", Env: "prod"}},
-		{"rollback missing", "rollback", help("`/deploy rollback` needs an app and an environment, e.g. `/deploy rollback web prod`.")},
-		{"rollback extra", "rollback web prod to v1", help("`/deploy rollback` takes an app and an environment only; I did not expect `to v1`.")},
+		{"rollback missing", "rollback", help(CommandRollback, "`/deploy rollback` needs an app and an environment, e.g. `/deploy rollback web prod`.")},
+		{"rollback extra", "rollback web prod to v1", help(CommandRollback, "`/deploy rollback` takes an app and an environment only; I did not expect `to v1`.")},
 
 		// cancel
 		{"cancel", "cancel 42", Command{Kind: CommandCancel, ID: 42}},
 		{"cancel hash", "cancel #42", Command{Kind: CommandCancel, ID: 42}},
-		{"cancel missing", "cancel", help("`/deploy cancel` needs a deployment id, e.g. `/deploy cancel 42`.")},
-		{"cancel word", "cancel web", help("`web` is not a deployment id: write a number such as `42` or `#42`.")},
-		{"cancel zero", "cancel 0", help("`0` is not a deployment id: write a number such as `42` or `#42`.")},
-		{"cancel negative", "cancel -3", help("`-3` is not a deployment id: write a number such as `42` or `#42`.")},
-		{"cancel plus", "cancel +3", help("`+3` is not a deployment id: write a number such as `42` or `#42`.")},
-		{"cancel hash only", "cancel #", help("`#` is not a deployment id: write a number such as `42` or `#42`.")},
-		{"cancel overflow", "cancel 99999999999999999999", help("`99999999999999999999` is not a deployment id: write a number such as `42` or `#42`.")},
-		{"cancel extra", "cancel 42 43", help("`/deploy cancel` takes one deployment id; I did not expect `43`.")},
+		{"cancel missing", "cancel", help(CommandCancel, "`/deploy cancel` needs a deployment id, e.g. `/deploy cancel 42`.")},
+		{"cancel word", "cancel web", help(CommandCancel, "`web` is not a deployment id: write a number such as `42` or `#42`.")},
+		{"cancel zero", "cancel 0", help(CommandCancel, "`0` is not a deployment id: write a number such as `42` or `#42`.")},
+		{"cancel negative", "cancel -3", help(CommandCancel, "`-3` is not a deployment id: write a number such as `42` or `#42`.")},
+		{"cancel plus", "cancel +3", help(CommandCancel, "`+3` is not a deployment id: write a number such as `42` or `#42`.")},
+		{"cancel hash only", "cancel #", help(CommandCancel, "`#` is not a deployment id: write a number such as `42` or `#42`.")},
+		{"cancel overflow", "cancel 99999999999999999999", help(CommandCancel, "`99999999999999999999` is not a deployment id: write a number such as `42` or `#42`.")},
+		{"cancel extra", "cancel 42 43", help(CommandCancel, "`/deploy cancel` takes one deployment id; I did not expect `43`.")},
 
 		// apps
 		{"apps", "apps", Command{Kind: CommandApps}},
 		{"apps upper", "APPS", Command{Kind: CommandApps}},
-		{"apps extra", "apps web", help("`/deploy apps` takes nothing after it; I did not expect `web`.")},
+		{"apps extra", "apps web", help(CommandApps, "`/deploy apps` takes nothing after it; I did not expect `web`.")},
 
 		// subcommands match ASCII case only: the Kelvin sign is not a k.
-		{"kelvin", "loc\u212a web prod", help("`loc\u212a` is not an app name: names are up to 100 letters, digits, `.`, `_` and `-`, starting with a letter or digit.")},
-		{"long echo is clipped", strings.Repeat("x", 100) + " y", help("I could not read `" + strings.Repeat("x", 80) + "…`: a deploy needs an app, a ref and an environment (`/deploy &lt;app&gt; &lt;ref&gt; &lt;env&gt;`), and `" + strings.Repeat("x", 80) + "…` is not a command I know.")},
-		{"control characters", "a\x00b", help("I could not read `a?b`: a deploy needs an app, a ref and an environment (`/deploy &lt;app&gt; &lt;ref&gt; &lt;env&gt;`), and `a?b` is not a command I know.")},
-		{"invalid utf-8", "\xff main dev", help("`\uFFFD` is not an app name: names are up to 100 letters, digits, `.`, `_` and `-`, starting with a letter or digit.")},
+		{"kelvin", "loc\u212a web prod", help(CommandDeploy, "`loc\u212a` is not an app name: names are up to 100 letters, digits, `.`, `_` and `-`, starting with a letter or digit.")},
+		{"long echo is clipped", strings.Repeat("x", 100) + " y", help(CommandDeploy, "I could not read `"+strings.Repeat("x", 80)+"…`: a deploy needs an app, a ref and an environment (`/deploy &lt;app&gt; &lt;ref&gt; &lt;env&gt;`), and `"+strings.Repeat("x", 80)+"…` is not a command I know.")},
+		{"control characters", "a\x00b", help(CommandDeploy, "I could not read `a?b`: a deploy needs an app, a ref and an environment (`/deploy &lt;app&gt; &lt;ref&gt; &lt;env&gt;`), and `a?b` is not a command I know.")},
+		{"invalid utf-8", "\xff main dev", help(CommandDeploy, "`\uFFFD` is not an app name: names are up to 100 letters, digits, `.`, `_` and `-`, starting with a letter or digit.")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

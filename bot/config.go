@@ -318,15 +318,21 @@ func ParseImage(image string) (registry, repository string, err error) {
 	return registry, repository, nil
 }
 
-// Lookup returns the app and environment, or an EINVALID error naming what
-// is unknown and what is known.
+// Lookup returns the app and environment, or an ENOTFOUND error naming what
+// is unknown, the likely typo of it, and what is known.
 func (c *Config) Lookup(app, env string) (*App, *Environment, error) {
 	a, ok := c.Apps[app]
 	if !ok {
+		if near, ok := closest(app, c.AppNames()); ok {
+			return nil, nil, Errorf(ENOTFOUND, "unknown app %q; did you mean %s? Known apps: %s", app, near, strings.Join(c.AppNames(), ", "))
+		}
 		return nil, nil, Errorf(ENOTFOUND, "unknown app %q; known apps: %s", app, strings.Join(c.AppNames(), ", "))
 	}
 	e, ok := a.Environments[env]
 	if !ok {
+		if near, ok := closest(env, a.EnvNames()); ok {
+			return nil, nil, Errorf(ENOTFOUND, "app %s has no environment %q; did you mean %s? Its environments: %s", app, env, near, strings.Join(a.EnvNames(), ", "))
+		}
 		return nil, nil, Errorf(ENOTFOUND, "app %s has no environment %q; its environments: %s", app, env, strings.Join(a.EnvNames(), ", "))
 	}
 	return a, e, nil

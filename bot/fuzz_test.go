@@ -71,8 +71,8 @@ func checkSlackCommand(t *testing.T, text string, c Command) {
 		}
 	}
 	if c.Kind == CommandHelp {
-		if !strings.HasSuffix(c.Reply, SlackUsage) {
-			fail("a help reply must end with the usage")
+		if c.Reply != SlackUsage && (strings.Count(c.Reply, "\n") != 1 || !strings.HasSuffix(c.Reply, "`/deploy help` lists every command.")) {
+			fail("a help reply must be the usage, or one line of error and one of hint")
 		}
 		if !utf8.ValidString(c.Reply) {
 			fail("reply is not UTF-8")

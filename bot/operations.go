@@ -123,6 +123,14 @@ var cancellable = []State{StateReceived, StateQueued, StateWaitingForCI, StateWa
 // Cancel ends a deployment that has not reached AWS yet and reports it.
 func (s *Service) Cancel(ctx context.Context, id int64, requester string) (Message, error) {
 	d, err := s.Store.Deployment(ctx, id)
+	if IsNotFound(err) {
+		// Point at where the ids are: history of the one app, if there is one.
+		app := "<app>"
+		if names := s.Config.AppNames(); len(names) == 1 {
+			app = names[0]
+		}
+		return Message{}, Errorf(ENOTFOUND, "no deployment #%d. Try %v to see the recent ones.", id, Name("/deploy history "+app))
+	}
 	if err != nil {
 		return Message{}, err
 	}
@@ -238,6 +246,19 @@ func (s *Service) envStatus(ctx context.Context, app, env string) (string, error
 // activeStates are the states of a deployment still in flight.
 var activeStates = []State{StateReceived, StateQueued, StateWaitingForCI, StateWaitingForApproval, StateVerifyingImage, StateDeploying, StateVerifyingHealth, StateRollingBack}
 
+// historyRef is the ref as asked for and the commit it named: a branch or a
+// tag says which release it was, the sha what actually ran.
+func historyRef(d *Deployment) string {
+	sha := d.ShortSHA()
+	switch {
+	case sha == "":
+		return slackCode(d.Ref)
+	case d.Ref == "" || d.Ref == d.SHA || strings.HasPrefix(d.SHA, d.Ref):
+		return slackCode(sha)
+	}
+	return slackCode(d.Ref) + " (" + slackCode(sha) + ")"
+}
+
 func orDash(sha, ref string) string {
 	if sha != "" {
 		return sha
@@ -268,7 +289,7 @@ func (s *Service) History(ctx context.Context, app, env string) (Message, error)
 	}
 	lines := []string{fmt.Sprintf("Last deployments of *%s*:", strings.TrimSpace(app+" "+env))}
 	for _, d := range ds {
-		line := fmt.Sprintf("%s #%d %s → %s, %s by %s, %s", stateEmoji(d.State), d.ID, slackCode(orDash(d.ShortSHA(), d.Ref)), d.Env, d.State,
+		line := fmt.Sprintf("%s #%d %s → %s, %s by %s, %s", stateEmoji(d.State), d.ID, historyRef(d), d.Env, d.State,
 			requesterMention(d.Requester), d.CreatedAt.UTC().Format("2006-01-02 15:04 UTC"))
 		if d.State.Terminal() {
 			line += fmt.Sprintf(" (%s)", d.UpdatedAt.Sub(d.CreatedAt).Round(time.Second))

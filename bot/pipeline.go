@@ -127,6 +127,13 @@ func (r *run) open(ctx context.Context) error {
 		if err := r.save(ctx); err != nil {
 			return err
 		}
+		// What was deployed in words people recognise, on the timeline,
+		// from the answer that resolved the ref.
+		if cd, ok := r.s.GitHub.(CommitDescriber); ok {
+			if author, subject, ok := cd.DescribeCommit(repo, sha); ok {
+				r.progress(ctx, fmt.Sprintf("Commit %s by %s: %s", ShortSHA(sha), author, subject))
+			}
+		}
 	}
 	if err := r.checkGitTag(ctx); err != nil {
 		return err
@@ -378,8 +385,18 @@ func (r *run) fail(ctx context.Context, err error) {
 		state = "error"
 	}
 	failed := Textf("Failed: %v", why)
-	r.s.report(ctx, Update{Deployment: d, Status: failed, Line: failed, GitHub: state, GitHubDescription: why, Failure: why})
+	var rb *Deployment
 	if stage == StateDeploying || stage == StateVerifyingHealth {
-		r.s.autoRollback(ctx, d, why)
+		// Decided before the failure is reported, so that it is reported
+		// once: a second report of it, saying what came next, was a second
+		// "failed" row on the timeline and a second failure on GitHub.
+		var next Text
+		if rb, next = r.s.planAutoRollback(ctx, d, why); next.format != "" {
+			failed = next
+		}
+	}
+	r.s.report(ctx, Update{Deployment: d, Status: failed, Line: failed, GitHub: state, GitHubDescription: why, Failure: why})
+	if rb != nil {
+		r.s.Start(rb)
 	}
 }

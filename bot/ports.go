@@ -201,6 +201,13 @@ const (
 	CheckSkipped CheckState = "skipped"
 )
 
+// CommitDescriber is a GitHub that can say, without another request, who
+// wrote a commit ResolveRef just found and what its message says; ok is
+// false when it cannot.
+type CommitDescriber interface {
+	DescribeCommit(repo Repo, sha string) (author, subject string, ok bool)
+}
+
 // Check is one commit status context or check run for a sha.
 type Check struct {
 	Name  string

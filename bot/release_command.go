@@ -30,7 +30,7 @@ func parseRelease(words []string) (c Command, ok bool) {
 		return Command{}, false
 	}
 	if len(rest) == 0 || subcommand(rest[0]) != "" {
-		return slackHelp("`%s` goes with a deploy only: `/deploy &lt;app&gt; &lt;ref&gt; &lt;env&gt; --dry-run`.", dryRunFlag), true
+		return slackHelpFor(CommandDryRun, "`%s` goes with a deploy only: `/deploy &lt;app&gt; &lt;ref&gt; &lt;env&gt; --dry-run`.", dryRunFlag), true
 	}
 	c = parseDeploy(rest)
 	if c.Kind == CommandDeploy {
@@ -45,14 +45,14 @@ func parsePromote(args []string) Command {
 		if len(args) > 3 {
 			extra = " I did not expect " + slackCode(strings.Join(args[3:], " ")) + "."
 		}
-		return slackHelp("`/deploy promote` needs an app, the environment to promote from and the one to promote to, e.g. `/deploy promote web dev prod`.%s", extra)
+		return slackHelpFor(CommandPromote, "`/deploy promote` needs an app, the environment to promote from and the one to promote to, e.g. `/deploy promote web dev prod`.%s", extra)
 	}
 	c := Command{Kind: CommandPromote, App: args[0], From: args[1], Env: args[2]}
 	if !validName(c.From) {
-		return slackHelp("%s is not an environment name: %s", slackCode(c.From), nameRule)
+		return slackHelpFor(CommandPromote, "%s is not an environment name: %s", slackCode(c.From), nameRule)
 	}
 	if c.From == c.Env {
-		return slackHelp("`/deploy promote` needs two different environments; %s was named twice.", slackCode(c.Env))
+		return slackHelpFor(CommandPromote, "`/deploy promote` needs two different environments; %s was named twice.", slackCode(c.Env))
 	}
 	return checkNames(c)
 }

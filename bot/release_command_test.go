@@ -32,7 +32,7 @@ func TestParseDryRunAndPromote(t *testing.T) {
 		"web main prod --dry-run --force": "with nothing else on the line",
 	} {
 		got := ParseSlackCommand(text)
-		if got.Kind != CommandHelp || !strings.Contains(got.Reply, why) || !strings.HasSuffix(got.Reply, SlackUsage) {
+		if got.Kind != CommandHelp || !strings.Contains(got.Reply, why) || !strings.HasSuffix(got.Reply, usageHelpLine) || strings.Count(got.Reply, "\n") != 1 {
 			t.Errorf("ParseSlackCommand(%q) = %+v; want help saying %q", text, got, why)
 		}
 	}

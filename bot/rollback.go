@@ -12,22 +12,26 @@ const SourceAutoRollback Source = "auto_rollback"
 // AutoRollbackRequester is the requester of automatic rollbacks.
 const AutoRollbackRequester = "deploybot"
 
-// autoRollback starts, for an environment with auto_rollback, a deployment
-// of the version that ran before failed's rollout, and says so on
-// failed's messages, with why it failed. The failed deployment stays failed (it is ended, so
-// the rollback does not queue behind it) until the rollback succeeds; then
-// it becomes rolled_back.
-func (s *Service) autoRollback(ctx context.Context, failed *Deployment, why Text) {
+// planAutoRollback stores, for an environment with auto_rollback, a
+// deployment of the version that ran before failed's rollout, for the
+// caller to start once it has reported the failure; failed says why it
+// failed, and the returned words say it with what happens next (zero when
+// the environment does not roll back). The failure and the rollback are
+// one report, so the timeline, GitHub and Slack hear of the failure once.
+// The failed deployment stays failed (it is ended, so the rollback does
+// not queue behind it) until the rollback succeeds; then it becomes
+// rolled_back.
+func (s *Service) planAutoRollback(ctx context.Context, failed *Deployment, why Text) (*Deployment, Text) {
 	app, env, err := s.Config.Lookup(failed.App, failed.Env)
 	if err != nil || !env.AutoRollback || failed.RollbackOf != 0 {
 		// A rollback that fails is not rolled back again: that way lies a loop.
-		return
+		return nil, Text{}
 	}
 	log := s.logger().With("deployment", failed.ID, "app", failed.App, "env", failed.Env)
 	done, err := s.Store.ListDeployments(ctx, DeploymentFilter{App: failed.App, Env: failed.Env, States: []State{StateSucceeded}, Limit: 20})
 	if err != nil {
 		log.Error("auto rollback: read history", "err", err)
-		return
+		return nil, Text{}
 	}
 	var previous *Deployment
 	for _, d := range done {
@@ -38,8 +42,7 @@ func (s *Service) autoRollback(ctx context.Context, failed *Deployment, why Text
 	}
 	if previous == nil {
 		log.Warn("auto rollback: no earlier successful version")
-		s.report(ctx, Update{Deployment: failed, Status: Textf("Failed: %v — no earlier successful version to roll back to", why)})
-		return
+		return nil, Textf("Failed: %v — no earlier successful version to roll back to", why)
 	}
 	rb := &Deployment{
 		App: failed.App, Env: failed.Env, Repo: failed.Repo,
@@ -50,12 +53,10 @@ func (s *Service) autoRollback(ctx context.Context, failed *Deployment, why Text
 	}
 	if err := s.Store.CreateDeployment(ctx, rb); err != nil {
 		log.Error("auto rollback: store", "err", err)
-		return
+		return nil, Text{}
 	}
 	log.Info("auto rollback started", "rollback", rb.ID, "to", previous.SHA)
-	text := Textf("Failed: %v — rolling back automatically to %s as deployment #%d", why, previous.ShortSHA(), rb.ID)
-	s.report(ctx, Update{Deployment: failed, Status: text, Line: text, GitHub: "failure"})
-	s.Start(rb)
+	return rb, Textf("Failed: %v — rolling back automatically to %s as deployment #%d", why, previous.ShortSHA(), rb.ID)
 }
 
 // rolledBack records on the deployment that rb rolled back that the

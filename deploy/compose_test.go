@@ -101,7 +101,7 @@ func TestCompose(t *testing.T) {
 	checkConfig(t, configFile, config, set)
 
 	// Secrets come from the environment, never from the file.
-	for _, k := range []string{"GITHUB_APP_PRIVATE_KEY", "GITHUB_WEBHOOK_SECRET", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "DEPLOYBOT_DASHBOARD_TOKEN"} {
+	for _, k := range []string{"GITHUB_APP_PRIVATE_KEY", "GITHUB_WEBHOOK_SECRET", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "DEPLOYBOT_DASHBOARD_TOKEN", "DEPLOYBOT_DASHBOARD_PASSWORD"} {
 		if v := svc.Environment[k]; v == nil || !strings.HasPrefix(*v, "${"+k) {
 			t.Errorf("deploybot env %s is not taken from the environment (${%s…})", k, k)
 		}

@@ -371,7 +371,7 @@ func TestKubernetesManifests(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{"GITHUB_APP_PRIVATE_KEY", "GITHUB_WEBHOOK_SECRET", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "DATABASE_URL", "DEPLOYBOT_DASHBOARD_TOKEN"} {
+	for _, want := range []string{"GITHUB_APP_PRIVATE_KEY", "GITHUB_WEBHOOK_SECRET", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "DATABASE_URL", "DEPLOYBOT_DASHBOARD_TOKEN", "DEPLOYBOT_DASHBOARD_PASSWORD"} {
 		if e, ok := env[want]; !ok || e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil {
 			t.Errorf("env %s does not come from a Secret", want)
 		}

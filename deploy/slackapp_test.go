@@ -69,7 +69,7 @@ func TestSlackAppManifest(t *testing.T) {
 	checkBotURL(t, "interactivity request_url", m.Settings.Interactivity.RequestURL, "POST", "/slack/interactions")
 	scopes := slices.Clone(m.OAuthConfig.Scopes.Bot)
 	sort.Strings(scopes)
-	if want := []string{"chat:write", "chat:write.public", "commands"}; !slices.Equal(scopes, want) {
+	if want := []string{"chat:write", "chat:write.public", "commands", "users:read"}; !slices.Equal(scopes, want) {
 		t.Errorf("bot scopes = %q, want %q", scopes, want)
 	}
 }

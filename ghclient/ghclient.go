@@ -59,6 +59,8 @@ type Client struct {
 	mu            sync.Mutex
 	installations map[string]int64         // repo full name → looked-up installation
 	clients       map[int64]*github.Client // installation → its client
+
+	described described
 }
 
 var _ bot.GitHub = (*Client)(nil)
@@ -214,6 +216,7 @@ func (c *Client) ResolveRef(ctx context.Context, repo bot.Repo, ref string) (str
 	if commit.GetSHA() == "" {
 		return "", fmt.Errorf("github: resolve %q in %s: no sha in the answer", ref, repo.FullName)
 	}
+	c.described.keep(repo.FullName, commit.GetSHA(), commit)
 	return commit.GetSHA(), nil
 }
 

@@ -117,6 +117,29 @@ func TestResolveRef(t *testing.T) {
 	}
 }
 
+// Who wrote a resolved commit comes from the answer that resolved it, once.
+func TestDescribeCommitAfterResolveRef(t *testing.T) {
+	f := newFixture(t)
+	c := modes[1].client(t, f)
+	if _, _, ok := c.DescribeCommit(repo, sha); ok {
+		t.Error("a commit never resolved is described")
+	}
+	if _, err := c.ResolveRef(context.Background(), repo, "main"); err != nil {
+		t.Fatal(err)
+	}
+	calls := f.emu.CallCount()
+	author, subject, ok := c.DescribeCommit(repo, sha)
+	if !ok || author != "Emulator" || subject != "Commit "+sha[:7] {
+		t.Errorf("DescribeCommit = %q, %q, %v; want the emulator's author and message", author, subject, ok)
+	}
+	if n := f.emu.CallCount(); n != calls {
+		t.Errorf("DescribeCommit made %d requests, want none", n-calls)
+	}
+	if _, _, ok := c.DescribeCommit(repo, sha); ok {
+		t.Error("a commit is described twice; what is kept must not grow")
+	}
+}
+
 func TestResolveRefRejectsPathTricks(t *testing.T) {
 	f := newFixture(t)
 	c := modes[1].client(t, f)

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -101,6 +102,8 @@ type indexContent struct {
 	Rows     []matrixRow
 	InFlight []deploymentView
 	History  []deploymentView
+	Filters  []filterGroup
+	Filtered bool
 }
 
 type matrixRow struct {
@@ -124,6 +127,9 @@ type deploymentView struct {
 	PRURL     string
 	Ended     bool
 	Duration  time.Duration // creation to end; creation to now while in flight
+	Links     links
+	// RequesterName is who asked, as people know them; "" shows Requester.
+	RequesterName string
 }
 
 type deploymentContent struct {
@@ -140,7 +146,14 @@ type errorContent struct {
 func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	now := s.now()
-	history, err := s.Store.ListDeployments(ctx, bot.DeploymentFilter{Limit: historyLimit})
+	query := historyQuery(r.URL.Query(), historyLimit)
+	filter, err := parseFilter(query)
+	if err != nil {
+		s.render(w, http.StatusBadRequest, "error.html", page{Title: "Bad filter", Now: now,
+			Content: errorContent{Status: http.StatusBadRequest, Heading: "Bad filter", Message: err.Error()}})
+		return
+	}
+	history, err := s.Store.ListDeployments(ctx, filter)
 	if err != nil {
 		s.pageError(w, r, err)
 		return
@@ -150,12 +163,12 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, err)
 		return
 	}
-	c := indexContent{}
+	c := indexContent{Filtered: filtered(query)}
 	for _, d := range inFlight {
-		c.InFlight = append(c.InFlight, s.view(d, now))
+		c.InFlight = append(c.InFlight, s.view(ctx, d, now))
 	}
 	for _, d := range history {
-		c.History = append(c.History, s.view(d, now))
+		c.History = append(c.History, s.view(ctx, d, now))
 	}
 
 	var apps []string
@@ -172,6 +185,7 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 		c.Envs = append(c.Envs, env)
 	}
 	sortEnvs(c.Envs)
+	c.Filters = filterBar(query, apps, c.Envs)
 	for _, name := range apps {
 		app := s.Config.Apps[name]
 		row := matrixRow{App: name, Repo: app.Repo}
@@ -206,7 +220,7 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 	// from, so that an unchanged store gives an unchanged ETag.
 	_, etag := encodeVersioned(s.listJSON(history))
 	s.render(w, http.StatusOK, "index.html", page{
-		Title: "Deployments", Poll: "/api/deployments?limit=" + strconv.Itoa(historyLimit), ETag: etag,
+		Title: "Deployments", Poll: "/api/deployments?" + query.Encode(), ETag: etag,
 		Interval: pollLive, Now: now, Content: c,
 	})
 }
@@ -217,7 +231,7 @@ func (s *Server) running(r *http.Request, app, env string, now time.Time) (*depl
 	if err != nil || len(ds) == 0 {
 		return nil, err
 	}
-	v := s.view(ds[0], now)
+	v := s.view(r.Context(), ds[0], now)
 	return &v, nil
 }
 
@@ -245,7 +259,7 @@ func (s *Server) deploymentPage(w http.ResponseWriter, r *http.Request) {
 	s.render(w, http.StatusOK, "deployment.html", page{
 		Title: fmt.Sprintf("#%d %s → %s", d.ID, d.App, d.Env), Poll: fmt.Sprintf("/api/deployments/%d", d.ID),
 		ETag: etag, Interval: interval, Now: now,
-		Content: deploymentContent{D: s.view(d, now), Events: events},
+		Content: deploymentContent{D: s.view(r.Context(), d, now), Events: events},
 	})
 }
 
@@ -308,8 +322,9 @@ func newNonce() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-func (s *Server) view(d *bot.Deployment, now time.Time) deploymentView {
-	v := deploymentView{Deployment: d, Ended: d.State.Terminal(), CommitURL: s.commitURL(d.Repo, d.SHA)}
+func (s *Server) view(ctx context.Context, d *bot.Deployment, now time.Time) deploymentView {
+	v := deploymentView{Deployment: d, Ended: d.State.Terminal(), CommitURL: s.commitURL(d.Repo, d.SHA), Links: s.links(d),
+		RequesterName: s.requesterName(ctx, d.Requester)}
 	if d.PRNumber != 0 && d.Repo != "" {
 		v.PRURL = fmt.Sprintf("%s/%s/pull/%d", s.githubWebURL(), d.Repo, d.PRNumber)
 	}

@@ -53,9 +53,11 @@ func newDashboardWorld(t *testing.T, dash bot.DashboardConfig) *dashboardWorld {
 		GitHub:    bot.GitHubConfig{APIURL: "https://api.github.com/", WebhookSecret: hookSecret},
 		Slack:     bot.SlackConfig{SigningSecret: slackSecret},
 		Dashboard: dash,
+		AWS:       bot.AWSConfig{Region: "eu-west-1"},
 		Apps: map[string]*bot.App{
 			"web": {Name: "web", Repo: "octo-org/web", Environments: map[string]*bot.Environment{
-				"dev": {Name: "dev", App: "web"}, "prod": {Name: "prod", App: "web"},
+				"dev":  {Name: "dev", App: "web", ElasticBeanstalk: &bot.EBTarget{Application: "web", Environment: "web-dev"}},
+				"prod": {Name: "prod", App: "web", ECS: &bot.ECSTarget{Cluster: "prod", Service: "web-api", Container: "api"}},
 			}},
 			"api": {Name: "api", Repo: "octo-org/api", Environments: map[string]*bot.Environment{
 				"dev": {Name: "dev", App: "api"}, "staging": {Name: "staging", App: "api"},
@@ -96,7 +98,8 @@ func newDashboardWorld(t *testing.T, dash bot.DashboardConfig) *dashboardWorld {
 		bot.Event{Stage: bot.StateDeploying, Message: "registered task definition web:42"},
 		bot.Event{Stage: bot.StateVerifyingHealth, Message: "Succeeded: Deployed bbbbbbb to dev"})
 	add("web-prod-failed", bot.Deployment{App: "web", Env: "prod", Repo: "octo-org/web", Ref: "main", SHA: w.shaA,
-		Requester: "slack:U2", Source: bot.SourceSlack, Reason: "CI failed for aaaaaaa: " + w.xssed}, bot.StateFailed)
+		Requester: "slack:U2", Source: bot.SourceSlack, Reason: "CI failed for aaaaaaa: " + w.xssed,
+		SlackChannel: "C0DEPLOYS", SlackTS: "1700000000.000100"}, bot.StateFailed)
 	add("web-prod", bot.Deployment{App: "web", Env: "prod", Repo: "octo-org/web", Ref: "ccccccc", SHA: w.shaC,
 		Requester: "slack:U3", Source: bot.SourceSlack}, bot.StateDeploying,
 		bot.Event{Stage: bot.StateQueued, Message: "Queued"},
@@ -321,6 +324,41 @@ func TestDeploymentPage(t *testing.T) {
 	_, live := w.get(t, "/deployments/"+itoa(w.ids["web-prod"]))
 	if !strings.Contains(live, `data-interval="2000"`) || !strings.Contains(live, "Running for") {
 		t.Error("a deployment in flight is not polled every 2 s or has no running time")
+	}
+}
+
+// The details link to where else the deployment shows, and leave out what
+// is not known rather than saying so.
+func TestDeploymentPageLinks(t *testing.T) {
+	w := newDashboardWorld(t, bot.DashboardConfig{Public: true})
+	_, failed := w.get(t, "/deployments/"+itoa(w.ids["web-prod-failed"]))
+	for _, want := range []string{
+		`id="slack-message" href="https://slack.com/archives/C0DEPLOYS/p1700000000000100"`,
+		`id="aws-console" href="https://eu-west-1.console.aws.amazon.com/ecs/v2/clusters/prod/services/web-api/health?region=eu-west-1"`,
+		"ECS service prod/web-api",
+	} {
+		if !strings.Contains(failed, want) {
+			t.Errorf("page of a failed deployment lacks %q", want)
+		}
+	}
+	for _, unwanted := range []string{"no URL known", `id="environment-url"`, `id="github-deployment"`} {
+		if strings.Contains(failed, unwanted) {
+			t.Errorf("page of a failed deployment without URL or GitHub deployment shows %q", unwanted)
+		}
+	}
+
+	_, done := w.get(t, "/deployments/"+itoa(w.ids["web-dev"]))
+	for _, want := range []string{
+		`id="environment-url" href="https://web-dev.example.com"`,
+		`id="github-deployment" class="mono" href="https://github.com/octo-org/web/deployments"`,
+		`id="aws-console" href="https://eu-west-1.console.aws.amazon.com/elasticbeanstalk/home?region=eu-west-1#/application/overview?applicationName=web"`,
+	} {
+		if !strings.Contains(done, want) {
+			t.Errorf("page of a succeeded deployment lacks %q", want)
+		}
+	}
+	if strings.Contains(done, `id="slack-message"`) {
+		t.Error("a deployment with no Slack message links to one")
 	}
 }
 
@@ -674,3 +712,42 @@ func TestGitHubWebURL(t *testing.T) {
 }
 
 func itoa(id int64) string { return strconv.FormatInt(id, 10) }
+
+// The front page's history takes the API's filters, and polls the API
+// answer it was rendered from.
+func TestDashboardFilters(t *testing.T) {
+	w := newDashboardWorld(t, bot.DashboardConfig{Public: true})
+	resp, page := w.get(t, "/?app=web&state=failed&unrelated=1")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET filtered page = %d", resp.StatusCode)
+	}
+	history := page[strings.Index(page, "<h2>History"):]
+	if !strings.Contains(history, `id="history-`+itoa(w.ids["web-prod-failed"])+`"`) {
+		t.Error("the filtered history lacks the failed web deployment")
+	}
+	if n := strings.Count(history, `<tr id="history-`); n != 1 {
+		t.Errorf("the filtered history has %d rows, want 1", n)
+	}
+	const poll = "/api/deployments?app=web&limit=50&state=failed"
+	if !strings.Contains(page, `data-poll="`+strings.ReplaceAll(poll, "&", "&amp;")+`"`) {
+		t.Errorf("the filtered page does not poll %s", poll)
+	}
+	m := regexp.MustCompile(`data-etag="([^"]*)"`).FindStringSubmatch(page)
+	if m == nil {
+		t.Fatal("the filtered page has no ETag")
+	}
+	if resp, _ := w.get(t, poll, "If-None-Match", strings.ReplaceAll(m[1], "&#34;", `"`)); resp.StatusCode != http.StatusNotModified {
+		t.Errorf("poll %s with the page's ETag = %d, want 304: the page shows another answer than it polls", poll, resp.StatusCode)
+	}
+	// Each link keeps the other choices and sets its own.
+	for _, want := range []string{`href="/?app=api&amp;state=failed"`, `href="/?app=web&amp;env=prod&amp;state=failed"`, `href="/?app=web"`, "<strong>failed</strong>", "<strong>web</strong>"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("filter bar lacks %s", want)
+		}
+	}
+
+	resp, page = w.get(t, "/?state=bogus")
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(page, `unknown state &#34;bogus&#34;`) {
+		t.Errorf("GET /?state=bogus = %d, want 400 naming the state:\n%s", resp.StatusCode, page)
+	}
+}

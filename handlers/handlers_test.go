@@ -491,7 +491,9 @@ func TestSlackSubcommandReplies(t *testing.T) {
 		{"apps", "web"},
 		{"history web", "No deployments of web yet."},
 		{"status nope", `unknown app "nope"`},
-		{"cancel 99", "deployment #99 not found"},
+		{"cancel 99", "no deployment #99. Try `/deploy history web` to see the recent ones."},
+		{"status wbe", `unknown app "wbe"; did you mean web? Known apps: web`},
+		{"history web dve", `app web has no environment "dve"; did you mean dev? Its environments: dev`},
 		{"rollback web dev", "web dev has no successful deployment to roll back from"},
 		{"unlock web dev", "web dev is not locked"},
 		// Slack sends a typed < as &lt;; it must go back out escaped.
@@ -499,8 +501,13 @@ func TestSlackSubcommandReplies(t *testing.T) {
 	}
 	for _, tt := range tests {
 		out := slackSay(t, srv, now, "U1", tt.text)
-		if text, _ := out["text"].(string); !strings.Contains(text, tt.want) {
+		text, _ := out["text"].(string)
+		if !strings.Contains(text, tt.want) {
 			t.Errorf("/deploy %s = %q, want %q", tt.text, text, tt.want)
+		}
+		// An error is one line, not the error buried above the usage.
+		if strings.Contains(text, bot.SlackUsage) {
+			t.Errorf("/deploy %s answers with the whole usage: %q", tt.text, text)
 		}
 	}
 }

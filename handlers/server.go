@@ -97,6 +97,8 @@ type Server struct {
 	// Metrics serves GET /metrics, behind the dashboard's protection; nil
 	// leaves the route out.
 	Metrics http.Handler
+	// Names gives the dashboard people's Slack names; nil shows user ids.
+	Names SlackNames
 	// CommentTimeout bounds the handling of a PR comment inside its
 	// webhook; zero means DefaultCommentTimeout.
 	CommentTimeout time.Duration

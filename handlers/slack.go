@@ -258,11 +258,9 @@ func (s *Server) slackCommand(w http.ResponseWriter, r *http.Request) {
 			ephemeral(w, "Something went wrong inside deploybot; nothing was changed. Please try again.")
 			return
 		}
-		text := bot.ErrorText(err).Slack()
-		if bot.ErrorCode(err) == bot.ENOTFOUND || bot.ErrorCode(err) == bot.EINVALID {
-			text += "\n" + bot.SlackUsage
-		}
-		ephemeral(w, text)
+		// The message names what is known (apps, envs, where ids are); the
+		// whole usage under it would bury that line.
+		ephemeral(w, bot.ErrorText(err).Slack())
 		return
 	}
 	reply(w, msg, inChannel)

@@ -26,6 +26,7 @@ type Client struct {
 	outage      outage
 	clock       clock
 	held        held
+	names       names
 }
 
 // Option adjusts a Client.

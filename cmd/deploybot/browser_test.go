@@ -112,6 +112,16 @@ func TestDashboardInBrowser(t *testing.T) {
 	if !strings.Contains(timeline, "Succeeded") || !strings.Contains(timeline, "CI: ") {
 		t.Errorf("timeline of #%d:\n%s", id, timeline)
 	}
+	// People by name, and the way to the same deployment elsewhere (#18).
+	facts, err := chromedp.Run(browserCtx, chromedp.Evaluate[string](`document.querySelector(".facts").innerText`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"bob", "AWS console", "Slack"} {
+		if !strings.Contains(facts, want) {
+			t.Errorf("details of #%d lack %q:\n%s", id, want, facts)
+		}
+	}
 	detail, err := chromedp.Run(browserCtx, chromedp.CaptureScreenshot())
 	if err != nil {
 		t.Fatal(err)

@@ -23,6 +23,7 @@ func exampleEnv(name string) string {
 	}
 	return map[string]string{
 		"GITHUB_APP_ID": "12345", "GITHUB_WEBHOOK_SECRET": "w", "SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s",
+		"DEPLOYBOT_DASHBOARD_TOKEN": "t", "DEPLOYBOT_DASHBOARD_PASSWORD": "p",
 	}[name]
 }
 

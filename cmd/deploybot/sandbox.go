@@ -110,6 +110,7 @@ func newSandbox(ctx context.Context, listen string, logs io.Writer, tweaks ...fu
 	slackSrv := s.serve(s.slack)
 	s.slack.SetBaseURL(slackSrv.URL)
 	s.slack.AddChannel(sandboxChannel)
+	s.slack.AddUser(slackemu.User{ID: sandboxUser, Name: "bobby", RealName: "Bobby Tables", DisplayName: "bob"})
 
 	s.aws = awsemu.New()
 	awsSrv := s.serve(s.aws)

@@ -251,9 +251,12 @@ func wire(ctx context.Context, cfg *bot.Config, store storeDB, logger *slog.Logg
 		Lease: time.Duration(timing.Lease), QueuePoll: time.Duration(timing.QueuePoll),
 	}
 	service.Scheduler = dispatcher
+	// The Slack client also names people on the dashboard (users.info).
+	names, _ := chat.(handlers.SlackNames)
 	h := &handlers.Server{
 		Config: cfg, Deployments: service, Store: store, Logger: logger,
 		Ready: store.Ping, Now: opt.now, Metrics: m.Handler(), CommentTimeout: opt.commentTimeout,
+		Names: names,
 	}
 	handler := m.Middleware(h.Handler())
 	if opt.routes != nil {

@@ -50,8 +50,13 @@ func TestAssess(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := &watch{label: "ours", environment: "web-prod", requestID: "rid"}
-			w.observe(tc.events)
-			w.observe(tc.events) // a later poll sees the same events again
+			fresh := w.observe(tc.events)
+			if again := w.observe(tc.events); len(again) != 0 { // a later poll sees the same events again
+				t.Errorf("events reported twice: %q", again)
+			}
+			if len(fresh) != len(w.errors) {
+				t.Errorf("observe returned %q for errors %q: each new error must be reported", fresh, w.errors)
+			}
 			done, line, err := w.assess(tc.env)
 			if tc.errHas != "" {
 				if bot.ErrorCode(err) != bot.ECONFLICT || !strings.Contains(bot.ErrorMessage(err), tc.errHas) {

@@ -627,7 +627,11 @@ func (r *run) poll(ctx context.Context) (env types.EnvironmentDescription, done 
 	if err != nil {
 		return env, false, "", fmt.Errorf("Elastic Beanstalk DescribeEvents %s: %w", r.t.Environment, err)
 	}
-	r.watch.observe(events.Events)
+	// Each error goes on the timeline whole: the verdict quotes only the
+	// first ("and 3 more ERROR events"), and the others are often the why.
+	for _, e := range r.watch.observe(events.Events) {
+		r.progress("Elastic Beanstalk event: " + e)
+	}
 	done, line, err = r.watch.assess(env)
 	if err == nil && !done && env.Status == types.EnvironmentStatusUpdating {
 		line += r.instancesOnVersion(ctx)
@@ -655,10 +659,11 @@ func (w *watch) versionFilter() *string {
 }
 
 // observe notes the ERROR events of our update among events (newest first,
-// as EB returns them). Events of another request are left out; events
-// with no request id (health transitions) count, as they concern the
+// as EB returns them) and returns those not seen before, oldest first, as
+// "SEVERITY message". Events of another request are left out; events with
+// no request id (health transitions) count, as they concern the
 // environment as it is now.
-func (w *watch) observe(events []types.EventDescription) {
+func (w *watch) observe(events []types.EventDescription) (fresh []string) {
 	if w.seen == nil {
 		w.seen = map[string]bool{}
 	}
@@ -677,7 +682,9 @@ func (w *watch) observe(events []types.EventDescription) {
 		}
 		w.seen[id] = true
 		w.errors = append(w.errors, msg)
+		fresh = append(fresh, string(e.Severity)+" "+msg)
 	}
+	return fresh
 }
 
 // assess decides from one DescribeEnvironments result whether the update

@@ -241,9 +241,15 @@ func TestDeployRolledBackByElasticBeanstalk(t *testing.T) {
 		f.emu.SetEBUpdatePolls(polls)
 		f.emu.FailEBUpdates("web-prod", true)
 
-		_, _, err := f.deploy(t, deployment(), prodEnv())
+		_, lines, err := f.deploy(t, deployment(), prodEnv())
 		if err == nil {
 			t.Fatalf("polls=%d: Deploy succeeded on an update EB reverted", polls)
+		}
+		// The error quotes one event; the timeline gets every one.
+		for _, want := range []string{awsemu.EBEventInstanceFailed, awsemu.EBEventDeployFailed} {
+			if !slices.Contains(lines, "Elastic Beanstalk event: ERROR "+want) {
+				t.Errorf("polls=%d: no progress line for the event %q in %q", polls, want, lines)
+			}
 		}
 		// Not EINTERNAL: the pipeline hides internal messages, and this one
 		// is for the person who deployed.

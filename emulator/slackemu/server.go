@@ -97,6 +97,7 @@ type Server struct {
 	baseURL   string
 	channels  map[string]string // name without '#' → id
 	names     map[string]string // id → name
+	users     map[string]User   // id → member (users.info)
 	messages  []*Message        // in posting order
 	nextTS    int64
 	responses map[string][]Response
@@ -374,6 +375,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		"auth.test":        s.authTest,
 		"chat.postMessage": s.postMessage,
 		"chat.update":      s.update,
+		"users.info":       s.usersInfo,
 	}
 	h, ok := handlers[method]
 	if !ok {

@@ -99,6 +99,10 @@ type Deployment struct {
 	Wait Wait
 	// PushedAt orders auto deployments by their push: the newest wins.
 	PushedAt time.Time
+	// CommittedAt is the deployed commit's time (the later of author and
+	// committer dates), read when the ref is resolved: the start of the
+	// lead time for changes. Zero when GitHub could not say.
+	CommittedAt time.Time
 
 	CreatedAt time.Time
 	UpdatedAt time.Time

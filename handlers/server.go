@@ -47,6 +47,7 @@ type Operations interface {
 type Reports interface {
 	Status(ctx context.Context, app, env string) (bot.Message, error)
 	History(ctx context.Context, app, env string) (bot.Message, error)
+	Stats(ctx context.Context, app, env string) (bot.Message, error)
 	Apps() bot.Message
 }
 

@@ -160,15 +160,15 @@ func median(ds []time.Duration) time.Duration {
 	return (ds[m-1] + ds[m]) / 2
 }
 
-// figureStates are the end states ComputeFigures reads.
-var figureStates = []State{StateSucceeded, StateFailed, StateRolledBack}
+// FigureStates are the end states ComputeFigures reads.
+var FigureStates = []State{StateSucceeded, StateFailed, StateRolledBack}
 
 // Figures returns app/env's figures over each of FigureWindows ending now.
 func (s *Service) Figures(ctx context.Context, app, env string) ([]Figures, error) {
 	if err := s.lookupAppEnv(app, env); err != nil {
 		return nil, err
 	}
-	ds, err := s.Store.ListDeployments(ctx, DeploymentFilter{App: app, Env: env, States: figureStates, Limit: FiguresLimit})
+	ds, err := s.Store.ListDeployments(ctx, DeploymentFilter{App: app, Env: env, States: FigureStates, Limit: FiguresLimit})
 	if err != nil {
 		return nil, err
 	}

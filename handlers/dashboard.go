@@ -97,6 +97,7 @@ type indexContent struct {
 	Rows     []matrixRow
 	InFlight []deploymentView
 	History  []deploymentView
+	Figures  []figuresPanel
 }
 
 type matrixRow struct {
@@ -196,6 +197,10 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 			row.Cells = append(row.Cells, cell)
 		}
 		c.Rows = append(c.Rows, row)
+	}
+	if c.Figures, err = s.figures(ctx, now); err != nil {
+		s.pageError(w, r, err)
+		return
 	}
 
 	// The poll URL must answer exactly what the history was rendered

@@ -59,7 +59,13 @@ type Client struct {
 	mu            sync.Mutex
 	installations map[string]int64         // repo full name → looked-up installation
 	clients       map[int64]*github.Client // installation → its client
+	// commitTimes keeps the dates ResolveRef's answer carried, so the
+	// CommitTime a deployment asks next costs no call (a sha's dates never
+	// change). Bounded by maxCommitTimes.
+	commitTimes map[string]time.Time // repo full name + "@" + sha
 }
+
+const maxCommitTimes = 4096
 
 var _ bot.GitHub = (*Client)(nil)
 
@@ -213,6 +219,14 @@ func (c *Client) ResolveRef(ctx context.Context, repo bot.Repo, ref string) (str
 	}
 	if commit.GetSHA() == "" {
 		return "", fmt.Errorf("github: resolve %q in %s: no sha in the answer", ref, repo.FullName)
+	}
+	if at := laterDate(commit.GetCommit().GetAuthor().GetDate().Time, commit.GetCommit().GetCommitter().GetDate().Time); !at.IsZero() {
+		c.mu.Lock()
+		if len(c.commitTimes) >= maxCommitTimes || c.commitTimes == nil {
+			c.commitTimes = map[string]time.Time{}
+		}
+		c.commitTimes[repo.FullName+"@"+commit.GetSHA()] = at
+		c.mu.Unlock()
 	}
 	return commit.GetSHA(), nil
 }

@@ -48,6 +48,9 @@ const (
 	// SourceAuto is continuous delivery: a push to an env's auto_deploy
 	// branch.
 	SourceAuto Source = "auto"
+	// SourceDashboard is a button on the dashboard, pressed by a person
+	// signed in with GitHub.
+	SourceDashboard Source = "dashboard"
 )
 
 // Deployment is one request to run app@sha in env: one row in the store,

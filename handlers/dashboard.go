@@ -46,7 +46,7 @@ func parsePageTemplates() map[string]*template.Template {
 	}
 	layout := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html"))
 	pages := map[string]*template.Template{}
-	for _, name := range []string{"index.html", "deployment.html", "error.html"} {
+	for _, name := range []string{"index.html", "deployment.html", "env.html", "error.html"} {
 		pages[name] = template.Must(template.Must(layout.Clone()).ParseFS(templateFS, "templates/"+name))
 	}
 	return pages
@@ -90,6 +90,8 @@ type page struct {
 	Interval int    // ms between polls
 	Now      time.Time
 	Content  any
+	User     *session // signed in with GitHub; nil when not
+	Login    bool     // a GitHub login is configured
 }
 
 type indexContent struct {
@@ -208,7 +210,7 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 	_, etag := encodeVersioned(s.listJSON(history))
 	s.render(w, http.StatusOK, "index.html", page{
 		Title: "Deployments", Poll: "/api/deployments?limit=" + strconv.Itoa(historyLimit), ETag: etag,
-		Interval: pollLive, Now: now, Content: c,
+		Interval: pollLive, Now: now, Content: c, User: s.signedIn(r), Login: s.loginEnabled(),
 	})
 }
 
@@ -246,7 +248,7 @@ func (s *Server) deploymentPage(w http.ResponseWriter, r *http.Request) {
 	s.render(w, http.StatusOK, "deployment.html", page{
 		Title: fmt.Sprintf("#%d %s → %s", d.ID, d.App, d.Env), Poll: fmt.Sprintf("/api/deployments/%d", d.ID),
 		ETag: etag, Interval: interval, Now: now,
-		Content: deploymentContent{D: s.view(d, now), Events: events},
+		Content: deploymentContent{D: s.view(d, now), Events: events}, User: s.signedIn(r), Login: s.loginEnabled(),
 	})
 }
 
@@ -298,7 +300,7 @@ func (s *Server) render(w http.ResponseWriter, status int, name string, p page) 
 	// Only this response's own inline script and style may run, so text
 	// that slipped past escaping still could not execute or load anything.
 	h.Set("Content-Security-Policy", fmt.Sprintf(
-		"default-src 'none'; script-src 'nonce-%[1]s'; style-src 'nonce-%[1]s'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'", p.Nonce))
+		"default-src 'none'; script-src 'nonce-%[1]s'; style-src 'nonce-%[1]s'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'", p.Nonce))
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
 }

@@ -177,6 +177,17 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /deployments/{id}", dash(http.HandlerFunc(s.deploymentPage)))
 	mux.Handle("GET /api/deployments", dash(http.HandlerFunc(s.apiDeployments)))
 	mux.Handle("GET /api/deployments/{id}", dash(http.HandlerFunc(s.apiDeployment)))
+	mux.Handle("GET /apps/{app}/envs/{env}", dash(http.HandlerFunc(s.envPage)))
+	// Signing in needs no credentials: it is how a person gets some. The
+	// buttons check the session and its CSRF token themselves.
+	mux.Handle("GET /login", shed(dashboardInFlight, http.HandlerFunc(s.login)))
+	mux.Handle("GET /login/callback", shed(dashboardInFlight, http.HandlerFunc(s.loginCallback)))
+	mux.Handle("POST /logout", shed(dashboardInFlight, http.HandlerFunc(s.logout)))
+	mux.Handle("POST /apps/{app}/envs/{env}/deploy", dash(http.HandlerFunc(s.deployAction)))
+	mux.Handle("POST /apps/{app}/envs/{env}/rollback", dash(http.HandlerFunc(s.rollbackAction)))
+	mux.Handle("POST /apps/{app}/envs/{env}/lock", dash(http.HandlerFunc(s.lockAction)))
+	mux.Handle("POST /apps/{app}/envs/{env}/unlock", dash(http.HandlerFunc(s.unlockAction)))
+	mux.Handle("POST /deployments/{id}/rollback", dash(http.HandlerFunc(s.rollbackFromAction)))
 	if s.Metrics != nil {
 		mux.Handle("GET /metrics", dash(s.Metrics))
 	}

@@ -109,3 +109,25 @@ func TestFiguresSummary(t *testing.T) {
 		t.Error("FailureRate of nothing reached is ok; want not")
 	}
 }
+
+// BenchmarkComputeFigures is one env's figures over a full read of
+// FiguresLimit deployments, what the dashboard and /metrics do per env.
+func BenchmarkComputeFigures(b *testing.B) {
+	until := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	ds := make([]*Deployment, FiguresLimit)
+	for i := range ds {
+		st := StateSucceeded
+		if i%7 == 0 {
+			st = StateFailed
+		}
+		at := until.Add(-time.Duration(i) * 5 * time.Minute)
+		ds[i] = &Deployment{ID: int64(FiguresLimit - i), App: "web", Env: "prod", State: st, RolloutRef: "td",
+			UpdatedAt: at, CommittedAt: at.Add(-time.Hour)}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, w := range FigureWindows {
+			ComputeFigures(ds, "web", "prod", until, w)
+		}
+	}
+}

@@ -47,6 +47,9 @@ var lockChoices = []struct {
 
 const envRecent = 10
 
+// maxFormBytes caps a button's form: a ref, a reason and a token.
+const maxFormBytes = 16 << 10
+
 func (s *Server) envPage(w http.ResponseWriter, r *http.Request) {
 	app, env := r.PathValue("app"), r.PathValue("env")
 	if s.Config == nil {
@@ -89,6 +92,7 @@ func (s *Server) envPage(w http.ResponseWriter, r *http.Request) {
 // action checks a button's POST and returns who pressed it; otherwise it
 // has answered already.
 func (s *Server) action(w http.ResponseWriter, r *http.Request) (requester string, ok bool) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	sess := s.signedIn(r)
 	if sess == nil {
 		s.errorPage(w, http.StatusUnauthorized, "Sign in first", "The dashboard's buttons are for people signed in with GitHub.")

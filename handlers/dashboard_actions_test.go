@@ -177,6 +177,14 @@ func TestDashboardLoginAndButtons(t *testing.T) {
 		t.Errorf("%d deployments after refusals; want 1", len(ds))
 	}
 
+	// Signing out needs the token too; then the session is gone.
+	if code, _ := fetch(t, me, "POST", w.srv.URL+"/logout", url.Values{}); code != http.StatusForbidden {
+		t.Errorf("logout without a CSRF token: %d; want 403", code)
+	}
+	if code, page := fetch(t, me, "POST", w.srv.URL+"/logout", url.Values{"csrf": {csrf}}); code != http.StatusUnauthorized || strings.Contains(page, "signed in as") {
+		t.Errorf("after logout the dashboard answered %d; want 401 (it is not public)", code)
+	}
+
 	// A forged session cookie is no session.
 	forged := browser(t)
 	u, _ := url.Parse(w.srv.URL)

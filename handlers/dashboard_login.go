@@ -165,6 +165,7 @@ func (s *Server) loginCallback(w http.ResponseWriter, r *http.Request) {
 // logout ends the session (a POST with the session's CSRF token, so no
 // other site can sign anyone out).
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	if sess := s.signedIn(r); !checkCSRF(r, sess) {
 		s.errorPage(w, http.StatusForbidden, "Not signed out", "That request did not come from this dashboard's page.")
 		return

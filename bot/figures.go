@@ -209,7 +209,11 @@ func (s *Service) Stats(ctx context.Context, app, env string) (Message, error) {
 // (5), change failure 1/6 (17%), time to restore 45m (1)".
 func (f Figures) Summary() Text {
 	days := int(f.Window / (24 * time.Hour))
-	s := fmt.Sprintf("%dd: %d deploys (%.1f/day)", days, f.Successes, f.PerDay())
+	noun := "deploys"
+	if f.Successes == 1 {
+		noun = "deploy"
+	}
+	s := fmt.Sprintf("%dd: %d %s (%.1f/day)", days, f.Successes, noun, f.PerDay())
 	if f.LeadTimes > 0 {
 		s += fmt.Sprintf(", lead time %s (median of %d)", FormatFigure(f.LeadTime), f.LeadTimes)
 	} else {

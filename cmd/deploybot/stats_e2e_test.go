@@ -22,7 +22,7 @@ func TestSlackStats(t *testing.T) {
 	if err != nil || code != http.StatusOK {
 		t.Fatalf("stats: %d %q %v", code, reply, err)
 	}
-	for _, want := range []string{"7d: 1 deploys", "30d: 1 deploys", "lead time ", "(median of 1)", "change failure 0/1 (0%)"} {
+	for _, want := range []string{"7d: 1 deploy (", "30d: 1 deploy (", "lead time ", "(median of 1)", "change failure 0/1 (0%)"} {
 		if !strings.Contains(reply, want) {
 			t.Errorf("stats reply %q; want it to say %q", reply, want)
 		}

@@ -106,6 +106,9 @@ func TestDashboardLoginAndButtons(t *testing.T) {
 	if code != http.StatusOK || !strings.Contains(page, `signed in as <strong id="signed-in">octocat</strong>`) {
 		t.Fatalf("after login: %d\n%s", code, page)
 	}
+	if !strings.Contains(page, `href="/apps/web/envs/prod">deploy, lock…</a>`) {
+		t.Errorf("the matrix does not lead a signed-in person to prod's buttons:\n%s", page)
+	}
 	_, page = fetch(t, me, "GET", env, nil)
 	m := csrfRE.FindStringSubmatch(page)
 	if m == nil || !strings.Contains(page, `id="deploy"`) || !strings.Contains(page, `id="lock-button"`) {

@@ -12,9 +12,10 @@ import (
 
 // The dashboard's buttons: Deploy, Roll back, Lock and Unlock, for a
 // person signed in with GitHub, under the same allow lists and locks as
-// Slack (the domain decides; the requester is github:<login>). Every POST
-// carries the session's CSRF token. Approve and the dry-run preview wait
-// for the domain calls being built on other branches; they are not shown.
+// Slack (the domain decides; the requester is github:<login>), and
+// Approve and Reject on a deployment waiting for approval. Every POST
+// carries the session's CSRF token. The dry-run preview of Deploy waits
+// for its domain call (another branch); it is not shown.
 
 // envContent is the environment page.
 type envContent struct {
@@ -168,6 +169,27 @@ func (s *Server) rollbackFromAction(w http.ResponseWriter, r *http.Request) {
 	}
 	d, err := s.Deployments.RollbackFrom(r.Context(), id, bot.Request{Requester: requester, Source: bot.SourceDashboard})
 	s.started(w, r, d, err)
+}
+
+// decideAction is the deployment page's Approve or Reject; the domain
+// refuses self-approval and people not allowed on the environment.
+func (s *Server) decideAction(kind bot.CommandKind) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		requester, ok := s.action(w, r)
+		if !ok {
+			return
+		}
+		id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+		if err != nil || id <= 0 {
+			s.notFoundPage(w, r.PathValue("id"))
+			return
+		}
+		if _, err := s.decide(r.Context(), kind, id, requester, r.PostFormValue("reason")); err != nil {
+			s.refused(w, r, err)
+			return
+		}
+		http.Redirect(w, r, fmt.Sprintf("/deployments/%d", id), http.StatusSeeOther)
+	}
 }
 
 // started starts an accepted deployment and shows it.

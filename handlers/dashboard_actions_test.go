@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -146,6 +147,14 @@ func TestDashboardLoginAndButtons(t *testing.T) {
 	ds, err := w.db.ListDeployments(context.Background(), bot.DeploymentFilter{App: "web", Env: "prod"})
 	if err != nil || len(ds) != 1 || ds[0].Requester != "github:octocat" || ds[0].Source != bot.SourceDashboard || ds[0].Ref != "main" {
 		t.Fatalf("deployments after Deploy = %+v, %v; want one of main by github:octocat from the dashboard", ds, err)
+	}
+	// Approve is the domain's too: prod asks for no approval.
+	approve := fmt.Sprintf("%s/deployments/%d/approve", w.srv.URL, ds[0].ID)
+	if code, _ := fetch(t, me, "POST", approve, url.Values{}); code != http.StatusForbidden {
+		t.Errorf("approve without a CSRF token: %d; want 403", code)
+	}
+	if code, page := fetch(t, me, "POST", approve, url.Values{"csrf": {csrf}}); code != http.StatusBadRequest || !strings.Contains(page, "needs no approval") {
+		t.Errorf("approve on prod: %d\n%s", code, page)
 	}
 	if code, _ := fetch(t, me, "POST", env+"/deploy", url.Values{"ref": {"../x"}, "csrf": {csrf}}); code != http.StatusBadRequest {
 		t.Errorf("deploy of a bad ref: %d; want 400", code)

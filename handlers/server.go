@@ -188,6 +188,8 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /apps/{app}/envs/{env}/lock", dash(http.HandlerFunc(s.lockAction)))
 	mux.Handle("POST /apps/{app}/envs/{env}/unlock", dash(http.HandlerFunc(s.unlockAction)))
 	mux.Handle("POST /deployments/{id}/rollback", dash(http.HandlerFunc(s.rollbackFromAction)))
+	mux.Handle("POST /deployments/{id}/approve", dash(s.decideAction(bot.CommandApprove)))
+	mux.Handle("POST /deployments/{id}/reject", dash(s.decideAction(bot.CommandReject)))
 	if s.Metrics != nil {
 		mux.Handle("GET /metrics", dash(s.Metrics))
 	}

@@ -16,8 +16,8 @@ import (
 
 // TestDashboardButtonsInBrowser signs in with GitHub (the emulator's
 // OAuth web flow) and drives the buttons in Chromium: Lock, Unlock,
-// Deploy, and Roll back from a deployment's page, as a login the allow
-// list names; a POST without the page's CSRF token does nothing.
+// Deploy, Roll back from a deployment's page, and Approve, as a login the
+// allow list names; a POST without the page's CSRF token does nothing.
 func TestDashboardButtonsInBrowser(t *testing.T) {
 	browserCtx := browser(t)
 	ctx := context.Background()
@@ -34,6 +34,9 @@ func TestDashboardButtonsInBrowser(t *testing.T) {
 		o.sandboxConfig = func(c *bot.Config) {
 			c.PublicURL = "http://" + addr
 			c.GitHub.ClientID, c.GitHub.ClientSecret = "Iv1.sandbox", "sandbox-oauth-secret"
+			// Staging (open to anyone) asks for one approval.
+			staging := c.Apps[sandboxApp].Environments["staging"]
+			staging.Approvals, staging.ApprovalTimeout = 1, bot.Duration(time.Hour)
 		}
 	})
 	if err != nil {
@@ -155,5 +158,21 @@ func TestDashboardButtonsInBrowser(t *testing.T) {
 	}
 	if page := text(`document.body.innerText`); !strings.Contains(page, "via dashboard") {
 		t.Errorf("the rollback's page does not say it came from the dashboard:\n%s", page)
+	}
+
+	// Someone else's deployment to staging waits for one approval; the
+	// signed-in person approves it from its page, and it runs.
+	waiting, err := sb.slashAccepted(ctx, "takumi-server "+second[:7]+" staging")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitMessage(t, sb, waiting, "waiting for approval (0 of 1)")
+	if err := chromedp.Do(browserCtx, chromedp.Navigate(fmt.Sprintf("%s/deployments/%d", sb.bot.URL, waiting)), visible("#approve"),
+		chromedp.Click("#approve")); err != nil {
+		t.Fatalf("approve: %v", err)
+	}
+	succeeded(waiting)
+	if page := text(`document.body.innerText`); !strings.Contains(page, "Approved by github:"+sandboxWriter+" (1 of 1)") {
+		t.Errorf("the approved deployment's page does not say who approved it:\n%s", page)
 	}
 }

@@ -158,30 +158,33 @@ func (s *Server) rollbackAction(w http.ResponseWriter, r *http.Request) {
 // rollbackFromAction is the deployment page's Roll back: to what ran
 // before that deployment.
 func (s *Server) rollbackFromAction(w http.ResponseWriter, r *http.Request) {
-	requester, ok := s.action(w, r)
+	requester, id, ok := s.deploymentAction(w, r)
 	if !ok {
-		return
-	}
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil || id <= 0 {
-		s.notFoundPage(w, r.PathValue("id"))
 		return
 	}
 	d, err := s.Deployments.RollbackFrom(r.Context(), id, bot.Request{Requester: requester, Source: bot.SourceDashboard})
 	s.started(w, r, d, err)
 }
 
+// deploymentAction is action for a button of deployment {id}'s page.
+func (s *Server) deploymentAction(w http.ResponseWriter, r *http.Request) (requester string, id int64, ok bool) {
+	if requester, ok = s.action(w, r); !ok {
+		return "", 0, false
+	}
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		s.notFoundPage(w, r.PathValue("id"))
+		return "", 0, false
+	}
+	return requester, id, true
+}
+
 // decideAction is the deployment page's Approve or Reject; the domain
 // refuses self-approval and people not allowed on the environment.
 func (s *Server) decideAction(kind bot.CommandKind) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		requester, ok := s.action(w, r)
+		requester, id, ok := s.deploymentAction(w, r)
 		if !ok {
-			return
-		}
-		id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-		if err != nil || id <= 0 {
-			s.notFoundPage(w, r.PathValue("id"))
 			return
 		}
 		if _, err := s.decide(r.Context(), kind, id, requester, r.PostFormValue("reason")); err != nil {

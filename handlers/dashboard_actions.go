@@ -14,8 +14,8 @@ import (
 // person signed in with GitHub, under the same allow lists and locks as
 // Slack (the domain decides; the requester is github:<login>), and
 // Approve and Reject on a deployment waiting for approval. Every POST
-// carries the session's CSRF token. The dry-run preview of Deploy waits
-// for its domain call (another branch); it is not shown.
+// carries the session's CSRF token. Preview is Deploy's dry run: the
+// domain's plan, and a Deploy of exactly the sha it planned.
 
 // envContent is the environment page.
 type envContent struct {
@@ -27,6 +27,10 @@ type envContent struct {
 	User     *session
 	Login    bool // a GitHub login is configured
 	LockFor  []lockChoice
+	// Plan is a dry run's lines, plain text, when the page answers
+	// Preview; PlanSHA is the sha it planned.
+	Plan    []string
+	PlanSHA string
 }
 
 type lockChoice struct {
@@ -51,7 +55,41 @@ const envRecent = 10
 // maxFormBytes caps a button's form: a ref, a reason and a token.
 const maxFormBytes = 16 << 10
 
-func (s *Server) envPage(w http.ResponseWriter, r *http.Request) {
+func (s *Server) envPage(w http.ResponseWriter, r *http.Request) { s.renderEnv(w, r, nil) }
+
+// previewAction is Preview: the dry run of a deploy of the form's ref,
+// shown on the environment's page. It changes nothing, but it is a POST
+// with the session's token like every button, since it acts as a person.
+func (s *Server) previewAction(w http.ResponseWriter, r *http.Request) {
+	requester, ok := s.action(w, r)
+	if !ok {
+		return
+	}
+	ref, ok := s.formRef(w, r)
+	if !ok {
+		return
+	}
+	p, err := s.Deployments.Plan(r.Context(), bot.Request{App: r.PathValue("app"), Env: r.PathValue("env"), Ref: ref,
+		Requester: requester, Source: bot.SourceDashboard})
+	if err != nil {
+		s.refused(w, r, err)
+		return
+	}
+	s.renderEnv(w, r, p)
+}
+
+// formRef is the ref a Deploy or Preview form names, or a 400 page.
+func (s *Server) formRef(w http.ResponseWriter, r *http.Request) (string, bool) {
+	ref := r.PostFormValue("ref")
+	if len(ref) > 255 || !bot.ValidRef(ref) {
+		s.errorPage(w, http.StatusBadRequest, "Nothing done", fmt.Sprintf("%q is not a ref I can deploy: give a sha, a short sha, a branch or a tag.", ref))
+		return "", false
+	}
+	return ref, true
+}
+
+// renderEnv renders the environment page, with plan's lines if any.
+func (s *Server) renderEnv(w http.ResponseWriter, r *http.Request, plan *bot.Plan) {
 	app, env := r.PathValue("app"), r.PathValue("env")
 	if s.Config == nil {
 		s.errorPage(w, http.StatusNotFound, "No such environment", "No apps are configured.")
@@ -86,6 +124,12 @@ func (s *Server) envPage(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, d := range recent {
 		c.Recent = append(c.Recent, s.view(d, now))
+	}
+	if plan != nil {
+		for _, l := range plan.Lines() {
+			c.Plan = append(c.Plan, l.Plain())
+		}
+		c.PlanSHA = plan.SHA
 	}
 	s.render(w, http.StatusOK, "env.html", page{Title: a.Name + " · " + e.Name, Now: now, User: c.User, Login: c.Login, Content: c})
 }
@@ -135,9 +179,8 @@ func (s *Server) deployAction(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ref := r.PostFormValue("ref")
-	if len(ref) > 255 || !bot.ValidRef(ref) {
-		s.errorPage(w, http.StatusBadRequest, "Nothing done", fmt.Sprintf("%q is not a ref I can deploy: give a sha, a short sha, a branch or a tag.", ref))
+	ref, ok := s.formRef(w, r)
+	if !ok {
 		return
 	}
 	d, err := s.Deployments.Accept(r.Context(), bot.Request{App: r.PathValue("app"), Env: r.PathValue("env"), Ref: ref,

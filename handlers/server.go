@@ -184,6 +184,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /login/callback", shed(dashboardInFlight, http.HandlerFunc(s.loginCallback)))
 	mux.Handle("POST /logout", shed(dashboardInFlight, http.HandlerFunc(s.logout)))
 	mux.Handle("POST /apps/{app}/envs/{env}/deploy", dash(http.HandlerFunc(s.deployAction)))
+	mux.Handle("POST /apps/{app}/envs/{env}/preview", dash(http.HandlerFunc(s.previewAction)))
 	mux.Handle("POST /apps/{app}/envs/{env}/rollback", dash(http.HandlerFunc(s.rollbackAction)))
 	mux.Handle("POST /apps/{app}/envs/{env}/lock", dash(http.HandlerFunc(s.lockAction)))
 	mux.Handle("POST /apps/{app}/envs/{env}/unlock", dash(http.HandlerFunc(s.unlockAction)))

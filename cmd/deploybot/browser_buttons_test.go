@@ -16,8 +16,8 @@ import (
 
 // TestDashboardButtonsInBrowser signs in with GitHub (the emulator's
 // OAuth web flow) and drives the buttons in Chromium: Lock, Unlock,
-// Deploy, Roll back from a deployment's page, and Approve, as a login the
-// allow list names; a POST without the page's CSRF token does nothing.
+// Preview (the dry run) and Deploy as planned, Deploy, Roll back from a
+// deployment's page, and Approve, as a login the allow list names; a POST without the page's CSRF token does nothing.
 func TestDashboardButtonsInBrowser(t *testing.T) {
 	browserCtx := browser(t)
 	ctx := context.Background()
@@ -127,8 +127,33 @@ func TestDashboardButtonsInBrowser(t *testing.T) {
 			t.Fatalf("the page of #%d never showed succeeded: %v", id, err)
 		}
 	}
-	one := deploy(first)
+	// Preview first: the plan, and nothing created; then Deploy as
+	// planned, which pins the planned sha.
+	before, err := sb.bot.store.ListDeployments(ctx, bot.DeploymentFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(browserCtx, chromedp.Navigate(env), visible("#ref"),
+		chromedp.SendKeys("#ref", first[:7]), chromedp.Click("#preview"), visible("#plan")); err != nil {
+		t.Fatalf("preview: %v", err)
+	}
+	if plan := text(`document.querySelector("#plan").innerText`); !strings.Contains(plan, "Dry run: takumi-server") || !strings.Contains(plan, "nothing was created or changed") || !strings.Contains(plan, "New: ") {
+		t.Errorf("the preview shows no plan:\n%s", plan)
+	}
+	if after, err := sb.bot.store.ListDeployments(ctx, bot.DeploymentFilter{}); err != nil || len(after) != len(before) {
+		t.Fatalf("the preview created deployments: %d before, %d after (%v)", len(before), len(after), err)
+	}
+	if err := chromedp.Do(browserCtx, chromedp.Click("#deploy-planned"), visible("#state")); err != nil {
+		t.Fatalf("deploy as planned: %v", err)
+	}
+	var one int64
+	if _, err := fmt.Sscanf(text(`location.pathname`), "/deployments/%d", &one); err != nil {
+		t.Fatal(err)
+	}
 	succeeded(one)
+	if d, _ := sb.bot.store.Deployment(ctx, one); d.Ref != first {
+		t.Errorf("deploy as planned asked for %q; want the planned sha %s", d.Ref, first)
+	}
 	two := deploy(second)
 	succeeded(two)
 	if d, _ := sb.bot.store.Deployment(ctx, two); d.Requester != "github:"+sandboxWriter || d.Source != bot.SourceDashboard || d.SHA != second {

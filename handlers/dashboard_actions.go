@@ -61,16 +61,11 @@ func (s *Server) envPage(w http.ResponseWriter, r *http.Request) { s.renderEnv(w
 // shown on the environment's page. It changes nothing, but it is a POST
 // with the session's token like every button, since it acts as a person.
 func (s *Server) previewAction(w http.ResponseWriter, r *http.Request) {
-	requester, ok := s.action(w, r)
+	req, ok := s.refAction(w, r)
 	if !ok {
 		return
 	}
-	ref, ok := s.formRef(w, r)
-	if !ok {
-		return
-	}
-	p, err := s.Deployments.Plan(r.Context(), bot.Request{App: r.PathValue("app"), Env: r.PathValue("env"), Ref: ref,
-		Requester: requester, Source: bot.SourceDashboard})
+	p, err := s.Deployments.Plan(r.Context(), req)
 	if err != nil {
 		s.refused(w, r, err)
 		return
@@ -78,14 +73,19 @@ func (s *Server) previewAction(w http.ResponseWriter, r *http.Request) {
 	s.renderEnv(w, r, p)
 }
 
-// formRef is the ref a Deploy or Preview form names, or a 400 page.
-func (s *Server) formRef(w http.ResponseWriter, r *http.Request) (string, bool) {
+// refAction is action for Deploy and Preview: the request of the
+// form's ref by whoever pressed it, or a 400 page for a bad ref.
+func (s *Server) refAction(w http.ResponseWriter, r *http.Request) (bot.Request, bool) {
+	requester, ok := s.action(w, r)
+	if !ok {
+		return bot.Request{}, false
+	}
 	ref := r.PostFormValue("ref")
 	if len(ref) > 255 || !bot.ValidRef(ref) {
 		s.errorPage(w, http.StatusBadRequest, "Nothing done", fmt.Sprintf("%q is not a ref I can deploy: give a sha, a short sha, a branch or a tag.", ref))
-		return "", false
+		return bot.Request{}, false
 	}
-	return ref, true
+	return bot.Request{App: r.PathValue("app"), Env: r.PathValue("env"), Ref: ref, Requester: requester, Source: bot.SourceDashboard}, true
 }
 
 // renderEnv renders the environment page, with plan's lines if any.
@@ -175,16 +175,11 @@ func envPath(app, env string) string {
 }
 
 func (s *Server) deployAction(w http.ResponseWriter, r *http.Request) {
-	requester, ok := s.action(w, r)
+	req, ok := s.refAction(w, r)
 	if !ok {
 		return
 	}
-	ref, ok := s.formRef(w, r)
-	if !ok {
-		return
-	}
-	d, err := s.Deployments.Accept(r.Context(), bot.Request{App: r.PathValue("app"), Env: r.PathValue("env"), Ref: ref,
-		Requester: requester, Source: bot.SourceDashboard})
+	d, err := s.Deployments.Accept(r.Context(), req)
 	s.started(w, r, d, err)
 }
 

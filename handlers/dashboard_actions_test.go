@@ -182,6 +182,9 @@ func TestDashboardLoginAndButtons(t *testing.T) {
 	if code != http.StatusForbidden || !strings.Contains(page, "may not deploy web to prod") {
 		t.Errorf("mallory's deploy: %d\n%s", code, page)
 	}
+	if code, page := fetch(t, other, "POST", env+"/preview", url.Values{"ref": {"main"}, "csrf": {m[1]}}); code != http.StatusForbidden || !strings.Contains(page, "may not deploy web to prod") {
+		t.Errorf("mallory's preview: %d\n%s", code, page)
+	}
 	if code, _ := fetch(t, other, "POST", env+"/deploy", url.Values{"ref": {"main"}, "csrf": {csrf}}); code != http.StatusForbidden {
 		t.Errorf("mallory with octocat's CSRF token: %d; want 403", code)
 	}

@@ -16,6 +16,7 @@ const (
 	CommandDeploy   CommandKind = "deploy"
 	CommandStatus   CommandKind = "status"
 	CommandHistory  CommandKind = "history"
+	CommandStats    CommandKind = "stats"
 	CommandLock     CommandKind = "lock"
 	CommandUnlock   CommandKind = "unlock"
 	CommandRollback CommandKind = "rollback"
@@ -35,6 +36,7 @@ const (
 //	CommandDeploy    App, Ref, Env
 //	CommandStatus    App, Env (Env may be empty)
 //	CommandHistory   App, Env (Env may be empty)
+//	CommandStats     App, Env (Env may be empty)
 //	CommandLock      App, Env, For (0: until unlocked), Reason (may be empty)
 //	CommandUnlock    App, Env
 //	CommandRollback  App, Env
@@ -68,6 +70,7 @@ const SlackUsage = "Usage:\n" +
 	"• `/deploy &lt;app&gt; &lt;ref&gt; &lt;env&gt;` — deploy a sha, short sha, branch or tag (`/deploy &lt;app&gt; &lt;ref&gt; to &lt;env&gt;` works too)\n" +
 	"• `/deploy status &lt;app&gt; [&lt;env&gt;]` — what runs where, what is in flight\n" +
 	"• `/deploy history &lt;app&gt; [&lt;env&gt;]` — recent deployments, their outcome and who asked\n" +
+	"• `/deploy stats &lt;app&gt; [&lt;env&gt;]` — delivery figures over 7 and 30 days: deploys, lead time, change failure rate, time to restore\n" +
 	"• `/deploy lock &lt;app&gt; &lt;env&gt; [&lt;duration&gt;] [&lt;reason&gt;]` — block others from deploying to env, e.g. `/deploy lock web prod 2h release freeze` (duration like 30m, 2h, 1d)\n" +
 	"• `/deploy unlock &lt;app&gt; &lt;env&gt;` — lift a lock\n" +
 	"• `/deploy rollback &lt;app&gt; &lt;env&gt;` — redeploy the previous successful sha\n" +
@@ -82,7 +85,7 @@ const SlackUsage = "Usage:\n" +
 // subcommands are the reserved first words; an app called one of them can
 // only be deployed through another trigger.
 var subcommands = []CommandKind{
-	CommandStatus, CommandHistory, CommandLock, CommandUnlock,
+	CommandStatus, CommandHistory, CommandStats, CommandLock, CommandUnlock,
 	CommandRollback, CommandCancel, CommandApps, CommandHelp,
 	CommandApprove, CommandReject,
 }
@@ -119,7 +122,7 @@ func ParseSlackCommand(text string) Command {
 			return slackHelpFor(CommandApps, "`/deploy apps` takes nothing after it; I did not expect %s.", slackCode(strings.Join(args, " ")))
 		}
 		return Command{Kind: CommandApps}
-	case CommandStatus, CommandHistory:
+	case CommandStatus, CommandHistory, CommandStats:
 		if len(args) == 0 {
 			return slackHelpFor(kind, "`/deploy %s` needs an app (and optionally an environment), e.g. `/deploy %s web prod`.", kind, kind)
 		}

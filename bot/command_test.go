@@ -74,6 +74,10 @@ func TestParseSlackCommand(t *testing.T) {
 		{"history", "history web", Command{Kind: CommandHistory, App: "web"}},
 		{"history env", "HISTORY web dev", Command{Kind: CommandHistory, App: "web", Env: "dev"}},
 		{"history no app", "history", help(CommandHistory, "`/deploy history` needs an app (and optionally an environment), e.g. `/deploy history web prod`.")},
+		{"stats", "stats web", Command{Kind: CommandStats, App: "web"}},
+		{"stats env", "Stats web prod", Command{Kind: CommandStats, App: "web", Env: "prod"}},
+		{"stats no app", "stats", help(CommandStats, "`/deploy stats` needs an app (and optionally an environment), e.g. `/deploy stats web prod`.")},
+		{"stats extra", "stats web prod 7d", help(CommandStats, "`/deploy stats` takes an app and optionally an environment; I did not expect `7d`.")},
 
 		// lock
 		{"lock", "lock web prod", Command{Kind: CommandLock, App: "web", Env: "prod"}},

@@ -72,6 +72,10 @@ type GitHubConfig struct {
 	// rolls out (GitHub signs with one secret; rotating it is not atomic).
 	PreviousWebhookSecrets []string `yaml:"previous_webhook_secrets"`
 	Token                  string   `yaml:"token"`
+	// ClientID and ClientSecret are the App's OAuth client: with them the
+	// dashboard signs people in with GitHub and offers them its buttons.
+	ClientID     string `yaml:"client_id"`
+	ClientSecret string `yaml:"client_secret"`
 }
 
 type SlackConfig struct {

@@ -66,6 +66,10 @@ func (c *Config) Validate() []*ConfigError {
 	case c.GitHub.Token == "":
 		bad("github", "set app_id with private_key, or token")
 	}
+	// Half an OAuth client would offer a "Sign in" that always fails.
+	if (c.GitHub.ClientID == "") != (c.GitHub.ClientSecret == "") {
+		bad("github.client_secret", "client_id and client_secret go together (the App's OAuth client, for dashboard logins)")
+	}
 
 	if c.Slack.APIURL == "" {
 		c.Slack.APIURL = DefaultSlackAPIURL

@@ -48,6 +48,9 @@ const (
 	// SourceAuto is continuous delivery: a push to an env's auto_deploy
 	// branch.
 	SourceAuto Source = "auto"
+	// SourceDashboard is a button on the dashboard, pressed by a person
+	// signed in with GitHub.
+	SourceDashboard Source = "dashboard"
 )
 
 // Deployment is one request to run app@sha in env: one row in the store,
@@ -99,6 +102,10 @@ type Deployment struct {
 	Wait Wait
 	// PushedAt orders auto deployments by their push: the newest wins.
 	PushedAt time.Time
+	// CommittedAt is the deployed commit's time (the later of author and
+	// committer dates), read when the ref is resolved: the start of the
+	// lead time for changes. Zero when GitHub could not say.
+	CommittedAt time.Time
 
 	CreatedAt time.Time
 	UpdatedAt time.Time

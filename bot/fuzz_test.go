@@ -92,7 +92,7 @@ func checkSlackCommand(t *testing.T, text string, c Command) {
 		word("Ref", c.Ref, true)
 		word("Env", c.Env, true)
 		want.App, want.Ref, want.Env = c.App, c.Ref, c.Env
-	case CommandStatus, CommandHistory:
+	case CommandStatus, CommandHistory, CommandStats:
 		word("App", c.App, true)
 		word("Env", c.Env, false)
 		want.App, want.Env = c.App, c.Env

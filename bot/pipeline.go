@@ -138,6 +138,14 @@ func (r *run) open(ctx context.Context) error {
 	if err := r.checkGitTag(ctx); err != nil {
 		return err
 	}
+	if d.CommittedAt.IsZero() && d.RollbackOf == 0 && r.s.PullRequests != nil {
+		// The lead time's start; a deployment goes on without it.
+		if at, err := r.s.PullRequests.CommitTime(ctx, repo, d.SHA); err == nil {
+			d.CommittedAt = at
+		} else {
+			r.log.Warn("commit time unknown", "err", err)
+		}
+	}
 	if d.GitHubDeploymentID == 0 && d.Attempts > 1 {
 		// An earlier attempt may have created it and died before saving
 		// the id; a second one would stay pending forever.

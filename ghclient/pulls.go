@@ -58,6 +58,12 @@ func (c *Client) CommitTime(ctx context.Context, repo bot.Repo, sha string) (tim
 	if !bot.IsFullSHA(sha) {
 		return time.Time{}, bot.Errorf(bot.EINVALID, "%q is not a full commit sha", sha)
 	}
+	c.mu.Lock()
+	at, ok := c.commitTimes[repo.FullName+"@"+sha]
+	c.mu.Unlock()
+	if ok {
+		return at, nil
+	}
 	gh, err := c.clientFor(ctx, repo, owner, name)
 	if err != nil {
 		return time.Time{}, err
@@ -71,14 +77,20 @@ func (c *Client) CommitTime(ctx context.Context, repo bot.Repo, sha string) (tim
 		}
 		return time.Time{}, wrapError(err, fmt.Sprintf("reading commit %s of %s", sha, repo.FullName))
 	}
-	author, committer := commit.GetAuthor().GetDate().Time, commit.GetCommitter().GetDate().Time
-	if author.IsZero() && committer.IsZero() {
+	at = laterDate(commit.GetAuthor().GetDate().Time, commit.GetCommitter().GetDate().Time)
+	if at.IsZero() {
 		return time.Time{}, fmt.Errorf("github: commit %s of %s: no dates in the answer", sha, repo.FullName)
 	}
+	return at, nil
+}
+
+// laterDate is a commit's time: the later of its author and committer
+// dates (zero when it has neither).
+func laterDate(author, committer time.Time) time.Time {
 	if committer.After(author) {
-		return committer, nil
+		return committer
 	}
-	return author, nil
+	return author
 }
 
 // permissionLevel is GitHub's answer about a collaborator; go-github v60

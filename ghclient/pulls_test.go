@@ -83,6 +83,30 @@ func TestCommitTime(t *testing.T) {
 	}
 }
 
+// The commit time of a sha ResolveRef found comes from that answer: the
+// deployment that asks for it next costs GitHub no call.
+func TestCommitTimeAfterResolveRef(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			f := newFixture(t)
+			ctx := context.Background()
+			f.emu.AddCommit(repoName, pushedSHA)
+			want, err := m.client(t, f).CommitTime(ctx, repo, pushedSHA)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := m.client(t, f)
+			if sha, err := c.ResolveRef(ctx, repo, pushedSHA[:7]); err != nil || sha != pushedSHA {
+				t.Fatalf("ResolveRef = %q, %v", sha, err)
+			}
+			calls := f.emu.CallCount()
+			if got, err := c.CommitTime(ctx, repo, pushedSHA); err != nil || !got.Equal(want) || f.emu.CallCount() != calls {
+				t.Errorf("CommitTime after ResolveRef = %s, %v after %d calls; want %s and no call", got, err, f.emu.CallCount()-calls, want)
+			}
+		})
+	}
+}
+
 func TestPermission(t *testing.T) {
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {

@@ -4,12 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
-	"crypto/subtle"
 	"embed"
 	"encoding/base64"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"html/template"
 	"net/http"
@@ -51,7 +47,7 @@ func parsePageTemplates() map[string]*template.Template {
 	}
 	layout := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html"))
 	pages := map[string]*template.Template{}
-	for _, name := range []string{"index.html", "deployment.html", "error.html"} {
+	for _, name := range []string{"index.html", "deployment.html", "env.html", "error.html"} {
 		pages[name] = template.Must(template.Must(layout.Clone()).ParseFS(templateFS, "templates/"+name))
 	}
 	return pages
@@ -95,6 +91,8 @@ type page struct {
 	Interval int    // ms between polls
 	Now      time.Time
 	Content  any
+	User     *session // signed in with GitHub; nil when not
+	Login    bool     // a GitHub login is configured
 }
 
 type indexContent struct {
@@ -104,6 +102,7 @@ type indexContent struct {
 	History  []deploymentView
 	Filters  []filterGroup
 	Filtered bool
+	Figures  []figuresPanel
 }
 
 type matrixRow struct {
@@ -215,13 +214,17 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 		}
 		c.Rows = append(c.Rows, row)
 	}
+	if c.Figures, err = s.figures(ctx, now); err != nil {
+		s.pageError(w, r, err)
+		return
+	}
 
 	// The poll URL must answer exactly what the history was rendered
 	// from, so that an unchanged store gives an unchanged ETag.
 	_, etag := encodeVersioned(s.listJSON(history))
 	s.render(w, http.StatusOK, "index.html", page{
 		Title: "Deployments", Poll: "/api/deployments?" + query.Encode(), ETag: etag,
-		Interval: pollLive, Now: now, Content: c,
+		Interval: pollLive, Now: now, Content: c, User: s.signedIn(r), Login: s.loginEnabled(),
 	})
 }
 
@@ -259,7 +262,7 @@ func (s *Server) deploymentPage(w http.ResponseWriter, r *http.Request) {
 	s.render(w, http.StatusOK, "deployment.html", page{
 		Title: fmt.Sprintf("#%d %s → %s", d.ID, d.App, d.Env), Poll: fmt.Sprintf("/api/deployments/%d", d.ID),
 		ETag: etag, Interval: interval, Now: now,
-		Content: deploymentContent{D: s.view(r.Context(), d, now), Events: events},
+		Content: deploymentContent{D: s.view(r.Context(), d, now), Events: events}, User: s.signedIn(r), Login: s.loginEnabled(),
 	})
 }
 
@@ -311,7 +314,7 @@ func (s *Server) render(w http.ResponseWriter, status int, name string, p page) 
 	// Only this response's own inline script and style may run, so text
 	// that slipped past escaping still could not execute or load anything.
 	h.Set("Content-Security-Policy", fmt.Sprintf(
-		"default-src 'none'; script-src 'nonce-%[1]s'; style-src 'nonce-%[1]s'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'", p.Nonce))
+		"default-src 'none'; script-src 'nonce-%[1]s'; style-src 'nonce-%[1]s'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'", p.Nonce))
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
 }
@@ -389,294 +392,6 @@ func sortEnvs(envs []string) {
 		}
 		return envs[i] < envs[j]
 	})
-}
-
-// JSON API.
-
-// deploymentJSON is the API's shape of a deployment. Every field is always
-// present (null or empty when unknown), so clients can rely on the keys.
-type deploymentJSON struct {
-	ID                 int64          `json:"id"`
-	App                string         `json:"app"`
-	Env                string         `json:"env"`
-	Repo               string         `json:"repo"`
-	Ref                string         `json:"ref"`
-	SHA                string         `json:"sha"`
-	CommitURL          string         `json:"commit_url"`
-	Image              string         `json:"image"`
-	Requester          string         `json:"requester"`
-	Source             bot.Source     `json:"source"`
-	State              bot.State      `json:"state"`
-	Ended              bool           `json:"ended"`
-	Reason             string         `json:"reason"`
-	GitHubDeploymentID int64          `json:"github_deployment_id"`
-	PRNumber           int            `json:"pr_number"`
-	EnvironmentURL     string         `json:"environment_url"`
-	RollbackOf         int64          `json:"rollback_of"`
-	PromotedFrom       *promotionJSON `json:"promoted_from,omitempty"`
-	Attempts           int            `json:"attempts"`
-	CreatedAt          time.Time      `json:"created_at"`
-	UpdatedAt          time.Time      `json:"updated_at"`
-	// DurationSeconds is null while the deployment is in flight, so the
-	// answer does not change with the clock (and its ETag stays put).
-	DurationSeconds *float64 `json:"duration_seconds"`
-	DashboardURL    string   `json:"dashboard_url"`
-}
-
-// promotionJSON is bot.Promotion with the words every view uses.
-type promotionJSON struct {
-	bot.Promotion
-	Text string `json:"text"` // promoted from dev (#12, sha256:ab12cd34…)
-}
-
-type eventJSON struct {
-	At      time.Time `json:"at"`
-	Stage   bot.State `json:"stage"`
-	Message string    `json:"message"`
-}
-
-type deploymentDetailJSON struct {
-	deploymentJSON
-	Events []eventJSON `json:"events"`
-}
-
-type deploymentListJSON struct {
-	Deployments []deploymentJSON `json:"deployments"`
-}
-
-type errorJSON struct {
-	Error string `json:"error"`
-}
-
-func (s *Server) toJSON(d *bot.Deployment) deploymentJSON {
-	j := deploymentJSON{
-		ID: d.ID, App: d.App, Env: d.Env, Repo: d.Repo, Ref: d.Ref, SHA: d.SHA,
-		CommitURL: s.commitURL(d.Repo, d.SHA), Image: d.Image,
-		Requester: d.Requester, Source: d.Source, State: d.State, Ended: d.State.Terminal(), Reason: d.Reason,
-		GitHubDeploymentID: d.GitHubDeploymentID, PRNumber: d.PRNumber, EnvironmentURL: d.EnvironmentURL,
-		RollbackOf: d.RollbackOf, Attempts: d.Attempts,
-		CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC(),
-		DashboardURL: s.dashboardURL(d.ID),
-	}
-	if p := d.PromotedFrom; p != nil {
-		j.PromotedFrom = &promotionJSON{Promotion: *p, Text: p.Text().Plain()}
-	}
-	if j.Ended {
-		secs := d.UpdatedAt.Sub(d.CreatedAt).Seconds()
-		j.DurationSeconds = &secs
-	}
-	return j
-}
-
-// dashboardURL is the deployment's page, absolute when public_url is set
-// (as in GitHub's log_url), else relative to this server.
-func (s *Server) dashboardURL(id int64) string {
-	path := fmt.Sprintf("/deployments/%d", id)
-	if s.Config != nil && s.Config.PublicURL != "" {
-		return strings.TrimSuffix(s.Config.PublicURL, "/") + path
-	}
-	return path
-}
-
-func (s *Server) listJSON(ds []*bot.Deployment) deploymentListJSON {
-	l := deploymentListJSON{Deployments: make([]deploymentJSON, 0, len(ds))}
-	for _, d := range ds {
-		l.Deployments = append(l.Deployments, s.toJSON(d))
-	}
-	return l
-}
-
-func (s *Server) detailJSON(d *bot.Deployment, events []bot.Event) deploymentDetailJSON {
-	j := deploymentDetailJSON{deploymentJSON: s.toJSON(d), Events: make([]eventJSON, 0, len(events))}
-	for _, e := range events {
-		j.Events = append(j.Events, eventJSON{At: e.At.UTC(), Stage: e.Stage, Message: e.Message})
-	}
-	return j
-}
-
-func (s *Server) apiDeployments(w http.ResponseWriter, r *http.Request) {
-	f, err := parseFilter(r.URL.Query())
-	if err != nil {
-		writeJSON(w, http.StatusBadRequest, errorJSON{Error: err.Error()})
-		return
-	}
-	ds, err := s.Store.ListDeployments(r.Context(), f)
-	if err != nil {
-		s.apiError(w, r, err)
-		return
-	}
-	writeVersioned(w, r, s.listJSON(ds))
-}
-
-func (s *Server) apiDeployment(w http.ResponseWriter, r *http.Request) {
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil || id <= 0 {
-		writeJSON(w, http.StatusNotFound, errorJSON{Error: fmt.Sprintf("no deployment %q", r.PathValue("id"))})
-		return
-	}
-	d, events, err := s.deploymentWithEvents(r, id)
-	if bot.ErrorCode(err) == bot.ENOTFOUND {
-		writeJSON(w, http.StatusNotFound, errorJSON{Error: fmt.Sprintf("no deployment %d", id)})
-		return
-	}
-	if err != nil {
-		s.apiError(w, r, err)
-		return
-	}
-	writeVersioned(w, r, s.detailJSON(d, events))
-}
-
-func (s *Server) apiError(w http.ResponseWriter, r *http.Request, err error) {
-	s.logger().Error("dashboard api", "path", r.URL.Path, "err", err)
-	writeJSON(w, http.StatusInternalServerError, errorJSON{Error: "deploybot could not read its store"})
-}
-
-// parseFilter reads app, env, state (comma-separated states, or in_flight
-// for every unfinished one) and limit (1 to 500, default 50).
-func parseFilter(q url.Values) (bot.DeploymentFilter, error) {
-	f := bot.DeploymentFilter{App: q.Get("app"), Env: q.Get("env"), Limit: historyLimit}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > maxAPILimit {
-			return f, fmt.Errorf("limit must be a number from 1 to %d, got %q", maxAPILimit, v)
-		}
-		f.Limit = n
-	}
-	if v := q.Get("state"); v != "" {
-		for _, name := range strings.Split(v, ",") {
-			name = strings.TrimSpace(name)
-			if name == "in_flight" {
-				f.States = append(f.States, inFlightStates()...)
-				continue
-			}
-			if !knownState(bot.State(name)) {
-				names := []string{"in_flight"}
-				for _, st := range pipelineStates {
-					names = append(names, string(st))
-				}
-				return f, fmt.Errorf("unknown state %q; known: %s", name, strings.Join(names, ", "))
-			}
-			f.States = append(f.States, bot.State(name))
-		}
-	}
-	return f, nil
-}
-
-func knownState(st bot.State) bool {
-	for _, k := range pipelineStates {
-		if k == st {
-			return true
-		}
-	}
-	return false
-}
-
-// encodeVersioned returns v as JSON and its ETag, a digest of the bytes:
-// the same data always gives the same tag, whichever handler computed it.
-func encodeVersioned(v any) ([]byte, string) {
-	body, err := json.Marshal(v)
-	if err != nil {
-		// Only plain structs of strings, numbers and times reach here.
-		panic(err)
-	}
-	body = append(body, '\n')
-	sum := sha256.Sum256(body)
-	return body, `"` + hex.EncodeToString(sum[:12]) + `"`
-}
-
-func writeVersioned(w http.ResponseWriter, r *http.Request, v any) {
-	body, etag := encodeVersioned(v)
-	h := w.Header()
-	h.Set("ETag", etag)
-	h.Set("Cache-Control", "no-cache")
-	if etagMatches(r.Header.Get("If-None-Match"), etag) {
-		w.WriteHeader(http.StatusNotModified)
-		return
-	}
-	h.Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(body)
-}
-
-func etagMatches(header, etag string) bool {
-	for _, t := range strings.Split(header, ",") {
-		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
-		if t == etag || t == "*" {
-			return true
-		}
-	}
-	return false
-}
-
-// Access control.
-
-// protected lets a request through to h only with the dashboard's
-// credentials: a bearer token, or basic auth for browsers. Without any
-// configured, h is served only when config makes it public; otherwise
-// every request is refused, since what it shows is not for strangers.
-func (s *Server) protected(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var c bot.DashboardConfig
-		if s.Config != nil {
-			c = s.Config.Dashboard
-		}
-		if c.Public {
-			h.ServeHTTP(w, r)
-			return
-		}
-		if authorized(c, r) {
-			h.ServeHTTP(w, r)
-			return
-		}
-		// Offering basic auth only when it is configured keeps a browser
-		// from prompting for credentials that could never work.
-		if c.Username != "" && c.Password != "" {
-			w.Header().Add("WWW-Authenticate", `Basic realm="deploybot"`)
-		}
-		if c.Token != "" {
-			w.Header().Add("WWW-Authenticate", `Bearer realm="deploybot"`)
-		}
-		w.Header().Set("Cache-Control", "no-store")
-		msg := "authentication required"
-		if !c.HasCredentials() {
-			msg += ": this deploybot has no dashboard credentials (dashboard.token, or dashboard.username and password) and is not public (dashboard.public)"
-		}
-		if strings.HasPrefix(r.URL.Path, "/api/") {
-			writeJSON(w, http.StatusUnauthorized, errorJSON{Error: msg})
-			return
-		}
-		http.Error(w, msg, http.StatusUnauthorized)
-	})
-}
-
-// authorized reports whether r carries the configured token or basic-auth
-// pair. Basic auth counts only when both halves are configured, so a
-// half-configured pair locks everyone out rather than letting an empty
-// password in.
-func authorized(c bot.DashboardConfig, r *http.Request) bool {
-	if c.Token != "" {
-		auth := r.Header.Get("Authorization")
-		if scheme, token, ok := strings.Cut(auth, " "); ok && strings.EqualFold(scheme, "Bearer") && secretEqual(strings.TrimSpace(token), c.Token) {
-			return true
-		}
-	}
-	if c.Username != "" && c.Password != "" {
-		if user, pass, ok := r.BasicAuth(); ok {
-			// Both compared, always, so timing tells nothing about which
-			// half was wrong.
-			userOK := secretEqual(user, c.Username)
-			passOK := secretEqual(pass, c.Password)
-			return userOK && passOK
-		}
-	}
-	return false
-}
-
-// secretEqual compares digests in constant time, so neither the content
-// nor the length of the secret leaks through timing.
-func secretEqual(given, want string) bool {
-	g, w := sha256.Sum256([]byte(given)), sha256.Sum256([]byte(want))
-	return subtle.ConstantTimeCompare(g[:], w[:]) == 1
 }
 
 // Template helpers.

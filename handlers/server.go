@@ -47,6 +47,7 @@ type Operations interface {
 type Reports interface {
 	Status(ctx context.Context, app, env string) (bot.Message, error)
 	History(ctx context.Context, app, env string) (bot.Message, error)
+	Stats(ctx context.Context, app, env string) (bot.Message, error)
 	Apps() bot.Message
 }
 
@@ -178,6 +179,20 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /deployments/{id}", dash(http.HandlerFunc(s.deploymentPage)))
 	mux.Handle("GET /api/deployments", dash(http.HandlerFunc(s.apiDeployments)))
 	mux.Handle("GET /api/deployments/{id}", dash(http.HandlerFunc(s.apiDeployment)))
+	mux.Handle("GET /apps/{app}/envs/{env}", dash(http.HandlerFunc(s.envPage)))
+	// Signing in needs no credentials: it is how a person gets some. The
+	// buttons check the session and its CSRF token themselves.
+	mux.Handle("GET /login", shed(dashboardInFlight, http.HandlerFunc(s.login)))
+	mux.Handle("GET /login/callback", shed(dashboardInFlight, http.HandlerFunc(s.loginCallback)))
+	mux.Handle("POST /logout", shed(dashboardInFlight, http.HandlerFunc(s.logout)))
+	mux.Handle("POST /apps/{app}/envs/{env}/deploy", dash(http.HandlerFunc(s.deployAction)))
+	mux.Handle("POST /apps/{app}/envs/{env}/preview", dash(http.HandlerFunc(s.previewAction)))
+	mux.Handle("POST /apps/{app}/envs/{env}/rollback", dash(http.HandlerFunc(s.rollbackAction)))
+	mux.Handle("POST /apps/{app}/envs/{env}/lock", dash(http.HandlerFunc(s.lockAction)))
+	mux.Handle("POST /apps/{app}/envs/{env}/unlock", dash(http.HandlerFunc(s.unlockAction)))
+	mux.Handle("POST /deployments/{id}/rollback", dash(http.HandlerFunc(s.rollbackFromAction)))
+	mux.Handle("POST /deployments/{id}/approve", dash(s.decideAction(bot.CommandApprove)))
+	mux.Handle("POST /deployments/{id}/reject", dash(s.decideAction(bot.CommandReject)))
 	if s.Metrics != nil {
 		mux.Handle("GET /metrics", dash(s.Metrics))
 	}

@@ -233,6 +233,8 @@ func (s *Server) slackCommand(w http.ResponseWriter, r *http.Request) {
 		msg, err = s.Deployments.Status(ctx, cmd.App, cmd.Env)
 	case bot.CommandHistory:
 		msg, err = s.Deployments.History(ctx, cmd.App, cmd.Env)
+	case bot.CommandStats:
+		msg, err = s.Deployments.Stats(ctx, cmd.App, cmd.Env)
 	case bot.CommandLock:
 		msg, err = s.Deployments.Lock(ctx, cmd.App, cmd.Env, requester, cmd.Reason, cmd.For)
 		inChannel = true

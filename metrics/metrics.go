@@ -53,9 +53,10 @@ var (
 	requestBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}
 )
 
-// New registers every collector. queue may be nil; envs are the
-// configured app/environment pairs, reported with a queue of 0 when
-// nothing waits, so that alerts see the series.
+// New registers every collector. queue may be nil; it is also the history
+// the delivery figures are read from. envs are the configured
+// app/environment pairs, reported with a queue of 0 when nothing waits, so
+// that alerts see the series.
 func New(queue QueueReader, envs [][2]string) *Metrics {
 	m := &Metrics{
 		registry: prometheus.NewRegistry(),
@@ -93,6 +94,7 @@ func New(queue QueueReader, envs [][2]string) *Metrics {
 	if queue != nil {
 		m.registry.MustRegister(&queueCollector{queue: queue, envs: envs, desc: prometheus.NewDesc(
 			"deploybot_queue_length", "Deployments waiting for their turn, by app and environment.", []string{"app", "env"}, nil)})
+		m.registry.MustRegister(newFiguresCollector(queue, envs, time.Now))
 	}
 	return m
 }

@@ -65,6 +65,7 @@ func (e *Emulator) routes() {
 	e.issueRoutes()
 	e.gitRoutes()
 	e.mux.HandleFunc("GET "+Prefix+"/repos/{owner}/{repo}/compare/{basehead...}", e.withRepo(e.compareCommits))
+	e.oauthRoutes()
 	e.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { e.write(w, r, notFound()) })
 }
 

@@ -59,6 +59,8 @@ type Emulator struct {
 
 	faults faults.Injector
 
+	oauth oauth // the web flow of dashboard logins; its own lock
+
 	mu          sync.Mutex
 	nextID      int64
 	repos       map[string]*repo // by lower-cased full name: GitHub ignores case

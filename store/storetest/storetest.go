@@ -251,6 +251,7 @@ func testUpdate(t *testing.T, s bot.Store) {
 	d.EnvironmentURL = "https://dev.example.com"
 	d.RolloutRef = "deploybot-cf7edb2-1"
 	d.RollbackOf = 3
+	d.CommittedAt = time.Date(2026, 11, 30, 9, 15, 2, 345e6, time.UTC)
 	if err := s.UpdateDeployment(ctx, d); err != nil {
 		t.Fatalf("UpdateDeployment: %v", err)
 	}

@@ -233,7 +233,7 @@ const deploymentColumns = `id, app, env, repo, ref, sha, image, requester, sourc
 	github_deployment_id, installation_id, slack_channel, slack_ts, slack_response_url,
 	pr_number, pr_comment_id, environment_url, rollout_ref, rollback_of, attempts, lease_owner,
 	created_at, updated_at, waiting_on, wait_note, wait_since_ms, wake_ms, pushed_at_ms,
-	promoted_from_env, promoted_from_id, promoted_from_digest`
+	promoted_from_env, promoted_from_id, promoted_from_digest, committed_at_ms`
 
 // CreateDeployment leaves Attempts and the lease at zero whatever d says:
 // only the lease methods write them.
@@ -256,12 +256,12 @@ func (s *DB) CreateDeployment(ctx context.Context, d *bot.Deployment) error {
 	err = tx.QueryRowContext(ctx, s.q(`INSERT INTO deployments (app, env, repo, ref, sha, image, requester, source, state, reason,
 		github_deployment_id, installation_id, slack_channel, slack_ts, slack_response_url, pr_number, pr_comment_id,
 		environment_url, rollout_ref, rollback_of, created_at, updated_at, pushed_at_ms,
-		promoted_from_env, promoted_from_id, promoted_from_digest)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+		promoted_from_env, promoted_from_id, promoted_from_digest, committed_at_ms)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
 		d.App, d.Env, d.Repo, d.Ref, d.SHA, d.Image, d.Requester, string(d.Source), string(d.State), d.Reason,
 		nullID(d.GitHubDeploymentID), d.InstallationID, d.SlackChannel, d.SlackTS, d.SlackResponseURL, d.PRNumber, d.PRCommentID,
 		d.EnvironmentURL, d.RolloutRef, d.RollbackOf, now, now, toMillis(d.PushedAt),
-		promo.Env, promo.Deployment, promo.Digest).Scan(&d.ID)
+		promo.Env, promo.Deployment, promo.Digest, toMillis(d.CommittedAt)).Scan(&d.ID)
 	if err != nil {
 		return s.translate(err, d)
 	}
@@ -278,11 +278,11 @@ func (s *DB) UpdateDeployment(ctx context.Context, d *bot.Deployment) error {
 	now := s.timestamp()
 	query := `UPDATE deployments SET ref = ?, sha = ?, image = ?, state = ?, reason = ?,
 		github_deployment_id = ?, installation_id = ?, slack_channel = ?, slack_ts = ?, slack_response_url = ?,
-		pr_number = ?, pr_comment_id = ?, environment_url = ?, rollout_ref = ?, rollback_of = ?, updated_at = ?
+		pr_number = ?, pr_comment_id = ?, environment_url = ?, rollout_ref = ?, rollback_of = ?, committed_at_ms = ?, updated_at = ?
 		WHERE id = ? AND (state NOT IN ` + terminalStates + ` OR state = ?)`
 	args := []any{d.Ref, d.SHA, d.Image, string(d.State), d.Reason,
 		nullID(d.GitHubDeploymentID), d.InstallationID, d.SlackChannel, d.SlackTS, d.SlackResponseURL,
-		d.PRNumber, d.PRCommentID, d.EnvironmentURL, d.RolloutRef, d.RollbackOf, now, d.ID, string(d.State)}
+		d.PRNumber, d.PRCommentID, d.EnvironmentURL, d.RolloutRef, d.RollbackOf, toMillis(d.CommittedAt), now, d.ID, string(d.State)}
 	if d.LeaseOwner != "" {
 		query += ` AND lease_owner = ?`
 		args = append(args, d.LeaseOwner)
@@ -446,12 +446,13 @@ func scanDeployment(row scanner) (*bot.Deployment, error) {
 		sinceMS, wakeMS int64
 		pushedMS        int64
 		promo           bot.Promotion
+		committedMS     int64
 	)
 	err := row.Scan(&d.ID, &d.App, &d.Env, &d.Repo, &d.Ref, &d.SHA, &d.Image, &d.Requester, &source, &state, &d.Reason,
 		&githubID, &d.InstallationID, &d.SlackChannel, &d.SlackTS, &d.SlackResponseURL,
 		&d.PRNumber, &d.PRCommentID, &d.EnvironmentURL, &d.RolloutRef, &d.RollbackOf, &d.Attempts, &d.LeaseOwner,
 		&d.CreatedAt, &d.UpdatedAt, &d.Wait.On, &d.Wait.Note, &sinceMS, &wakeMS, &pushedMS,
-		&promo.Env, &promo.Deployment, &promo.Digest)
+		&promo.Env, &promo.Deployment, &promo.Digest, &committedMS)
 	if err != nil {
 		return nil, err
 	}
@@ -459,7 +460,7 @@ func scanDeployment(row scanner) (*bot.Deployment, error) {
 		d.PromotedFrom = &promo
 	}
 	d.Wait.Since, d.Wait.Until = fromMillis(sinceMS), fromMillis(wakeMS)
-	d.PushedAt = fromMillis(pushedMS)
+	d.PushedAt, d.CommittedAt = fromMillis(pushedMS), fromMillis(committedMS)
 	d.Source, d.State, d.GitHubDeploymentID = bot.Source(source), bot.State(state), githubID.Int64
 	d.CreatedAt, d.UpdatedAt = d.CreatedAt.UTC(), d.UpdatedAt.UTC()
 	return &d, nil

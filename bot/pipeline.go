@@ -405,6 +405,6 @@ func (r *run) fail(ctx context.Context, err error) {
 	}
 	r.s.report(ctx, Update{Deployment: d, Status: failed, Line: failed, GitHub: state, GitHubDescription: why, Failure: why})
 	if rb != nil {
-		r.s.Start(rb)
+		r.s.Kick()
 	}
 }

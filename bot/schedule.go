@@ -3,6 +3,7 @@ package bot
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 )
 
@@ -38,18 +39,11 @@ var (
 	ErrParked    = errParked
 )
 
-func (s *Service) init() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.waiters == nil {
-		s.waiters = map[string]chan struct{}{}
-	}
-}
-
-// Start hands a newly accepted deployment to the scheduler. The work
-// outlives the request that accepted it, and survives this process: the
+// Kick tells the scheduler that a deployment may have become claimable:
+// one was just accepted, after the request that accepted it was answered.
+// The work outlives that request, and survives this process: the
 // deployment is in the store, and any replica's scheduler claims it.
-func (s *Service) Start(d *Deployment) {
+func (s *Service) Kick() {
 	if s.Scheduler != nil {
 		s.Scheduler.Kick()
 	}
@@ -115,27 +109,43 @@ func (s *Service) envEnded(app, env string) { s.wakeUp(WaitForGate(app, env)) }
 // wakeUp wakes whoever waits on on: a run waiting in place here at once,
 // and, through the scheduler, the deployments parked on it in the store.
 func (s *Service) wakeUp(on string) {
-	s.init()
-	s.mu.Lock()
-	if ch, ok := s.waiters[on]; ok {
-		close(ch)
-		delete(s.waiters, on)
-	}
-	s.mu.Unlock()
+	s.waiters.wake(on)
 	if s.Scheduler != nil {
 		s.Scheduler.Wake(on)
 	}
 }
 
 // waiter returns a channel closed by the next wakeUp(on) here.
-func (s *Service) waiter(on string) <-chan struct{} {
-	s.init()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ch, ok := s.waiters[on]
+func (s *Service) waiter(on string) <-chan struct{} { return s.waiters.channel(on) }
+
+// waitBoard holds the channels of the runs waiting in place here, by what
+// they wait on. Its zero value is ready: a Service is built as a literal.
+type waitBoard struct {
+	mu sync.Mutex
+	by map[string]chan struct{}
+}
+
+// wake closes the channel of on, if anyone waits on it.
+func (b *waitBoard) wake(on string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if ch, ok := b.by[on]; ok {
+		close(ch)
+		delete(b.by, on)
+	}
+}
+
+// channel returns the channel the next wake(on) closes.
+func (b *waitBoard) channel(on string) <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	ch, ok := b.by[on]
 	if !ok {
+		if b.by == nil {
+			b.by = map[string]chan struct{}{}
+		}
 		ch = make(chan struct{})
-		s.waiters[on] = ch
+		b.by[on] = ch
 	}
 	return ch
 }

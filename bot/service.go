@@ -59,9 +59,8 @@ type Service struct {
 	// Scheduler runs the accepted deployments; nil: only Run runs them.
 	Scheduler Scheduler
 
-	mu      sync.Mutex
-	running sync.WaitGroup           // reports sent in the background
-	waiters map[string]chan struct{} // by Wait.On: closed when it comes
+	running sync.WaitGroup // reports sent in the background
+	waiters waitBoard      // runs waiting in place here
 }
 
 // errEnded stops a pipeline whose deployment was ended elsewhere (cancelled

@@ -46,7 +46,7 @@ func BenchmarkIgnoredComment(b *testing.B) {
 		}}},
 	}
 	svc := &bot.Service{Config: cfg, Store: db, Logger: slog.New(slog.DiscardHandler)}
-	h := (&Server{Config: cfg, Deployments: startless{svc}, Store: db, Logger: slog.New(slog.DiscardHandler)}).Handler()
+	h := (&Server{Config: cfg, Deployments: kickless{svc}, Store: db, Logger: slog.New(slog.DiscardHandler)}).Handler()
 
 	// A review comment of realistic length: several paragraphs, quotes,
 	// code, the word deploy, but no command on its first line.

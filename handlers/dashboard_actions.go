@@ -239,7 +239,7 @@ func (s *Server) started(w http.ResponseWriter, r *http.Request, d *bot.Deployme
 		s.refused(w, r, err)
 		return
 	}
-	s.Deployments.Start(d)
+	s.Deployments.Kick()
 	http.Redirect(w, r, fmt.Sprintf("/deployments/%d", d.ID), http.StatusSeeOther)
 }
 

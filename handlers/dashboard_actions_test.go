@@ -47,7 +47,7 @@ func newLoginWorld(t *testing.T) *loginWorld {
 		}}},
 	}
 	svc := &bot.Service{Config: cfg, Store: db, Logger: slog.New(slog.DiscardHandler)}
-	srv := httptest.NewServer((&Server{Config: cfg, Deployments: startless{svc}, Store: db, Logger: slog.New(slog.DiscardHandler)}).Handler())
+	srv := httptest.NewServer((&Server{Config: cfg, Deployments: kickless{svc}, Store: db, Logger: slog.New(slog.DiscardHandler)}).Handler())
 	t.Cleanup(srv.Close)
 	return &loginWorld{srv: srv, gh: gh, db: db}
 }

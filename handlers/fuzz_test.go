@@ -100,9 +100,9 @@ func (c *countingBot) Accept(ctx context.Context, req bot.Request) (*bot.Deploym
 	return c.recorder.Accept(ctx, req)
 }
 
-func (c *countingBot) Start(d *bot.Deployment) {
-	c.hit("Start")
-	c.recorder.Start(d)
+func (c *countingBot) Kick() {
+	c.hit("Kick")
+	c.recorder.Kick()
 }
 
 func (c *countingBot) Reject(ctx context.Context, repo bot.Repo, id int64, err error) {

@@ -65,10 +65,10 @@ func TestDeploymentEventForgedDeploybotID(t *testing.T) {
 			rec.mu.Unlock()
 			code, out := send("forged-"+strings.ReplaceAll(tt.name, " ", "-"), tt.githubID, tt.id, tt.env)
 			rec.mu.Lock()
-			rejected, started := rec.rejected, rec.started
+			rejected, kicks := rec.rejected, rec.kicks
 			rec.mu.Unlock()
-			if code != tt.wantCode || len(started) != 0 {
-				t.Errorf("HTTP %d %s, started %v; want %d and nothing started", code, out, started, tt.wantCode)
+			if code != tt.wantCode || kicks != 0 {
+				t.Errorf("HTTP %d %s, kicked %d times; want %d and nothing started", code, out, kicks, tt.wantCode)
 			}
 			switch {
 			case tt.wantRejection && (len(rejected) != 1 || !strings.Contains(rejected[0], "not created by deploybot")):

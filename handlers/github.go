@@ -204,7 +204,7 @@ func (s *Server) deploymentEvent(w http.ResponseWriter, r *http.Request, deliver
 		writeJSON(w, http.StatusAccepted, map[string]string{"msg": clip(bot.ErrorMessage(err))})
 		return
 	}
-	s.Deployments.Start(d)
+	s.Deployments.Kick()
 	writeJSON(w, http.StatusAccepted, map[string]any{"msg": "deployment accepted", "deployment": d.ID})
 }
 
@@ -302,7 +302,7 @@ func (s *Server) issueCommentEvent(w http.ResponseWriter, r *http.Request, deliv
 		writeJSON(w, http.StatusAccepted, map[string]string{"msg": "no deployment"})
 		return
 	}
-	s.Deployments.Start(d)
+	s.Deployments.Kick()
 	writeJSON(w, http.StatusAccepted, map[string]any{"msg": "deployment accepted", "deployment": d.ID})
 }
 
@@ -671,8 +671,8 @@ func (s *Server) pushEvent(w http.ResponseWriter, r *http.Request, delivery stri
 		Repo:   bot.Repo{FullName: repo, InstallationID: ev.Installation.ID},
 		Branch: branch, SHA: ev.After, Pusher: pusher, At: pushTime(ev.Repository.PushedAt, s.now()),
 	})
-	for _, d := range ds {
-		s.Deployments.Start(d)
+	if len(ds) > 0 {
+		s.Deployments.Kick()
 	}
 	if err != nil {
 		s.logger().Error("auto deploy", "err", err, "delivery", delivery, "created", len(ds))

@@ -32,7 +32,7 @@ type recorder struct {
 
 	mu       sync.Mutex
 	accepted []bot.Request
-	started  []int64
+	kicks    int
 	rejected []string
 	notified []string
 	// responses are the texts sent to response_urls.
@@ -57,10 +57,10 @@ func (r *recorder) Accept(ctx context.Context, req bot.Request) (*bot.Deployment
 	return d, nil
 }
 
-func (r *recorder) Start(d *bot.Deployment) {
+func (r *recorder) Kick() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.started = append(r.started, d.ID)
+	r.kicks++
 }
 
 func (r *recorder) Reject(ctx context.Context, repo bot.Repo, id int64, err error) {
@@ -169,7 +169,7 @@ func TestSlackCommandRefusals(t *testing.T) {
 			if resp.StatusCode != http.StatusUnauthorized {
 				t.Errorf("status = %d, want 401", resp.StatusCode)
 			}
-			if len(rec.accepted) != 0 || len(rec.started) != 0 {
+			if len(rec.accepted) != 0 || rec.kicks != 0 {
 				t.Errorf("refused request reached the bot: %+v", rec.accepted)
 			}
 		})
@@ -199,8 +199,8 @@ func TestSlackCommandReplies(t *testing.T) {
 			if out["response_type"] != "ephemeral" || !strings.Contains(out["text"], tt.want) {
 				t.Errorf("reply = %v, want ephemeral containing %q", out, tt.want)
 			}
-			if got := len(rec.started) == 1; got != tt.accepted {
-				t.Errorf("started = %v, want %v", rec.started, tt.accepted)
+			if got := rec.kicks == 1; got != tt.accepted {
+				t.Errorf("started = %v, want %v", rec.kicks, tt.accepted)
 			}
 			if tt.accepted && rec.accepted[0].Requester != "slack:U1" {
 				t.Errorf("requester = %q", rec.accepted[0].Requester)
@@ -392,27 +392,27 @@ func TestGitHubDeploymentEvent(t *testing.T) {
 	body := rewriteDeployment(t, 4242, "web", "dev")
 	sig := map[string]string{"X-Hub-Signature-256": hubSign(hookSecret, body)}
 	code, resp := postHook(t, srv, "deployment", "del-1", sig, body)
-	if code != http.StatusAccepted || len(rec.started) != 1 {
-		t.Fatalf("first delivery: %d %s, started %v", code, resp, rec.started)
+	if code != http.StatusAccepted || rec.kicks != 1 {
+		t.Fatalf("first delivery: %d %s, started %v", code, resp, rec.kicks)
 	}
 	if got := rec.accepted[0]; got.GitHubDeploymentID != 4242 || got.Source != bot.SourceGitHubAPI || got.InstallationID == 0 || got.SHA == "" {
 		t.Errorf("accepted %+v", got)
 	}
 	// A redelivery of the same delivery id does nothing.
 	code, _ = postHook(t, srv, "deployment", "del-1", sig, body)
-	if code != http.StatusOK || len(rec.started) != 1 {
-		t.Errorf("redelivery: %d, started %v", code, rec.started)
+	if code != http.StatusOK || rec.kicks != 1 {
+		t.Errorf("redelivery: %d, started %v", code, rec.kicks)
 	}
 	// A new delivery of the same GitHub deployment does nothing either.
 	code, _ = postHook(t, srv, "deployment", "del-2", sig, body)
-	if code != http.StatusOK || len(rec.started) != 1 {
-		t.Errorf("same deployment, new delivery: %d, started %v", code, rec.started)
+	if code != http.StatusOK || rec.kicks != 1 {
+		t.Errorf("same deployment, new delivery: %d, started %v", code, rec.kicks)
 	}
 
 	unknown := rewriteDeployment(t, 4343, "web", "staging")
 	code, _ = postHook(t, srv, "deployment", "del-3", map[string]string{"X-Hub-Signature-256": hubSign(hookSecret, unknown)}, unknown)
-	if code != http.StatusAccepted || len(rec.started) != 1 || len(rec.rejected) != 1 || !strings.Contains(rec.rejected[0], `no environment "staging"`) {
-		t.Errorf("unknown env: %d, started %v, rejected %v", code, rec.started, rec.rejected)
+	if code != http.StatusAccepted || rec.kicks != 1 || len(rec.rejected) != 1 || !strings.Contains(rec.rejected[0], `no environment "staging"`) {
+		t.Errorf("unknown env: %d, started %v, rejected %v", code, rec.kicks, rec.rejected)
 	}
 
 	// Another tool's deployment in a repository deploybot does not serve
@@ -461,12 +461,12 @@ func TestSlackLockFlow(t *testing.T) {
 	if text := out["text"].(string); !strings.Contains(text, "web dev is locked by <@UALICE>") || !strings.Contains(text, "release freeze") {
 		t.Errorf("bob's deploy reply = %q, want the lock and its reason", text)
 	}
-	if len(rec.started) != 0 {
+	if rec.kicks != 0 {
 		t.Fatalf("a deploy started under someone else's lock")
 	}
 	out = slackSay(t, srv, now, "UALICE", "web main dev")
-	if !strings.Contains(out["text"].(string), "accepted") || len(rec.started) != 1 {
-		t.Errorf("the lock owner's deploy: %v, started %v", out, rec.started)
+	if !strings.Contains(out["text"].(string), "accepted") || rec.kicks != 1 {
+		t.Errorf("the lock owner's deploy: %v, started %v", out, rec.kicks)
 	}
 	out = slackSay(t, srv, now, "UBOB", "status web")
 	if text := out["text"].(string); !strings.Contains(text, "locked by <@UALICE>") || out["blocks"] == nil {
@@ -479,7 +479,7 @@ func TestSlackLockFlow(t *testing.T) {
 	// Typed again, so signed anew: the same signed request would be a
 	// replay.
 	out = slackSay(t, srv, now.Add(time.Second), "UBOB", "web main dev")
-	if !strings.Contains(out["text"].(string), "accepted") || len(rec.started) != 2 {
+	if !strings.Contains(out["text"].(string), "accepted") || rec.kicks != 2 {
 		t.Errorf("deploy after unlock: %v", out)
 	}
 }
@@ -529,7 +529,7 @@ func BenchmarkSlackCommandAck(b *testing.B) {
 		}}},
 	}
 	svc := &bot.Service{Config: cfg, Store: db, Now: func() time.Time { return now }, Logger: slog.New(slog.DiscardHandler)}
-	h := (&Server{Config: cfg, Deployments: startless{svc}, Store: db, Now: func() time.Time { return now }}).Handler()
+	h := (&Server{Config: cfg, Deployments: kickless{svc}, Store: db, Now: func() time.Time { return now }}).Handler()
 	body := url.Values{"user_id": {"U1"}, "channel_id": {"C1"}, "text": {"web main dev"}}.Encode()
 	sig := slackSign(slackSecret, now.Unix(), body)
 	ts := strconv.FormatInt(now.Unix(), 10)
@@ -547,11 +547,11 @@ func BenchmarkSlackCommandAck(b *testing.B) {
 	}
 }
 
-// startless is the service with Start doing nothing: the benchmark
+// kickless is the service with Kick doing nothing: the benchmark
 // measures the ack, not the pipeline.
-type startless struct{ *bot.Service }
+type kickless struct{ *bot.Service }
 
-func (startless) Start(*bot.Deployment) {}
+func (kickless) Kick() {}
 
 // BenchmarkIgnoredWebhook is a signed check_run event, GitHub's most
 // frequent delivery: verified, its sha read, waiters woken, answered.
@@ -563,7 +563,7 @@ func BenchmarkIgnoredWebhook(b *testing.B) {
 	}
 	cfg := &bot.Config{GitHub: bot.GitHubConfig{WebhookSecret: hookSecret}}
 	svc := &bot.Service{Config: cfg, Logger: slog.New(slog.DiscardHandler)}
-	h := (&Server{Config: cfg, Deployments: startless{svc}}).Handler()
+	h := (&Server{Config: cfg, Deployments: kickless{svc}}).Handler()
 	sig := hubSign(hookSecret, raw)
 	b.ReportAllocs()
 	b.SetBytes(int64(len(raw)))

@@ -24,7 +24,9 @@ type Triggers interface {
 	// AutoDeploy stores a deployment of a push for every environment
 	// that deploys its branch (not started yet).
 	AutoDeploy(ctx context.Context, p bot.Push) ([]*bot.Deployment, error)
-	Start(d *bot.Deployment)
+	// Kick: a deployment was accepted and may be claimed now; called
+	// after the request is answered, so the answer never waits for it.
+	Kick()
 	// Reject closes a GitHub deployment deploybot will not run, so it does
 	// not stay pending forever.
 	Reject(ctx context.Context, repo bot.Repo, githubID int64, err error)

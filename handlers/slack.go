@@ -218,7 +218,7 @@ func (s *Server) slackCommand(w http.ResponseWriter, r *http.Request) {
 			d, err = s.Deployments.Rollback(ctx, req)
 		}
 		if err == nil {
-			s.Deployments.Start(d)
+			s.Deployments.Kick()
 			verb := "accepted"
 			if cmd.Kind == bot.CommandRollback {
 				verb = fmt.Sprintf("accepted: rolling back to %s", bot.ShortSHA(d.SHA))
@@ -344,7 +344,7 @@ func (s *Server) slackInteraction(w http.ResponseWriter, r *http.Request) {
 	var text string
 	switch {
 	case err == nil:
-		s.Deployments.Start(d)
+		s.Deployments.Kick()
 		text = bot.Textf("Deployment #%d accepted: rolling %s %s back to %s.", d.ID, d.App, d.Env, bot.ShortSHA(d.SHA)).Slack()
 	case bot.ErrorCode(err) == bot.EINTERNAL:
 		s.logger().Error("rollback button", "err", err, "user", in.User.ID)

@@ -27,7 +27,7 @@ func (s *Server) releaseCommand(ctx context.Context, cmd bot.Command, req bot.Re
 	if err != nil {
 		return bot.Message{}, err
 	}
-	s.Deployments.Start(d)
+	s.Deployments.Kick()
 	text := bot.Textf("Deployment #%d accepted: %s %s to %s, %v. I'll post progress in the channel.", d.ID, d.App, bot.ShortSHA(d.SHA), d.Env, d.PromotedFrom.Text())
 	return bot.Message{Text: text.Slack()}, nil
 }

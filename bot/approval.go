@@ -30,16 +30,13 @@ const (
 	ActionReject  = "reject"
 )
 
-// approvals is Service.Approvals, or the store when it keeps them (both
-// of deploybot's stores do), so that wiring a store wires approvals too.
+// approvals is the store's part that keeps approvals; a Service wired
+// without it refuses approvals rather than deploying unapproved.
 func (s *Service) approvals() (Approvals, error) {
-	if s.Approvals != nil {
-		return s.Approvals, nil
+	if s.Store.Approvals == nil {
+		return nil, Errorf(EINTERNAL, "this deploybot's store keeps no approvals")
 	}
-	if a, ok := s.Store.(Approvals); ok {
-		return a, nil
-	}
-	return nil, Errorf(EINTERNAL, "this deploybot's store keeps no approvals")
+	return s.Store.Approvals, nil
 }
 
 func validateApprovals(env *Environment, k string, bad func(k, format string, args ...any)) {

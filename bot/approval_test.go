@@ -82,7 +82,7 @@ func approvalWorld(t testing.TB) (*bot.Service, bot.Store) {
 		"prod": {Name: "prod", App: "web", Approvals: 1, ApprovalTimeout: bot.Duration(time.Hour), Allow: []string{"slack:U1", "slack:U2", "github:octocat"}, AutoDeploy: &bot.AutoDeploy{Branch: "main"}},
 		"dev":  {Name: "dev", App: "web"},
 	}}}}
-	return &bot.Service{Config: cfg, Store: db, Logger: slog.New(slog.DiscardHandler)}, db
+	return &bot.Service{Config: cfg, Store: db.Ports(), Logger: slog.New(slog.DiscardHandler)}, db.Ports()
 }
 
 func storedDeployment(t testing.TB, s bot.Store, env string, state bot.State) *bot.Deployment {
@@ -142,7 +142,7 @@ func TestApproveAndRejectRefusals(t *testing.T) {
 			t.Errorf("%s: said %q; want %q in it", tc.name, got, tc.says)
 		}
 	}
-	approvals, err := db.(bot.Approvals).Approvals(ctx, waiting.ID)
+	approvals, err := db.Approvals.Approvals(ctx, waiting.ID)
 	if err != nil || len(approvals) != 1 || approvals[0].Approver != "slack:U2" {
 		t.Errorf("recorded approvals %+v, %v; want slack:U2's alone", approvals, err)
 	}

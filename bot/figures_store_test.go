@@ -25,7 +25,7 @@ func TestStatsFromTheStore(t *testing.T) {
 		"dev":  {Name: "dev", App: "web"},
 		"prod": {Name: "prod", App: "web"},
 	}}}}
-	s := &bot.Service{Config: cfg, Store: db, Logger: slog.New(slog.DiscardHandler)}
+	s := &bot.Service{Config: cfg, Store: db.Ports(), Logger: slog.New(slog.DiscardHandler)}
 	end := func(env string, st bot.State, committed time.Time) {
 		t.Helper()
 		d := &bot.Deployment{App: "web", Env: env, Repo: "acme/shop", Ref: "main", Requester: "slack:U1", Source: bot.SourceSlack, State: bot.StateReceived}

@@ -5,8 +5,20 @@ import (
 	"time"
 )
 
-// Store keeps deployments and the webhook deliveries already handled.
-type Store interface {
+// Store is the store as the Service sees it: deploybot's stores (SQLite,
+// PostgreSQL) implement every part, and each part is a small interface
+// so that a consumer, or a fake in a test, deals only with what it uses.
+type Store struct {
+	Deployments
+	Deliveries
+	Locks
+	Timeline
+	Queue
+	Approvals
+}
+
+// Deployments keeps the deployment rows.
+type Deployments interface {
 	// CreateDeployment inserts d and sets d.ID, d.CreatedAt and d.UpdatedAt.
 	CreateDeployment(ctx context.Context, d *Deployment) error
 	// UpdateDeployment writes every mutable field of d and sets d.UpdatedAt.
@@ -24,6 +36,11 @@ type Store interface {
 	TransitionDeployment(ctx context.Context, id int64, from []State, to State, reason string) (*Deployment, error)
 	// ListDeployments returns the deployments matching f, newest first.
 	ListDeployments(ctx context.Context, f DeploymentFilter) ([]*Deployment, error)
+}
+
+// Deliveries remembers the webhook deliveries and Slack requests already
+// handled, and the pull requests' heads, so that nothing is done twice.
+type Deliveries interface {
 	// RecordDelivery returns false if the delivery id was seen before.
 	RecordDelivery(ctx context.Context, deliveryID, event string) (first bool, err error)
 	// ForgetDelivery removes a recorded delivery, so that one whose
@@ -36,7 +53,10 @@ type Store interface {
 	// LastHeadChange returns the latest recorded head change of pull
 	// request number of repo; ENOTFOUND if none is.
 	LastHeadChange(ctx context.Context, repo string, number int) (HeadChange, error)
+}
 
+// Locks keeps the environments' locks.
+type Locks interface {
 	// Lock takes or renews the lock of l.App/l.Env for l.Owner. When an
 	// unexpired lock of someone else holds it, that lock is returned with
 	// an ECONFLICT error.
@@ -45,47 +65,36 @@ type Store interface {
 	Unlock(ctx context.Context, app, env string, now time.Time) (*EnvLock, error)
 	// EnvLock returns the unexpired lock of app/env; ENOTFOUND if none.
 	EnvLock(ctx context.Context, app, env string, now time.Time) (*EnvLock, error)
+}
 
+// Timeline keeps each deployment's lines.
+type Timeline interface {
 	// AddEvent appends e to its deployment's timeline and sets e.At.
 	AddEvent(ctx context.Context, e *Event) error
 	// Events returns deployment id's timeline, oldest first.
 	Events(ctx context.Context, deploymentID int64) ([]Event, error)
+}
 
-	// ClaimDeployments leases to owner, until expires, up to limit
-	// unfinished deployments whose lease is free, expired (before now) or
-	// owner's already, oldest first; it increments their Attempts, sets
-	// their LeaseOwner and returns them. Replicas claiming at once never
-	// get the same deployment.
-	ClaimDeployments(ctx context.Context, owner string, now, expires time.Time, limit int) ([]*Deployment, error)
-	// ClaimDeployment leases deployment id to owner like ClaimDeployments,
-	// if it is unfinished and its lease is free or expired; else ECONFLICT.
-	ClaimDeployment(ctx context.Context, id int64, owner string, now, expires time.Time) (*Deployment, error)
-	// RenewLease extends owner's lease of id to expires; ECONFLICT when
-	// owner no longer holds it (it expired and another replica took it).
-	RenewLease(ctx context.Context, id int64, owner string, expires time.Time) error
-	// ReleaseLease frees owner's lease of id, if owner holds it.
-	ReleaseLease(ctx context.Context, id int64, owner string) error
-	// Park frees owner's lease of id and leaves it waiting: claimable
-	// again from w.Until or once Wake(w.On) comes, without counting an
-	// attempt. ECONFLICT when owner no longer holds it.
-	Park(ctx context.Context, id int64, owner string, w Wait) error
-	// Wake makes every unfinished deployment parked on on claimable now
-	// and says how many it made so; it records the wake for deployments
-	// about to park (see Park).
-	Wake(ctx context.Context, on string, now time.Time) (int, error)
-
-	// NewestPush returns app/env's auto deployment of the latest push
-	// (greatest PushedAt, then id); ENOTFOUND if none.
-	NewestPush(ctx context.Context, app, env string) (*Deployment, error)
-	// PushedBefore returns app/env's auto deployments in one of states
-	// pushed before d (PushedAt, then id), oldest first.
-	PushedBefore(ctx context.Context, d *Deployment, states []State) ([]*Deployment, error)
+// Queue is how deployments wait their turn: the FIFO gate of each
+// environment, parking in the store, and the newest push of a branch.
+// (Claiming and leases are the dispatcher's: package dispatch.)
+type Queue interface {
 	// EnterGate moves id from state from to state to when it may pass the
 	// CI gate: it is the oldest unfinished deployment of its app and
 	// environment (so none is past the gate, and order is FIFO) and no
 	// unexpired lock of another owner than its requester holds the
 	// environment. Otherwise nothing changes and the result says why.
 	EnterGate(ctx context.Context, id int64, from, to State, now time.Time) (GateResult, error)
+	// Park frees owner's lease of id and leaves it waiting: claimable
+	// again from w.Until or once Wake(w.On) comes, without counting an
+	// attempt. ECONFLICT when owner no longer holds it.
+	Park(ctx context.Context, id int64, owner string, w Wait) error
+	// NewestPush returns app/env's auto deployment of the latest push
+	// (greatest PushedAt, then id); ENOTFOUND if none.
+	NewestPush(ctx context.Context, app, env string) (*Deployment, error)
+	// PushedBefore returns app/env's auto deployments in one of states
+	// pushed before d (PushedAt, then id), oldest first.
+	PushedBefore(ctx context.Context, d *Deployment, states []State) ([]*Deployment, error)
 }
 
 // HeadChange is a pull request's head becoming SHA at At, by GitHub's

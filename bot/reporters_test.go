@@ -41,7 +41,7 @@ func TestCancelIsReportedOnceToEveryReporter(t *testing.T) {
 		"dev": {Name: "dev", App: "web"},
 	}}}}
 	rec := &updates{}
-	s := &bot.Service{Config: cfg, Store: db, Logger: slog.New(slog.DiscardHandler), Reporters: []bot.Reporter{rec}}
+	s := &bot.Service{Config: cfg, Store: db.Ports(), Logger: slog.New(slog.DiscardHandler), Reporters: []bot.Reporter{rec}}
 	d, err := s.Accept(ctx, bot.Request{App: "web", Env: "dev", Ref: "main", Requester: "slack:U1", Source: bot.SourceSlack})
 	if err != nil {
 		t.Fatal(err)
@@ -90,7 +90,7 @@ func TestTeamsFallBackToPullRequests(t *testing.T) {
 	cfg := &bot.Config{Apps: map[string]*bot.App{"web": {Name: "web", Repo: "acme/shop", Environments: map[string]*bot.Environment{
 		"prod": {Name: "prod", App: "web", Allow: []string{"github-team:acme/deployers"}},
 	}}}}
-	s := &bot.Service{Config: cfg, Store: db, PullRequests: gh, Logger: slog.New(slog.DiscardHandler)}
+	s := &bot.Service{Config: cfg, Store: db.Ports(), PullRequests: gh, Logger: slog.New(slog.DiscardHandler)}
 	if _, err := s.Accept(ctx, bot.Request{App: "web", Env: "prod", Ref: "main", Requester: "github:ada", Source: bot.SourceGitHubAPI}); err != nil {
 		t.Errorf("team member refused: %v", err)
 	}

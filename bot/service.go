@@ -20,10 +20,7 @@ type Service struct {
 	// Teams answers github-team allow entries; when nil, PullRequests
 	// does if it can (ghclient's client does both). Without either, no
 	// one is in a team.
-	Teams Teams
-	// Approvals keeps who approved what; when nil, the Store does if it
-	// can (both of deploybot's stores do).
-	Approvals Approvals
+	Teams     Teams
 	Images    Images
 	Deployers map[string]Deployer // by Environment.TargetKind
 	Logger    *slog.Logger

@@ -45,7 +45,7 @@ func BenchmarkIgnoredComment(b *testing.B) {
 			"dev": {Name: "dev", App: "web"},
 		}}},
 	}
-	svc := &bot.Service{Config: cfg, Store: db, Logger: slog.New(slog.DiscardHandler)}
+	svc := &bot.Service{Config: cfg, Store: db.Ports(), Logger: slog.New(slog.DiscardHandler)}
 	h := (&Server{Config: cfg, Deployments: kickless{svc}, Store: db, Logger: slog.New(slog.DiscardHandler)}).Handler()
 
 	// A review comment of realistic length: several paragraphs, quotes,

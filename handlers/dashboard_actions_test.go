@@ -46,7 +46,7 @@ func newLoginWorld(t *testing.T) *loginWorld {
 			"prod": {Name: "prod", App: "web", Allow: []string{"github:octocat"}},
 		}}},
 	}
-	svc := &bot.Service{Config: cfg, Store: db, Logger: slog.New(slog.DiscardHandler)}
+	svc := &bot.Service{Config: cfg, Store: db.Ports(), Logger: slog.New(slog.DiscardHandler)}
 	srv := httptest.NewServer((&Server{Config: cfg, Deployments: kickless{svc}, Store: db, Logger: slog.New(slog.DiscardHandler)}).Handler())
 	t.Cleanup(srv.Close)
 	return &loginWorld{srv: srv, gh: gh, db: db}

@@ -71,7 +71,7 @@ func newFuzzServer(f *testing.F) *fuzzServer {
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	quiet := slog.New(slog.DiscardHandler)
 	fs := &fuzzServer{
-		bot:   &countingBot{recorder: &recorder{Service: &bot.Service{Config: cfg, Store: db, Now: func() time.Time { return now }, Logger: quiet}}},
+		bot:   &countingBot{recorder: &recorder{Service: &bot.Service{Config: cfg, Store: db.Ports(), Now: func() time.Time { return now }, Logger: quiet}}},
 		clock: now,
 	}
 	s := &Server{Config: cfg, Deployments: fs.bot, Store: db, Logger: quiet, Now: func() time.Time { return fs.clock }}

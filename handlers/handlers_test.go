@@ -88,7 +88,7 @@ func newTestServer(t *testing.T, now time.Time) (*httptest.Server, *recorder) {
 			"dev": {Name: "dev", App: "web"},
 		}}},
 	}
-	rec := &recorder{Service: &bot.Service{Config: cfg, Store: db, Now: func() time.Time { return now }, Logger: slog.New(slog.DiscardHandler)}}
+	rec := &recorder{Service: &bot.Service{Config: cfg, Store: db.Ports(), Now: func() time.Time { return now }, Logger: slog.New(slog.DiscardHandler)}}
 	s := &Server{Config: cfg, Deployments: rec, Store: db, Now: func() time.Time { return now }}
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
@@ -528,7 +528,7 @@ func BenchmarkSlackCommandAck(b *testing.B) {
 			"dev": {Name: "dev", App: "web"},
 		}}},
 	}
-	svc := &bot.Service{Config: cfg, Store: db, Now: func() time.Time { return now }, Logger: slog.New(slog.DiscardHandler)}
+	svc := &bot.Service{Config: cfg, Store: db.Ports(), Now: func() time.Time { return now }, Logger: slog.New(slog.DiscardHandler)}
 	h := (&Server{Config: cfg, Deployments: kickless{svc}, Store: db, Now: func() time.Time { return now }}).Handler()
 	body := url.Values{"user_id": {"U1"}, "channel_id": {"C1"}, "text": {"web main dev"}}.Encode()
 	sig := slackSign(slackSecret, now.Unix(), body)

@@ -291,7 +291,7 @@ func (w *replayWorld) start() {
 	}
 	now := func() time.Time { return w.now }
 	w.db = db
-	w.rec = &recorder{Service: &bot.Service{Config: w.cfg, Store: db, Now: now, Logger: slog.New(slog.DiscardHandler)}}
+	w.rec = &recorder{Service: &bot.Service{Config: w.cfg, Store: db.Ports(), Now: now, Logger: slog.New(slog.DiscardHandler)}}
 	s := &Server{Config: w.cfg, Deployments: w.rec, Store: db, Now: now, Logger: slog.New(slog.DiscardHandler)}
 	w.srv = httptest.NewServer(s.Handler())
 }

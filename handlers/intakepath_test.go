@@ -18,7 +18,7 @@ import (
 // intakeSpy notes, for each deployment stored, whether the store was
 // asked for it on the intake's path (bot.WithIntake).
 type intakeSpy struct {
-	bot.Store
+	*sqlite.DB
 	mu     sync.Mutex
 	intake []bool
 }
@@ -27,7 +27,7 @@ func (s *intakeSpy) CreateDeployment(ctx context.Context, d *bot.Deployment) err
 	s.mu.Lock()
 	s.intake = append(s.intake, bot.IsIntake(ctx))
 	s.mu.Unlock()
-	return s.Store.CreateDeployment(ctx, d)
+	return s.DB.CreateDeployment(ctx, d)
 }
 
 // A Slack command's deployment is stored on the intake's path, which the
@@ -39,14 +39,14 @@ func TestSlackCommandStoresOnTheIntakePath(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	spy := &intakeSpy{Store: db}
+	spy := &intakeSpy{DB: db}
 	cfg := &bot.Config{
 		Slack: bot.SlackConfig{SigningSecret: slackSecret},
 		Apps: map[string]*bot.App{"web": {Name: "web", Repo: "octo-org/octo-repo", Environments: map[string]*bot.Environment{
 			"dev": {Name: "dev", App: "web"},
 		}}},
 	}
-	svc := &bot.Service{Config: cfg, Store: spy, Now: func() time.Time { return now }, Logger: slog.New(slog.DiscardHandler)}
+	svc := &bot.Service{Config: cfg, Store: bot.Store{Deployments: spy, Deliveries: spy, Locks: spy, Timeline: spy, Queue: spy, Approvals: spy}, Now: func() time.Time { return now }, Logger: slog.New(slog.DiscardHandler)}
 	s := &Server{Config: cfg, Deployments: &recorder{Service: svc}, Store: spy, Now: func() time.Time { return now }}
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)

@@ -267,7 +267,7 @@ func standaloneService(t *testing.T, sb *sandbox) (*bot.Service, *sqlite.DB, *gh
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := &bot.Service{Config: sb.cfg, Store: db, GitHub: gh, Images: sb.bot.service.Images, Deployers: sb.bot.service.Deployers,
+	svc := &bot.Service{Config: sb.cfg, Store: db.Ports(), GitHub: gh, Images: sb.bot.service.Images, Deployers: sb.bot.service.Deployers,
 		CIPoll: bot.Backoff{Initial: 10 * time.Millisecond, Max: 50 * time.Millisecond}, Logger: slog.New(slog.DiscardHandler)}
 	return svc, db, gh, path
 }
@@ -275,7 +275,7 @@ func standaloneService(t *testing.T, sb *sandbox) (*bot.Service, *sqlite.DB, *gh
 // dispatcherFor runs svc's deployments one at a time, as `deploybot
 // deploy` does.
 func dispatcherFor(svc *bot.Service) *dispatch.Dispatcher {
-	return &dispatch.Dispatcher{Store: svc.Store.(dispatch.Store), Runner: svc, Logger: svc.Logger}
+	return &dispatch.Dispatcher{Store: svc.Store.Deployments.(dispatch.Store), Runner: svc, Logger: svc.Logger}
 }
 
 // ghclientForSandbox is a GitHub client with the bot's own credentials.

@@ -149,7 +149,17 @@ func start(ctx context.Context, cfg *bot.Config, listen string, opt options) (*i
 
 // storeDB is what cmd needs of either store.
 type storeDB interface {
-	bot.Store
+	// Ports is the store as bot.Service takes it.
+	Ports() bot.Store
+	bot.Deployments
+	bot.Locks
+	bot.Timeline
+	bot.Deliveries
+	// Wake and the leases are how the dispatcher claims.
+	Wake(ctx context.Context, on string, now time.Time) (int, error)
+	ClaimDeployment(ctx context.Context, id int64, owner string, now, expires time.Time) (*bot.Deployment, error)
+	RenewLease(ctx context.Context, id int64, owner string, expires time.Time) error
+	ReleaseLease(ctx context.Context, id int64, owner string) error
 	// ClaimFair is how the dispatcher claims (bot.ClaimQuota).
 	ClaimFair(ctx context.Context, owner string, now, expires time.Time, q bot.ClaimQuota) ([]bot.Claim, error)
 	intakePruner
@@ -219,7 +229,7 @@ func wire(ctx context.Context, cfg *bot.Config, store storeDB, logger *slog.Logg
 	owner := dispatch.NewOwner(os.Getenv("DEPLOYBOT_REPLICA_ID"))
 	service := &bot.Service{
 		Config:       cfg,
-		Store:        store,
+		Store:        store.Ports(),
 		GitHub:       gh,
 		PullRequests: gh,
 		Chat:         chat,

@@ -20,12 +20,10 @@ import (
 //go:embed migration/*.sql
 var migrations embed.FS
 
-// DB is a bot.Store on PostgreSQL.
+// DB is the store on PostgreSQL (Ports gives bot.Store).
 type DB struct {
 	*sqldb.DB
 }
-
-var _ bot.Store = (*DB)(nil)
 
 // migrationLock is the advisory lock key replicas take while migrating,
 // so two starting together do not both create the schema.

@@ -5,7 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/deploybot/deploybot/bot"
 	"github.com/deploybot/deploybot/store/postgres"
 	"github.com/deploybot/deploybot/store/postgres/pgtest"
 	"github.com/deploybot/deploybot/store/storetest"
@@ -17,7 +16,7 @@ func freshSchema(t *testing.T, dsn string) string { return pgtest.Schema(t, dsn)
 
 func TestConformance(t *testing.T) {
 	dsn := testDSN(t)
-	storetest.Run(t, func(t *testing.T) bot.Store {
+	storetest.Run(t, func(t *testing.T) storetest.Store {
 		db, err := postgres.Open(context.Background(), freshSchema(t, dsn))
 		if err != nil {
 			t.Fatal(err)
@@ -30,9 +29,9 @@ func TestConformance(t *testing.T) {
 // Two handles on one schema stand for two replicas.
 func TestShared(t *testing.T) {
 	dsn := testDSN(t)
-	storetest.RunShared(t, func(t *testing.T) (bot.Store, bot.Store) {
+	storetest.RunShared(t, func(t *testing.T) (storetest.Store, storetest.Store) {
 		schema := freshSchema(t, dsn)
-		var handles [2]bot.Store
+		var handles [2]storetest.Store
 		for i := range handles {
 			db, err := postgres.Open(context.Background(), schema)
 			if err != nil {

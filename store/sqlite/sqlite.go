@@ -13,19 +13,16 @@ import (
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
-	"github.com/deploybot/deploybot/bot"
 	"github.com/deploybot/deploybot/store/internal/sqldb"
 )
 
 //go:embed migration/*.sql
 var migrations embed.FS
 
-// DB is a bot.Store on one SQLite file.
+// DB is the store on one SQLite file (Ports gives bot.Store).
 type DB struct {
 	*sqldb.DB
 }
-
-var _ bot.Store = (*DB)(nil)
 
 // maxConns bounds the process's connections to the database file.
 const maxConns = 16

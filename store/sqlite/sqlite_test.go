@@ -11,7 +11,7 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) bot.Store {
+	storetest.Run(t, func(t *testing.T) storetest.Store {
 		db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "deploybot.db"))
 		if err != nil {
 			t.Fatal(err)
@@ -23,9 +23,9 @@ func TestConformance(t *testing.T) {
 
 // Two handles on one file stand for two processes sharing it.
 func TestShared(t *testing.T) {
-	storetest.RunShared(t, func(t *testing.T) (bot.Store, bot.Store) {
+	storetest.RunShared(t, func(t *testing.T) (storetest.Store, storetest.Store) {
 		path := filepath.Join(t.TempDir(), "deploybot.db")
-		var handles [2]bot.Store
+		var handles [2]storetest.Store
 		for i := range handles {
 			db, err := sqlite.Open(context.Background(), path)
 			if err != nil {

@@ -8,7 +8,7 @@ import (
 )
 
 // Approvals are kept per deployment, oldest first, one per approver.
-func testApprovals(t *testing.T, s bot.Store) {
+func testApprovals(t *testing.T, s Store) {
 	ctx := context.Background()
 	as, ok := s.(bot.Approvals)
 	if !ok {

@@ -8,7 +8,7 @@ import (
 	"github.com/deploybot/deploybot/bot"
 )
 
-func enterGate(t *testing.T, s bot.Store, d *bot.Deployment, now time.Time) bot.GateResult {
+func enterGate(t *testing.T, s Store, d *bot.Deployment, now time.Time) bot.GateResult {
 	t.Helper()
 	r, err := s.EnterGate(context.Background(), d.ID, bot.StateQueued, bot.StateWaitingForCI, now)
 	if err != nil {
@@ -24,7 +24,7 @@ func enterGate(t *testing.T, s bot.Store, d *bot.Deployment, now time.Time) bot.
 	return r
 }
 
-func wantEntered(t *testing.T, s bot.Store, d *bot.Deployment, now time.Time) {
+func wantEntered(t *testing.T, s Store, d *bot.Deployment, now time.Time) {
 	t.Helper()
 	if r := enterGate(t, s, d, now); !r.Entered || r.Behind != nil || r.Lock != nil {
 		t.Errorf("#%d at the gate: %+v, want entered", d.ID, r)
@@ -33,7 +33,7 @@ func wantEntered(t *testing.T, s bot.Store, d *bot.Deployment, now time.Time) {
 
 // wantBehind wants d held by ahead, the head of the queue; next: with no
 // one else between them.
-func wantBehind(t *testing.T, s bot.Store, d, ahead *bot.Deployment, next bool, now time.Time) {
+func wantBehind(t *testing.T, s Store, d, ahead *bot.Deployment, next bool, now time.Time) {
 	t.Helper()
 	r := enterGate(t, s, d, now)
 	if r.Entered || r.Behind == nil || r.Behind.ID != ahead.ID || r.Next != next || r.Lock != nil {
@@ -44,7 +44,7 @@ func wantBehind(t *testing.T, s bot.Store, d, ahead *bot.Deployment, next bool, 
 	}
 }
 
-func wantLocked(t *testing.T, s bot.Store, d *bot.Deployment, owner string, now time.Time) {
+func wantLocked(t *testing.T, s Store, d *bot.Deployment, owner string, now time.Time) {
 	t.Helper()
 	r := enterGate(t, s, d, now)
 	if r.Entered || r.Behind != nil || r.Lock == nil || r.Lock.Owner != owner {
@@ -52,7 +52,7 @@ func wantLocked(t *testing.T, s bot.Store, d *bot.Deployment, owner string, now 
 	}
 }
 
-func end(t *testing.T, s bot.Store, d *bot.Deployment, st bot.State) {
+func end(t *testing.T, s Store, d *bot.Deployment, st bot.State) {
 	t.Helper()
 	d = stored(t, s, d.ID)
 	d.State = st
@@ -61,7 +61,7 @@ func end(t *testing.T, s bot.Store, d *bot.Deployment, st bot.State) {
 	}
 }
 
-func testGateFIFO(t *testing.T, s bot.Store) {
+func testGateFIFO(t *testing.T, s Store) {
 	dev := create(t, s, "web", "dev", bot.StateQueued, bot.StateQueued)
 	prod := create(t, s, "web", "prod", bot.StateQueued)[0]
 	api := create(t, s, "api", "dev", bot.StateQueued)[0]
@@ -86,7 +86,7 @@ func testGateFIFO(t *testing.T, s bot.Store) {
 	wantBehind(t, s, more[2], more[1], true, t0)
 }
 
-func testGateLocks(t *testing.T, s bot.Store) {
+func testGateLocks(t *testing.T, s Store) {
 	ctx := context.Background()
 	lock := func(app, env, owner string, expires time.Time) {
 		t.Helper()
@@ -115,7 +115,7 @@ func testGateLocks(t *testing.T, s bot.Store) {
 	wantEntered(t, s, api, t0)
 }
 
-func testGateStateMoved(t *testing.T, s bot.Store) {
+func testGateStateMoved(t *testing.T, s Store) {
 	ctx := context.Background()
 	ds := create(t, s, "web", "dev", bot.StateQueued, bot.StateReceived)
 	if _, err := s.TransitionDeployment(ctx, ds[0].ID, []bot.State{bot.StateQueued}, bot.StateCancelled, "cancelled by slack:U1"); err != nil {

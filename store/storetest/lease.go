@@ -15,7 +15,7 @@ import (
 var t0 = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 
 // create stores one deployment of app/env in each of states, in order.
-func create(t *testing.T, s bot.Store, app, env string, states ...bot.State) []*bot.Deployment {
+func create(t *testing.T, s Store, app, env string, states ...bot.State) []*bot.Deployment {
 	t.Helper()
 	var ds []*bot.Deployment
 	for _, st := range states {
@@ -37,7 +37,7 @@ func ids(ds []*bot.Deployment) []int64 {
 	return out
 }
 
-func claim(t *testing.T, s bot.Store, owner string, now, expires time.Time, limit int) []*bot.Deployment {
+func claim(t *testing.T, s Store, owner string, now, expires time.Time, limit int) []*bot.Deployment {
 	t.Helper()
 	ds, err := s.ClaimDeployments(context.Background(), owner, now, expires, limit)
 	if err != nil {
@@ -46,7 +46,7 @@ func claim(t *testing.T, s bot.Store, owner string, now, expires time.Time, limi
 	return ds
 }
 
-func stored(t *testing.T, s bot.Store, id int64) *bot.Deployment {
+func stored(t *testing.T, s Store, id int64) *bot.Deployment {
 	t.Helper()
 	d, err := s.Deployment(context.Background(), id)
 	if err != nil {
@@ -57,7 +57,7 @@ func stored(t *testing.T, s bot.Store, id int64) *bot.Deployment {
 
 // wantLeases checks that ds are, in order, the deployments want, each
 // leased to owner after attempts, and read as the store keeps them.
-func wantLeases(t *testing.T, s bot.Store, what string, ds []*bot.Deployment, want []int64, owner string, attempts int) {
+func wantLeases(t *testing.T, s Store, what string, ds []*bot.Deployment, want []int64, owner string, attempts int) {
 	t.Helper()
 	if diff := cmp.Diff(ids(ds), want); diff != "" {
 		t.Fatalf("%s: claimed ids (-got +want):\n%s", what, diff)
@@ -72,7 +72,7 @@ func wantLeases(t *testing.T, s bot.Store, what string, ds []*bot.Deployment, wa
 	}
 }
 
-func testClaimOrderAndLimit(t *testing.T, s bot.Store) {
+func testClaimOrderAndLimit(t *testing.T, s Store) {
 	ds := create(t, s, "web", "dev", bot.StateQueued, bot.StateQueued, bot.StateWaitingForCI, bot.StateReceived, bot.StateDeploying)
 	wantLeases(t, s, "A's first claim", claim(t, s, "A", t0, t0.Add(time.Minute), 2), ids(ds[:2]), "A", 1)
 	wantLeases(t, s, "B's claim", claim(t, s, "B", t0, t0.Add(time.Minute), 10), ids(ds[2:]), "B", 1)
@@ -100,7 +100,7 @@ func testClaimOrderAndLimit(t *testing.T, s bot.Store) {
 	}
 }
 
-func testClaimAfterExpiry(t *testing.T, s bot.Store) {
+func testClaimAfterExpiry(t *testing.T, s Store) {
 	ds := create(t, s, "web", "dev", bot.StateQueued, bot.StateDeploying)
 	expires := t0.Add(time.Minute)
 	wantLeases(t, s, "A", claim(t, s, "A", t0, expires, 10), ids(ds), "A", 1)
@@ -118,7 +118,7 @@ func testClaimAfterExpiry(t *testing.T, s bot.Store) {
 	wantLeases(t, s, "B after its own expiry", claim(t, s, "B", muchLater, muchLater.Add(time.Minute), 10), ids(ds), "B", 3)
 }
 
-func testClaimSkipsEnded(t *testing.T, s bot.Store) {
+func testClaimSkipsEnded(t *testing.T, s Store) {
 	ctx := context.Background()
 	ds := create(t, s, "web", "dev", bot.StateSucceeded, bot.StateFailed, bot.StateQueued, bot.StateCancelled,
 		bot.StateRolledBack, bot.StateRollingBack, bot.StateVerifyingHealth)
@@ -135,7 +135,7 @@ func testClaimSkipsEnded(t *testing.T, s bot.Store) {
 	wantLeases(t, s, "after one ended", claim(t, s, "B", later, later.Add(time.Minute), 100), ids(unfinished[1:]), "B", 2)
 }
 
-func testRenewAndRelease(t *testing.T, s bot.Store) {
+func testRenewAndRelease(t *testing.T, s Store) {
 	ctx := context.Background()
 	ds := create(t, s, "web", "dev", bot.StateQueued, bot.StateQueued)
 	d, untaken := ds[0], ds[1]
@@ -180,7 +180,7 @@ func testRenewAndRelease(t *testing.T, s bot.Store) {
 	wantLeases(t, s, "B after A's release", claim(t, s, "B", t0.Add(2*time.Minute), t0.Add(3*time.Minute), 10), ids(ds[:1]), "B", 2)
 }
 
-func testFencing(t *testing.T, s bot.Store) {
+func testFencing(t *testing.T, s Store) {
 	ctx := context.Background()
 	create(t, s, "web", "dev", bot.StateQueued)
 	a := claim(t, s, "A", t0, t0.Add(time.Minute), 1)[0]
@@ -242,7 +242,7 @@ type fairClaimer interface {
 // A fair claim takes rollbacks first, then deployments with nothing ahead
 // of them, each requester and environment within its share; a redeploy of
 // a sha that succeeded on the environment counts as a rollback.
-func testClaimFair(t *testing.T, s bot.Store) {
+func testClaimFair(t *testing.T, s Store) {
 	ctx := context.Background()
 	fs, ok := s.(fairClaimer)
 	if !ok {

@@ -12,7 +12,7 @@ import (
 // A parked deployment gives its lease back and is not claimed again
 // before its timer, nor is an attempt counted when it is; the wait is
 // kept as parked.
-func testParkUntil(t *testing.T, s bot.Store) {
+func testParkUntil(t *testing.T, s Store) {
 	ctx := context.Background()
 	ds := create(t, s, "web", "dev", bot.StateWaitingForCI, bot.StateQueued)
 	wantLeases(t, s, "first claim", claim(t, s, "A", t0, t0.Add(time.Minute), 10), ids(ds), "A", 1)
@@ -41,7 +41,7 @@ func testParkUntil(t *testing.T, s bot.Store) {
 
 // Wake makes the deployments parked on one thing claimable now, and
 // no others.
-func testWake(t *testing.T, s bot.Store) {
+func testWake(t *testing.T, s Store) {
 	ctx := context.Background()
 	ds := create(t, s, "web", "dev", bot.StateWaitingForCI, bot.StateQueued, bot.StateQueued)
 	claim(t, s, "A", t0, t0.Add(time.Minute), 10)
@@ -69,7 +69,7 @@ func testWake(t *testing.T, s bot.Store) {
 
 // A deployment whose lease expired unparked (its replica died) is still
 // counted as an attempt when it is taken over.
-func testParkedVersusCrashed(t *testing.T, s bot.Store) {
+func testParkedVersusCrashed(t *testing.T, s Store) {
 	ctx := context.Background()
 	ds := create(t, s, "web", "dev", bot.StateWaitingForCI, bot.StateWaitingForCI)
 	claim(t, s, "A", t0, t0.Add(time.Minute), 10)
@@ -88,7 +88,7 @@ func testParkedVersusCrashed(t *testing.T, s bot.Store) {
 // A wake written after the run looked at what it waits for, but before
 // its park (another replica's, or this one's waker), is not lost: the
 // park is claimable at once. One from before it looked is no news.
-func testWakeBeforePark(t *testing.T, s bot.Store) {
+func testWakeBeforePark(t *testing.T, s Store) {
 	ctx := context.Background()
 	ds := create(t, s, "web", "dev", bot.StateWaitingForCI, bot.StateWaitingForCI)
 	claim(t, s, "A", t0, t0.Add(time.Minute), 10)

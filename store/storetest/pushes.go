@@ -11,7 +11,7 @@ import (
 
 // Pushes are ordered by their time, then by id, whatever order their
 // deployments were stored in; manual deployments are not pushes.
-func testPushes(t *testing.T, s bot.Store) {
+func testPushes(t *testing.T, s Store) {
 	ctx := context.Background()
 	push := func(env string, at time.Time, state bot.State) *bot.Deployment {
 		d := newDeployment()

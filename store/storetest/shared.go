@@ -17,18 +17,18 @@ import (
 // RunShared runs the tests of replicas sharing one database. openPair
 // returns two handles, each with its own connections, on one new, empty
 // database for each subtest.
-func RunShared(t *testing.T, openPair func(t *testing.T) (bot.Store, bot.Store)) {
+func RunShared(t *testing.T, openPair func(t *testing.T) (Store, Store)) {
 	t.Run("ConcurrentClaims", func(t *testing.T) { testConcurrentClaims(t, pair(openPair(t))) })
 	t.Run("ConcurrentGate", func(t *testing.T) { testConcurrentGate(t, pair(openPair(t))) })
 	t.Run("GateRelay", func(t *testing.T) { testGateRelay(t, pair(openPair(t))) })
 }
 
-func pair(a, b bot.Store) []bot.Store { return []bot.Store{a, b} }
+func pair(a, b Store) []Store { return []Store{a, b} }
 
 // Every claiming goroutine is a replica of its own, and each of its claims
 // uses a new owner name, so that no claim can return a lease again: every
 // deployment must then be claimed exactly once.
-func testConcurrentClaims(t *testing.T, stores []bot.Store) {
+func testConcurrentClaims(t *testing.T, stores []Store) {
 	const (
 		deployments = 200
 		perHandle   = 4
@@ -93,7 +93,7 @@ func testConcurrentClaims(t *testing.T, stores []bot.Store) {
 
 // Ten deployments of one environment reach the gate at once, each through
 // both handles, twice: only the oldest passes, once.
-func testConcurrentGate(t *testing.T, stores []bot.Store) {
+func testConcurrentGate(t *testing.T, stores []Store) {
 	ctx := context.Background()
 	ds := create(t, stores[0], "web", "prod", slices.Repeat([]bot.State{bot.StateQueued}, 10)...)
 	var (
@@ -140,7 +140,7 @@ func testConcurrentGate(t *testing.T, stores []bot.Store) {
 // Workers on both handles keep trying every waiting deployment of one
 // environment; whoever gets one through the gate ends it. Deployments must
 // pass one at a time and in order.
-func testGateRelay(t *testing.T, stores []bot.Store) {
+func testGateRelay(t *testing.T, stores []Store) {
 	const perHandle = 2
 	ctx := context.Background()
 	ds := create(t, stores[0], "web", "prod", slices.Repeat([]bot.State{bot.StateQueued}, 10)...)

@@ -1,4 +1,4 @@
-// Package storetest is the conformance suite every bot.Store passes.
+// Package storetest is the conformance suite every Store passes.
 package storetest
 
 import (
@@ -11,9 +11,39 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
+// Store is everything a deploybot store keeps: every part of bot.Store
+// and the leases the dispatcher claims deployments with.
+type Store interface {
+	bot.Deployments
+	bot.Deliveries
+	bot.Locks
+	bot.Timeline
+	bot.Queue
+	bot.Approvals
+
+	// ClaimDeployments leases to owner, until expires, up to limit
+	// unfinished deployments whose lease is free, expired (before now) or
+	// owner's already, oldest first; it increments their Attempts, sets
+	// their LeaseOwner and returns them. Replicas claiming at once never
+	// get the same deployment.
+	ClaimDeployments(ctx context.Context, owner string, now, expires time.Time, limit int) ([]*bot.Deployment, error)
+	// ClaimDeployment leases deployment id to owner like ClaimDeployments,
+	// if it is unfinished and its lease is free or expired; else ECONFLICT.
+	ClaimDeployment(ctx context.Context, id int64, owner string, now, expires time.Time) (*bot.Deployment, error)
+	// RenewLease extends owner's lease of id to expires; ECONFLICT when
+	// owner no longer holds it (it expired and another replica took it).
+	RenewLease(ctx context.Context, id int64, owner string, expires time.Time) error
+	// ReleaseLease frees owner's lease of id, if owner holds it.
+	ReleaseLease(ctx context.Context, id int64, owner string) error
+	// Wake makes every unfinished deployment parked on on claimable now
+	// and says how many it made so; it records the wake for deployments
+	// about to park (see Park).
+	Wake(ctx context.Context, on string, now time.Time) (int, error)
+}
+
 // Run runs the suite; open returns a new, empty store for each subtest.
 // RunShared holds the tests of several handles on one database.
-func Run(t *testing.T, open func(t *testing.T) bot.Store) {
+func Run(t *testing.T, open func(t *testing.T) Store) {
 	t.Run("CreateAndRead", func(t *testing.T) { testCreateAndRead(t, open(t)) })
 	t.Run("Update", func(t *testing.T) { testUpdate(t, open(t)) })
 	t.Run("GitHubIDUnique", func(t *testing.T) { testGitHubIDUnique(t, open(t)) })
@@ -44,7 +74,7 @@ func Run(t *testing.T, open func(t *testing.T) bot.Store) {
 	t.Run("Approvals", func(t *testing.T) { testApprovals(t, open(t)) })
 }
 
-func testTransition(t *testing.T, s bot.Store) {
+func testTransition(t *testing.T, s Store) {
 	ctx := context.Background()
 	d := newDeployment()
 	d.State = bot.StateWaitingForCI
@@ -65,7 +95,7 @@ func testTransition(t *testing.T, s bot.Store) {
 	}
 }
 
-func testEndedStaysEnded(t *testing.T, s bot.Store) {
+func testEndedStaysEnded(t *testing.T, s Store) {
 	ctx := context.Background()
 	d := newDeployment()
 	if err := s.CreateDeployment(ctx, d); err != nil {
@@ -89,7 +119,7 @@ func testEndedStaysEnded(t *testing.T, s bot.Store) {
 	}
 }
 
-func testListDeployments(t *testing.T, s bot.Store) {
+func testListDeployments(t *testing.T, s Store) {
 	ctx := context.Background()
 	var ids []int64
 	for _, c := range []struct {
@@ -135,7 +165,7 @@ func testListDeployments(t *testing.T, s bot.Store) {
 	}
 }
 
-func testLocks(t *testing.T, s bot.Store) {
+func testLocks(t *testing.T, s Store) {
 	ctx := context.Background()
 	now := time.Date(2026, 11, 23, 12, 0, 0, 123456789, time.UTC)
 	if _, err := s.EnvLock(ctx, "web", "prod", now); bot.ErrorCode(err) != bot.ENOTFOUND {
@@ -201,7 +231,7 @@ func newDeployment() *bot.Deployment {
 
 var ignoreTimes = cmpopts.IgnoreFields(bot.Deployment{}, "CreatedAt", "UpdatedAt")
 
-func testCreateAndRead(t *testing.T, s bot.Store) {
+func testCreateAndRead(t *testing.T, s Store) {
 	ctx := context.Background()
 	d := newDeployment()
 	d.RolloutRef, d.RollbackOf = "arn:aws:ecs:us-east-1:123:task-definition/web:41", 7
@@ -234,7 +264,7 @@ func testCreateAndRead(t *testing.T, s bot.Store) {
 	}
 }
 
-func testUpdate(t *testing.T, s bot.Store) {
+func testUpdate(t *testing.T, s Store) {
 	ctx := context.Background()
 	d := newDeployment()
 	if err := s.CreateDeployment(ctx, d); err != nil {
@@ -269,7 +299,7 @@ func testUpdate(t *testing.T, s bot.Store) {
 	}
 }
 
-func testGitHubIDUnique(t *testing.T, s bot.Store) {
+func testGitHubIDUnique(t *testing.T, s Store) {
 	ctx := context.Background()
 	a, b := newDeployment(), newDeployment()
 	a.GitHubDeploymentID = 99
@@ -290,7 +320,7 @@ func testGitHubIDUnique(t *testing.T, s bot.Store) {
 	}
 }
 
-func testNotFound(t *testing.T, s bot.Store) {
+func testNotFound(t *testing.T, s Store) {
 	ctx := context.Background()
 	if _, err := s.Deployment(ctx, 12345); bot.ErrorCode(err) != bot.ENOTFOUND {
 		t.Errorf("Deployment(12345): %v, want %s", err, bot.ENOTFOUND)
@@ -300,7 +330,7 @@ func testNotFound(t *testing.T, s bot.Store) {
 	}
 }
 
-func testRecordDelivery(t *testing.T, s bot.Store) {
+func testRecordDelivery(t *testing.T, s Store) {
 	ctx := context.Background()
 	first, err := s.RecordDelivery(ctx, "72d3162e-cc78-11e3-81ab-4c9367dc0958", "deployment")
 	if err != nil || !first {
@@ -322,7 +352,7 @@ func testRecordDelivery(t *testing.T, s bot.Store) {
 	}
 }
 
-func testClaimOne(t *testing.T, s bot.Store) {
+func testClaimOne(t *testing.T, s Store) {
 	ctx := context.Background()
 	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 	d := newDeployment()
@@ -348,7 +378,7 @@ func testClaimOne(t *testing.T, s bot.Store) {
 	}
 }
 
-func testEvents(t *testing.T, s bot.Store) {
+func testEvents(t *testing.T, s Store) {
 	ctx := context.Background()
 	a, b := newDeployment(), newDeployment()
 	for _, d := range []*bot.Deployment{a, b} {
@@ -386,7 +416,7 @@ func testEvents(t *testing.T, s bot.Store) {
 
 // The latest head change of a pull request is kept, whatever order the
 // webhooks telling them arrive in.
-func testHeadChanges(t *testing.T, s bot.Store) {
+func testHeadChanges(t *testing.T, s Store) {
 	ctx := context.Background()
 	if _, err := s.LastHeadChange(ctx, "octo/web", 7); bot.ErrorCode(err) != bot.ENOTFOUND {
 		t.Fatalf("LastHeadChange with none recorded: %v, want %s", err, bot.ENOTFOUND)
@@ -420,14 +450,14 @@ func testHeadChanges(t *testing.T, s bot.Store) {
 }
 
 // intakePruner is what serve's retention loop needs of a store, beyond
-// bot.Store.
+// Store.
 type intakePruner interface {
 	PruneIntake(ctx context.Context, before time.Time) (int64, error)
 }
 
 // Delivery records and pull request heads older than the cutoff go;
 // younger ones stay and still do their work.
-func testPruneIntake(t *testing.T, s bot.Store) {
+func testPruneIntake(t *testing.T, s Store) {
 	ctx := context.Background()
 	p, ok := s.(intakePruner)
 	if !ok {

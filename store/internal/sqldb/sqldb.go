@@ -50,7 +50,7 @@ type Dialect struct {
 	ShareGate string
 }
 
-// DB is a bot.Store on a *sql.DB.
+// DB keeps everything bot.Store and the dispatcher need on a *sql.DB.
 type DB struct {
 	sql *sql.DB
 	// intake, if set, serves the contexts marked bot.WithIntake: a pool
@@ -63,6 +63,11 @@ type DB struct {
 	// queries counts the statements sent, for the store-queries metric:
 	// every statement is written through q, once per call.
 	queries atomic.Uint64
+}
+
+// Ports is db as the bot.Service takes it: every part of bot.Store.
+func (db *DB) Ports() bot.Store {
+	return bot.Store{Deployments: db, Deliveries: db, Locks: db, Timeline: db, Queue: db, Approvals: db}
 }
 
 // New wraps db; migrations must be run with Migrate before use.

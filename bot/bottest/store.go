@@ -625,3 +625,14 @@ func (s *Store) EnterGate(ctx context.Context, id int64, from, to bot.State, now
 }
 
 var _ bot.Store = (*Store)(nil)
+
+// Deployments returns every stored deployment, oldest first.
+func (s *Store) Deployments() []*bot.Deployment {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ds []*bot.Deployment
+	for _, r := range s.sorted(func(*row) bool { return true }) {
+		ds = append(ds, r.out())
+	}
+	return ds
+}

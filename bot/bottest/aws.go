@@ -158,3 +158,38 @@ func (o *Observer) EndedIDs() []int64 {
 }
 
 var _ bot.Observer = (*Observer)(nil)
+
+// Reporter records the updates the pipeline reports, as they read when
+// reported (the deployment changes afterwards).
+type Reporter struct {
+	mu      sync.Mutex
+	updates []Reported
+}
+
+// Reported is an update as a Reporter heard it, in plain text.
+type Reported struct {
+	Deployment int64
+	State      bot.State
+	Status     string
+	Line       string
+	GitHub     string
+	Failure    string
+}
+
+func (r *Reporter) Report(ctx context.Context, u bot.Update) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.updates = append(r.updates, Reported{
+		Deployment: u.Deployment.ID, State: u.Deployment.State,
+		Status: u.Status.Plain(), Line: u.Line.Plain(), GitHub: u.GitHub, Failure: u.Failure.Plain(),
+	})
+}
+
+// Updates returns the updates reported, in order.
+func (r *Reporter) Updates() []Reported {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Reported(nil), r.updates...)
+}
+
+var _ bot.Reporter = (*Reporter)(nil)

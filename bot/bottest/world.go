@@ -20,6 +20,7 @@ type World struct {
 	ECS      *Deployer
 	EB       *Deployer
 	Observer *Observer
+	Reporter *Reporter
 	Service  *bot.Service
 }
 
@@ -34,16 +35,17 @@ func NewWorld(t testing.TB, cfg *bot.Config) *World {
 	}
 	w := &World{
 		Clock: NewClock(), GitHub: NewGitHub(), Chat: NewChat(), PRs: NewPullRequests(),
-		Images: NewImages(), ECS: NewDeployer(), EB: NewDeployer(), Observer: &Observer{},
+		Images: NewImages(), ECS: NewDeployer(), EB: NewDeployer(), Observer: &Observer{}, Reporter: &Reporter{},
 	}
 	w.Store = NewStore(w.Clock.Now)
 	w.Service = &bot.Service{
-		Config: cfg, Store: w.Store, GitHub: w.GitHub, Chat: w.Chat, PullRequests: w.PRs, Images: w.Images,
+		Config: cfg, Store: w.Store, GitHub: w.GitHub, Chat: w.Chat, PullRequests: w.PRs, Teams: w.PRs, Images: w.Images,
 		Deployers: map[string]bot.Deployer{bot.TargetECS: w.ECS, bot.TargetElasticBeanstalk: w.EB},
 		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
 		CIPoll:    bot.Backoff{Initial: time.Hour, Max: time.Hour},
 		Now:       w.Clock.Now,
 		Observer:  w.Observer,
+		Reporters: []bot.Reporter{w.Reporter},
 		Owner:     "test-replica",
 	}
 	return w

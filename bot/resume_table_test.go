@@ -13,6 +13,7 @@ import (
 
 // A deployment a crashed replica left behind is resumed from its stored
 // stage: nothing done already is done again, and nothing is forgotten.
+// The claim is the store's; what a claimed deployment does next is Run's.
 func TestResume(t *testing.T) {
 	image := ecr + "/web@" + digest
 	tests := []struct {
@@ -102,22 +103,24 @@ func TestResume(t *testing.T) {
 			if err := w.Store.UpdateDeployment(ctx, d); err != nil {
 				t.Fatal(err)
 			}
-			// The crashed replica's lease runs out.
-			if claimed, err := w.Store.ClaimDeployments(ctx, "crashed", w.Clock.Now(), w.Clock.Now().Add(30*time.Second), 10); err != nil || len(claimed) != 1 {
-				t.Fatalf("crashed replica's claim: %v, %v", claimed, err)
+			// The crashed replica's lease runs out, and this one claims the
+			// deployment as the scheduler would, then runs it.
+			if _, err := w.Store.ClaimDeployment(ctx, d.ID, "crashed", w.Clock.Now(), w.Clock.Now().Add(30*time.Second)); err != nil {
+				t.Fatalf("crashed replica's claim: %v", err)
 			}
 			w.Clock.Advance(time.Minute)
+			claimed, err := w.Store.ClaimDeployment(ctx, d.ID, w.Service.Owner, w.Clock.Now(), w.Clock.Now().Add(30*time.Second))
+			if err != nil || claimed.Attempts != 2 {
+				t.Fatalf("claim after the crash = %+v, %v; want attempt 2", claimed, err)
+			}
 
-			err := w.Service.RunOne(ctx, d)
+			err = w.Service.Run(ctx, claimed)
 			if (err != nil) != (tt.wantState == bot.StateFailed) {
-				t.Errorf("RunOne = %v", err)
+				t.Errorf("Run = %v", err)
 			}
 			got := stored(t, w, d.ID)
-			if got.State != tt.wantState || !strings.Contains(got.Reason, tt.wantReason) || got.Attempts != 2 {
-				t.Errorf("stored %s %q after %d attempts; want %s containing %q after 2", got.State, got.Reason, got.Attempts, tt.wantState, tt.wantReason)
-			}
-			if got.LeaseOwner != "" {
-				t.Errorf("lease still held by %q", got.LeaseOwner)
+			if got.State != tt.wantState || !strings.Contains(got.Reason, tt.wantReason) {
+				t.Errorf("stored %s %q; want %s containing %q", got.State, got.Reason, tt.wantState, tt.wantReason)
 			}
 			if n := len(w.GitHub.Deployments()); n != tt.wantCreated {
 				t.Errorf("%d GitHub deployments, want %d", n, tt.wantCreated)
@@ -135,23 +138,5 @@ func TestResume(t *testing.T) {
 				t.Errorf("%d image lookups, want %d", n, tt.wantResolved)
 			}
 		})
-	}
-}
-
-// RunOne takes only a deployment no one else runs.
-func TestRunOneRefusals(t *testing.T) {
-	ctx := context.Background()
-	w := newWorld(t)
-	done := seed(t, w, "web", "dev", sha1, bot.StateSucceeded)
-	err := w.Service.RunOne(ctx, done)
-	wantCode(t, err, bot.ECONFLICT, "deployment #1 is succeeded")
-	busy := seed(t, w, "web", "staging", sha1, bot.StateDeploying)
-	if _, err := w.Store.ClaimDeployments(ctx, "other", w.Clock.Now(), w.Clock.Now().Add(time.Hour), 10); err != nil {
-		t.Fatal(err)
-	}
-	err = w.Service.RunOne(ctx, busy)
-	wantCode(t, err, bot.ECONFLICT, "run by other")
-	if n := len(w.ECS.Calls()) + len(w.EB.Calls()) + w.GitHub.Calls("CreateDeploymentStatus"); n != 0 {
-		t.Errorf("%d calls to AWS and GitHub for deployments RunOne could not take", n)
 	}
 }

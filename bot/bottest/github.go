@@ -19,6 +19,7 @@ type GitHub struct {
 	statuses    map[int64][]bot.DeploymentStatus
 	calls
 	afterChecks func(sha string)
+	afterCreate func(id int64)
 	afterStatus func(id int64, st bot.DeploymentStatus)
 }
 
@@ -59,6 +60,13 @@ func (g *GitHub) AfterChecks(f func(sha string)) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.afterChecks = f
+}
+
+// AfterCreate calls f after each deployment is created, with its id.
+func (g *GitHub) AfterCreate(f func(id int64)) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.afterCreate = f
 }
 
 // AfterStatus calls f after each deployment status is recorded.
@@ -115,13 +123,18 @@ func (g *GitHub) ResolveRef(ctx context.Context, repo bot.Repo, ref string) (str
 
 func (g *GitHub) CreateDeployment(ctx context.Context, repo bot.Repo, req bot.GitHubDeploymentRequest) (int64, error) {
 	err := g.call("CreateDeployment")
-	defer g.mu.Unlock()
 	if err != nil {
+		g.mu.Unlock()
 		return 0, err
 	}
 	// Ids far from the store's, so that a test mixing them up fails.
 	id := int64(1000 + len(g.deployments) + 1)
 	g.deployments = append(g.deployments, GitHubDeployment{ID: id, Repo: repo, GitHubDeploymentRequest: req})
+	after := g.afterCreate
+	g.mu.Unlock()
+	if after != nil {
+		after(id)
+	}
 	return id, nil
 }
 

@@ -93,11 +93,16 @@ func TestAcceptAllowed(t *testing.T) {
 func TestObserverTimesStages(t *testing.T) {
 	w := newWorld(t)
 	w.GitHub.SetChecks(sha1, check("ci/test", bot.CheckPending))
+	// The five minutes pass once the wait has begun: the second read of
+	// CI results comes that much later.
+	reads := 0
 	w.GitHub.AfterChecks(func(sha string) {
-		w.GitHub.AfterChecks(nil)
+		if reads++; reads == 1 {
+			w.GitHub.SetChecks(sha1, green("ci/test"))
+			w.Service.NotifyCI(sha)
+			return
+		}
 		w.Clock.Advance(5 * time.Minute)
-		w.GitHub.SetChecks(sha1, green("ci/test"))
-		w.Service.NotifyCI(sha)
 	})
 	d := accept(t, w, "web", sha1, "dev", "slack:UDEV")
 	if err := w.Service.Run(context.Background(), d); err != nil {
@@ -112,6 +117,9 @@ func TestObserverTimesStages(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, w.Observer.Stages()); diff != "" {
 		t.Errorf("stages observed (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(want[2:3], w.Observer.CIWaits()); diff != "" {
+		t.Errorf("CI gates observed (-want +got):\n%s", diff)
 	}
 	msg, _ := w.Chat.Message(stored(t, w, d.ID).SlackChannel, stored(t, w, d.ID).SlackTS)
 	if len(msg.Actions) != 1 || msg.Actions[0] != (bot.Action{ID: bot.ActionRollback, Label: "Roll back", Value: "1", Style: "danger"}) {

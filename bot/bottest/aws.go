@@ -115,7 +115,7 @@ type Observer struct {
 	mu     sync.Mutex
 	stages []Stage
 	ended  []int64
-	ci     []int64
+	ci     []Stage
 }
 
 // Stage is a stage observed done, with the time it took.
@@ -134,7 +134,7 @@ func (o *Observer) StageDone(d *bot.Deployment, stage bot.State, took time.Durat
 func (o *Observer) CIWaited(d *bot.Deployment, took time.Duration) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.ci = append(o.ci, d.ID)
+	o.ci = append(o.ci, Stage{Deployment: d.ID, Stage: bot.StateWaitingForCI, Took: took})
 }
 
 func (o *Observer) Ended(d *bot.Deployment) {
@@ -148,6 +148,13 @@ func (o *Observer) Stages() []Stage {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return append([]Stage(nil), o.stages...)
+}
+
+// CIWaits returns the CI gates observed, with the time each took.
+func (o *Observer) CIWaits() []Stage {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]Stage(nil), o.ci...)
 }
 
 // EndedIDs returns the ids of the deployments observed ending, in order.

@@ -37,7 +37,7 @@ func TestConfigValidate(t *testing.T) {
 		{"no image", func(c *bot.Config) { web(c).Image = "" }, "apps.web.image", "required"},
 		{"image with tag", func(c *bot.Config) { web(c).Image = "registry/web:latest" }, "apps.web.image", "without tag or digest"},
 		{"no tag", func(c *bot.Config) { web(c).Tag = "" }, "apps.web.tag", "required"},
-		{"tag field", func(c *bot.Config) { web(c).Tag = "git_{{.Sha}}" }, "apps.web.tag", "use .SHA or .ShortSHA"},
+		{"tag field", func(c *bot.Config) { web(c).Tag = "git_{{.Sha}}" }, "apps.web.tag", "bad template (use .SHA"},
 		{"tag syntax", func(c *bot.Config) { web(c).Tag = "git_{{.SHA" }, "apps.web.tag", "bad template"},
 		{"tag chars", func(c *bot.Config) { web(c).Tag = "git/{{.SHA}}" }, "apps.web.tag", "not a valid image tag"},
 		{"pass states", func(c *bot.Config) { web(c).CIPassStates = []bot.CheckState{bot.CheckFailure} }, "apps.web.ci_pass_states[0]", "only neutral and skipped"},
@@ -94,7 +94,7 @@ func TestConfigDefaults(t *testing.T) {
 		env.Name != "dev" || env.App != "worker" || c.Apps["web"].Environments["staging"].ElasticBeanstalk.Dockerrun != bot.DockerrunV1 {
 		t.Errorf("defaults not filled in: %+v", c)
 	}
-	if tag, err := app.ImageTag(sha1); err != nil || tag != "git_cf7edb2" {
+	if tag, err := app.ImageTag(sha1, ""); err != nil || tag != "git_cf7edb2" {
 		t.Errorf("ImageTag = %q, %v", tag, err)
 	}
 	envs := c.AutoDeployEnvs("ACME/web", "main")

@@ -14,6 +14,7 @@ import (
 type GitHub struct {
 	mu          sync.Mutex
 	refs        map[string]string // ref → sha
+	tags        map[string]string // git tag → sha
 	checks      map[string][]bot.Check
 	deployments []GitHubDeployment
 	statuses    map[int64][]bot.DeploymentStatus
@@ -34,6 +35,7 @@ type GitHubDeployment struct {
 func NewGitHub() *GitHub {
 	return &GitHub{
 		refs:     map[string]string{},
+		tags:     map[string]string{},
 		checks:   map[string][]bot.Check{},
 		statuses: map[int64][]bot.DeploymentStatus{},
 	}
@@ -45,6 +47,14 @@ func (g *GitHub) SetRef(ref, sha string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.refs[ref] = sha
+}
+
+// SetTag makes git tag name sha, and resolve to it as a ref.
+func (g *GitHub) SetTag(tag, sha string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.tags[tag] = sha
+	g.refs[tag] = sha
 }
 
 // SetChecks makes checks the CI results of sha.
@@ -181,4 +191,20 @@ func (g *GitHub) Checks(ctx context.Context, repo bot.Repo, sha string) ([]bot.C
 	return checks, nil
 }
 
-var _ bot.GitHub = (*GitHub)(nil)
+func (g *GitHub) TagCommit(ctx context.Context, repo bot.Repo, tag string) (string, error) {
+	err := g.call("TagCommit")
+	defer g.mu.Unlock()
+	if err != nil {
+		return "", err
+	}
+	sha, ok := g.tags[tag]
+	if !ok {
+		return "", bot.Errorf(bot.ENOTFOUND, "no tag %q", tag)
+	}
+	return sha, nil
+}
+
+var (
+	_ bot.GitHub  = (*GitHub)(nil)
+	_ bot.GitTags = (*GitHub)(nil)
+)

@@ -137,7 +137,7 @@ func TestCancel(t *testing.T) {
 	w := newWorld(t)
 	deploying := seed(t, w, "web", "dev", sha1, bot.StateDeploying)
 	_, err := w.Service.Cancel(ctx, deploying.ID, "slack:UDEV")
-	wantCode(t, err, bot.ECONFLICT, "deployment #1 is deploying; only queued or CI-waiting deployments can be cancelled")
+	wantCode(t, err, bot.ECONFLICT, "deployment #1 is deploying; only queued")
 	guarded := seed(t, w, "web", "prod", sha1, bot.StateQueued)
 	_, err = w.Service.Cancel(ctx, guarded.ID, "slack:USTRANGER")
 	wantCode(t, err, bot.EFORBIDDEN, "may not deploy web to prod")

@@ -27,6 +27,7 @@ type Store struct {
 	heads      map[headKey]head
 	locks      map[envKey]bot.EnvLock
 	events     []bot.Event
+	approved   []bot.Approval
 	wakes      map[string]int64 // Wait.On → latest wake, unix ms
 	calls
 	afterMethod map[string]func()
@@ -624,7 +625,47 @@ func (s *Store) EnterGate(ctx context.Context, id int64, from, to bot.State, now
 	return bot.GateResult{Entered: true}, nil
 }
 
-var _ bot.Store = (*Store)(nil)
+func (s *Store) AddApproval(ctx context.Context, a *bot.Approval) error {
+	fault, done := s.enter("AddApproval")
+	defer done()
+	if fault != nil {
+		return fault
+	}
+	for _, o := range s.approved {
+		if o.DeploymentID == a.DeploymentID && o.Approver == a.Approver {
+			return bot.Errorf(bot.ECONFLICT, "%s approved deployment %d already", a.Approver, a.DeploymentID)
+		}
+	}
+	a.At = s.timestamp()
+	s.approved = append(s.approved, *a)
+	return nil
+}
+
+func (s *Store) Approvals(ctx context.Context, deploymentID int64) ([]bot.Approval, error) {
+	fault, done := s.enter("Approvals")
+	defer done()
+	if fault != nil {
+		return nil, fault
+	}
+	var out []bot.Approval
+	for _, a := range s.approved {
+		if a.DeploymentID == deploymentID {
+			out = append(out, a)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b bot.Approval) int {
+		if c := a.At.Compare(b.At); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Approver, b.Approver)
+	})
+	return out, nil
+}
+
+var (
+	_ bot.Store     = (*Store)(nil)
+	_ bot.Approvals = (*Store)(nil)
+)
 
 // Deployments returns every stored deployment, oldest first.
 func (s *Store) Deployments() []*bot.Deployment {

@@ -92,9 +92,11 @@ func TestAutoRollback(t *testing.T) {
 		t.Errorf("rollback %+v; want sha1 by deploybot, of #%d", rb, d.ID)
 	}
 	failed := stored(t, w, d.ID)
-	if last := w.GitHub.LastStatus(failed.GitHubDeploymentID); last.State != "failure" ||
-		!strings.Contains(last.Description, "rolling back automatically to cf7edb2 as deployment #3") {
+	if last := w.GitHub.LastStatus(failed.GitHubDeploymentID); last.State != "failure" || !strings.Contains(last.Description, "circuit breaker") {
 		t.Errorf("final status of the failed deployment %+v", last)
+	}
+	if text := slackText(t, w, failed); !strings.Contains(text, "rolling back automatically to cf7edb2 as deployment #3") {
+		t.Errorf("Slack message of the failed deployment %q does not name the rollback", text)
 	}
 	if failed.SlackChannel != bottest.ChannelID("#prod-deploys") {
 		t.Errorf("prod's deployment was announced in %s, want its own channel", failed.SlackChannel)

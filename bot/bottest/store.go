@@ -113,6 +113,10 @@ func fromMillis(ms int64) time.Time {
 // out is the deployment of r as the SQL stores read it back.
 func (r *row) out() *bot.Deployment {
 	d := r.d
+	if r.d.PromotedFrom != nil {
+		promo := *r.d.PromotedFrom
+		d.PromotedFrom = &promo
+	}
 	d.Wait.Until = fromMillis(r.wakeMS)
 	d.Wait.Checked = time.Time{}
 	return &d
@@ -155,6 +159,11 @@ func (s *Store) CreateDeployment(ctx context.Context, d *bot.Deployment) error {
 	// Only the lease methods write these; the wait only Park.
 	stored.Attempts, stored.LeaseOwner, stored.Wait = 0, "", bot.Wait{}
 	stored.PushedAt = fromMillis(toMillis(d.PushedAt))
+	stored.CommittedAt = fromMillis(toMillis(d.CommittedAt))
+	if d.PromotedFrom != nil {
+		promo := *d.PromotedFrom
+		stored.PromotedFrom = &promo
+	}
 	s.rows[d.ID] = &row{d: stored}
 	return nil
 }
@@ -185,6 +194,7 @@ func (s *Store) UpdateDeployment(ctx context.Context, d *bot.Deployment) error {
 	stored.SlackChannel, stored.SlackTS, stored.SlackResponseURL = d.SlackChannel, d.SlackTS, d.SlackResponseURL
 	stored.PRNumber, stored.PRCommentID = d.PRNumber, d.PRCommentID
 	stored.EnvironmentURL, stored.RolloutRef, stored.RollbackOf = d.EnvironmentURL, d.RolloutRef, d.RollbackOf
+	stored.CommittedAt = fromMillis(toMillis(d.CommittedAt))
 	stored.UpdatedAt = s.timestamp()
 	d.UpdatedAt = stored.UpdatedAt
 	return nil
@@ -660,6 +670,51 @@ func (s *Store) Approvals(ctx context.Context, deploymentID int64) ([]bot.Approv
 		return strings.Compare(a.Approver, b.Approver)
 	})
 	return out, nil
+}
+
+// ClaimFair leases to owner the claimable deployments (as ClaimDeployments
+// takes them) that q picks, rollbacks first: a deployment is a rollback
+// when it is an automatic one, or redeploys a sha that succeeded on its
+// environment before; it is behind when an older unfinished one of its
+// environment is ahead of it.
+func (s *Store) ClaimFair(ctx context.Context, owner string, now, expires time.Time, q bot.ClaimQuota) ([]bot.Claim, error) {
+	fault, done := s.enter("ClaimFair")
+	defer done()
+	if fault != nil {
+		return nil, fault
+	}
+	if owner == "" {
+		return nil, bot.Errorf(bot.EINVALID, "a lease needs an owner")
+	}
+	if q.Slots <= 0 {
+		return nil, nil
+	}
+	nowMS := now.UnixMilli()
+	var cs []bot.ClaimCandidate
+	rollback := map[int64]bool{}
+	for _, r := range s.sorted(func(r *row) bool { return !r.d.State.Terminal() && r.leaseFree(nowMS) && r.wakeMS <= nowMS }) {
+		c := bot.ClaimCandidate{ID: r.d.ID, Requester: r.d.Requester, App: r.d.App, Env: r.d.Env,
+			Rollback: r.d.Source == bot.SourceAutoRollback || r.d.RollbackOf != 0}
+		for _, o := range s.rows {
+			if o.d.App != r.d.App || o.d.Env != r.d.Env || o.d.ID >= r.d.ID {
+				continue
+			}
+			c.Rollback = c.Rollback || o.d.SHA == r.d.SHA && o.d.State == bot.StateSucceeded
+			c.Behind = c.Behind || !o.d.State.Terminal()
+		}
+		rollback[c.ID] = c.Rollback
+		cs = append(cs, c)
+	}
+	var claims []bot.Claim
+	for _, c := range q.Pick(cs) {
+		r := s.rows[c.ID]
+		if !r.parked {
+			r.d.Attempts++
+		}
+		r.parked, r.d.LeaseOwner, r.leaseExpiresMS = false, owner, expires.UnixMilli()
+		claims = append(claims, bot.Claim{Deployment: r.out(), Rollback: rollback[c.ID]})
+	}
+	return claims, nil
 }
 
 var (

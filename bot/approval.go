@@ -79,6 +79,12 @@ func (r *run) waitForApproval(ctx context.Context, env *Environment) ([]Approval
 	for {
 		woken := r.s.waiter(on)
 		checked := r.s.now()
+		// A rejection (or a cancel) ends the row from outside, perhaps in
+		// another process than this one waiting in place, whose wakes
+		// never reach it: the row says so.
+		if stored, err := r.s.Store.Deployment(ctx, r.d.ID); err == nil && stored.State.Terminal() {
+			return nil, fmt.Errorf("%w: %s", errEnded, stored.State)
+		}
 		given, err := store.Approvals(ctx, r.d.ID)
 		if err != nil {
 			return nil, fmt.Errorf("read approvals of deployment %d: %w", r.d.ID, err)
@@ -206,6 +212,9 @@ func (s *Service) RejectDeployment(ctx context.Context, id int64, who, reason st
 	s.deploymentLogger(d).Info("deployment rejected", "by", who)
 	failed := Textf("Failed: %v", title)
 	s.endedHere(ctx, d, Update{Deployment: d, Status: failed, Line: failed, GitHub: "failure", GitHubDescription: title, Failure: why})
+	// A run waiting in place for the approval reads the row when woken,
+	// and stops: the rejection was its end.
+	s.wakeUp(WaitForApproval(id))
 	return Message{Text: Textf(":x: Deployment #%d (%s %s to %s) %v.", id, d.App, d.ShortSHA(), d.Env, why).Slack()}, nil
 }
 

@@ -54,10 +54,6 @@ func TestApprovals(t *testing.T) {
 				if _, err := w.Service.RejectDeployment(context.Background(), id, "slack:UOPS", "not during the sale"); err != nil {
 					t.Error(err)
 				}
-				// A run waiting in place reads approvals, not rejections
-				// (its next write would find the deployment ended): its
-				// process is stopped here instead.
-				stop()
 			},
 			wantState: bot.StateFailed, wantReason: "rejected by slack:UOPS: not during the sale",
 		},

@@ -3,6 +3,7 @@ package bot
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 )
@@ -60,7 +61,13 @@ func (s *Service) RunClaimed(ctx context.Context, d *Deployment, release func(co
 	}
 	err := s.run(ctx, d, true)
 	if errors.Is(err, errParked) {
-		return err
+		// Ended (cancelled, superseded) while it parked: whoever ended it
+		// left the end to this run, which must tell it as any run does.
+		stored, rerr := s.Store.Deployment(context.WithoutCancel(ctx), d.ID)
+		if rerr != nil || !stored.State.Terminal() {
+			return err
+		}
+		d, err = stored, fmt.Errorf("%w: %s while parking", errEnded, stored.State)
 	}
 	release(context.WithoutCancel(ctx))
 	if !d.State.Terminal() {

@@ -717,10 +717,10 @@ func (s *Store) ClaimFair(ctx context.Context, owner string, now, expires time.T
 	return claims, nil
 }
 
-var (
-	_ bot.Store     = (*Store)(nil)
-	_ bot.Approvals = (*Store)(nil)
-)
+// Ports is s as the bot.Service takes it: every part of bot.Store.
+func (s *Store) Ports() bot.Store {
+	return bot.Store{Deployments: s, Deliveries: s, Locks: s, Timeline: s, Queue: s, Approvals: s}
+}
 
 // Deployments returns every stored deployment, oldest first.
 func (s *Store) Deployments() []*bot.Deployment {

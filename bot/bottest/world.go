@@ -39,7 +39,7 @@ func NewWorld(t testing.TB, cfg *bot.Config) *World {
 	}
 	w.Store = NewStore(w.Clock.Now)
 	w.Service = &bot.Service{
-		Config: cfg, Store: w.Store, GitHub: w.GitHub, Chat: w.Chat, PullRequests: w.PRs, Teams: w.PRs, Images: w.Images,
+		Config: cfg, Store: w.Store.Ports(), GitHub: w.GitHub, Chat: w.Chat, PullRequests: w.PRs, Teams: w.PRs, Images: w.Images,
 		Deployers: map[string]bot.Deployer{bot.TargetECS: w.ECS, bot.TargetElasticBeanstalk: w.EB},
 		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
 		CIPoll:    bot.Backoff{Initial: time.Hour, Max: time.Hour},

@@ -270,20 +270,19 @@ func prepare(ctx context.Context, o options, out io.Writer) (_ *rig, err error) 
 	}
 	fmt.Fprintf(out, "binary size: %.1f MiB (%d bytes)\n", float64(st.Size())/(1<<20), st.Size())
 
-	if r.w, err = newWorld(o.envs); err != nil {
-		return nil, err
-	}
-	r.closers = append(r.closers, func() error { r.w.Close(); return nil })
-	if r.store, err = prepareStore(ctx, o.store, r.dir); err != nil {
+	if r.w, err = newWorld(ctx, o.envs, r.dir, o.store, o.keep); err != nil {
 		return nil, err
 	}
 	r.closers = append(r.closers, func() error {
 		if o.keep {
-			fmt.Fprintf(out, "store (kept): %s\n", r.store.dsn)
-			return nil
+			fmt.Fprintf(out, "store (kept): %s\n", r.w.StoreDSN)
 		}
-		return r.store.drop()
+		return r.w.Close()
 	})
+	if r.store, err = prepareStore(r.w, o.store); err != nil {
+		return nil, err
+	}
+	r.closers = append(r.closers, func() error { return r.store.close() })
 	return r, nil
 }
 

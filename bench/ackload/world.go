@@ -2,14 +2,8 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,6 +13,7 @@ import (
 	"github.com/deploybot/deploybot/emulator/awsemu"
 	"github.com/deploybot/deploybot/emulator/githubemu"
 	"github.com/deploybot/deploybot/emulator/slackemu"
+	emuworld "github.com/deploybot/deploybot/emulator/world"
 	"github.com/deploybot/deploybot/store/postgres"
 	"github.com/deploybot/deploybot/store/sqlite"
 
@@ -43,39 +38,35 @@ const (
 	webhookSecret = "ackload-github-webhook-secret"
 )
 
-// world is the emulators serve talks to, in this process.
+// world is the emulators serve talks to, in this process, seeded for
+// the load.
 type world struct {
+	*emuworld.World
 	github  *githubemu.Emulator
 	slack   *slackemu.Server
 	aws     *awsemu.Server
-	servers []*httptest.Server
 	ghURL   string // the GitHub emulator's origin
 	envs    []string
 	sha     string   // the commit every request deploys; its CI stays pending
-	home    string   // serve's HOME
 	environ []string // serve's environment: where the emulators are
 
 	comments atomic.Int64 // PR comments sent so far, for their ids
 }
 
-func newWorld(envCount int) (*world, error) {
-	w := &world{github: githubemu.New(0, nil), slack: slackemu.New(botToken), aws: awsemu.New()}
-	gh := w.serve(w.github)
-	w.ghURL = gh.URL
-	sl := w.serve(w.slack)
-	w.slack.SetBaseURL(sl.URL)
-	w.slack.AddChannel(channel)
-	aw := w.serve(w.aws)
-
+// newWorld starts the emulators with dir as serve's HOME and the store
+// of storeFlag (see prepareStore) in it.
+func newWorld(ctx context.Context, envCount int, dir, storeFlag string, keep bool) (*world, error) {
+	ew, err := emuworld.New(ctx, emuworld.Options{
+		SlackToken: botToken, Channels: []string{channel}, Dir: dir, Store: storeFlag, KeepStore: keep,
+	})
+	if err != nil {
+		return nil, err
+	}
+	w := &world{World: ew, github: ew.GitHub, slack: ew.Slack, aws: ew.AWS, ghURL: ew.GitHubURL}
 	w.github.AddRepo(repo, 0)
 	w.github.AddToken(githubToken, "ackload-bot")
 	w.github.AddToken(humanToken, humanLogin)
-	sum := sha256.Sum256([]byte("ackload commit"))
-	w.sha = hex.EncodeToString(sum[:20])
-	w.github.AddCommit(repo, w.sha, "main")
-	w.github.SetStatus(repo, w.sha, ciCheck, "pending")
-	digest := sha256.Sum256([]byte("ackload image"))
-	w.aws.PutImage("web", "git_"+w.sha[:7], "sha256:"+hex.EncodeToString(digest[:]))
+	w.sha = ew.AddCommit(emuworld.Commit{Repo: repo, Seed: "ackload commit", Branch: "main", Check: ciCheck, CIState: "pending", ECRRepo: "web"})
 	for i := range envCount {
 		env := fmt.Sprintf("env%02d", i+1)
 		w.envs = append(w.envs, env)
@@ -84,33 +75,8 @@ func newWorld(envCount int) (*world, error) {
 			Containers: []awsemu.Container{{Name: container, Image: image + ":git_0000000", Memory: 512}},
 		})
 	}
-	var err error
-	if w.home, err = os.MkdirTemp("", "ackload-home-"); err != nil {
-		w.Close()
-		return nil, err
-	}
-	w.environ = []string{
-		"PATH=" + os.Getenv("PATH"), "HOME=" + w.home,
-		"GITHUB_URL=" + gh.URL + githubemu.Prefix + "/", "SLACK_URL=" + w.slack.APIURL(),
-		"AWS_ENDPOINT_URL=" + aw.URL, "AWS_ACCESS_KEY_ID=AKIAACKLOAD", "AWS_SECRET_ACCESS_KEY=secret",
-		"AWS_EC2_METADATA_DISABLED=true",
-	}
+	w.environ = ew.Env("AWS_ACCESS_KEY_ID=AKIAACKLOAD", "AWS_SECRET_ACCESS_KEY=secret")
 	return w, nil
-}
-
-func (w *world) serve(h http.Handler) *httptest.Server {
-	srv := httptest.NewServer(h)
-	w.servers = append(w.servers, srv)
-	return srv
-}
-
-func (w *world) Close() {
-	for _, srv := range w.servers {
-		srv.Close()
-	}
-	if w.home != "" {
-		os.RemoveAll(w.home)
-	}
 }
 
 // config writes serve's config: production timing (no timing section),
@@ -149,8 +115,8 @@ apps:
 // storeSetup is the store serve runs on.
 type storeSetup struct {
 	dsn string
-	// drop removes it.
-	drop func() error
+	// close releases what watches the store; the world drops it.
+	close func() error
 	// sessions, for PostgreSQL, is how many connections the server has
 	// accepted so far; nil for SQLite.
 	sessions func(ctx context.Context) (int64, error)
@@ -159,44 +125,23 @@ type storeSetup struct {
 	backendCPU func(ctx context.Context) (time.Duration, error)
 }
 
-// prepareStore returns the store for serve. PostgreSQL gets a schema of
-// its own, named in the DSN's search_path as store/postgres/pgtest does,
-// so runs never see each other's rows.
-func prepareStore(ctx context.Context, flagValue, dir string) (storeSetup, error) {
-	if flagValue == "sqlite" {
-		return storeSetup{dsn: "sqlite:" + filepath.Join(dir, "deploybot.db"), drop: func() error { return nil }}, nil
-	}
-	u, err := url.Parse(flagValue)
-	if err != nil {
-		return storeSetup{}, fmt.Errorf("-store: %w", err)
+// prepareStore watches the world's store. PostgreSQL has a schema of
+// the world's own, whose name is also the application_name of serve's
+// connections, so that the CPU of their backends can be told from the
+// other users' of a shared PostgreSQL.
+func prepareStore(w *world, flagValue string) (storeSetup, error) {
+	if w.Schema == "" {
+		return storeSetup{dsn: w.StoreDSN, close: func() error { return nil }}, nil
 	}
 	db, err := sql.Open("pgx", flagValue)
 	if err != nil {
 		return storeSetup{}, err
 	}
 	db.SetMaxOpenConns(1)
-	b := make([]byte, 6)
-	rand.Read(b)
-	schema := "ackload_" + hex.EncodeToString(b)
-	if _, err := db.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-		db.Close()
-		return storeSetup{}, fmt.Errorf("create schema: %w", err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	// Names serve's connections, so that the CPU of their backends can
-	// be told from the other users' of a shared PostgreSQL.
-	q.Set("application_name", schema)
-	u.RawQuery = q.Encode()
+	schema := w.Schema
 	return storeSetup{
-		dsn: u.String(),
-		drop: func() error {
-			defer db.Close()
-			if _, err := db.Exec("DROP SCHEMA " + schema + " CASCADE"); err != nil {
-				return fmt.Errorf("drop schema %s: %w", schema, err)
-			}
-			return nil
-		},
+		dsn:   w.StoreDSN,
+		close: db.Close,
 		sessions: func(ctx context.Context) (int64, error) {
 			// A backend reports its session to the statistics within a
 			// second or so; this one's own is subtracted by the caller's

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/deploybot/deploybot/emulator/awsemu"
 	"github.com/deploybot/deploybot/emulator/githubemu"
+	"github.com/deploybot/deploybot/emulator/world"
 	"github.com/deploybot/deploybot/store/sqlite"
 )
 
@@ -63,21 +63,16 @@ type cliWorld struct {
 
 func newCLIWorld(t *testing.T) *cliWorld {
 	t.Helper()
-	w := &cliWorld{dir: t.TempDir(), github: githubemu.New(0, nil), aws: awsemu.New()}
-	gh := httptest.NewServer(w.github)
-	t.Cleanup(gh.Close)
-	aw := httptest.NewServer(w.aws)
-	t.Cleanup(aw.Close)
+	tw := newTestWorld(t, world.Options{RolloutPolls: 1, Store: "sqlite"})
+	w := &cliWorld{dir: tw.Dir, github: tw.GitHub, aws: tw.AWS}
 	w.github.AddRepo(sandboxRepo, 0)
 	w.github.AddToken("ghp_cli", "octocat")
-	w.aws.SetRolloutPolls(1)
 	w.aws.AddService(sandboxCluster, sandboxService, awsemuTaskDef())
 
-	w.config = filepath.Join(w.dir, "deploybot.yaml")
-	cfg := strings.NewReplacer("GITHUB_URL", gh.URL+githubemu.Prefix+"/", "STORE", filepath.Join(w.dir, "deploybot.db")).Replace(`
-store: sqlite:STORE
+	w.config = writeConfig(t, w.dir, "deploybot.yaml", `
+store: `+tw.StoreDSN+`
 github:
-  api_url: GITHUB_URL
+  api_url: ${GITHUB_URL}
   token: ${GITHUB_TOKEN}
 aws:
   region: us-east-1
@@ -90,18 +85,29 @@ apps:
       dev:
         ecs: {cluster: dev, service: takumi-api, container: api}
 `)
-	if err := os.WriteFile(w.config, []byte(cfg), 0o600); err != nil {
+	w.env = tw.Env("USER=alice", "GITHUB_TOKEN=ghp_cli", "AWS_ACCESS_KEY_ID=AKIACLI", "AWS_SECRET_ACCESS_KEY=secret")
+	return w
+}
+
+// newTestWorld starts the emulators for t and stops them when t ends.
+func newTestWorld(t testing.TB, opt world.Options) *world.World {
+	t.Helper()
+	w, err := world.New(context.Background(), opt)
+	if err != nil {
 		t.Fatal(err)
 	}
-	// The SDK finds the emulator through its own endpoint variable; HOME
-	// is a temp dir so no developer's ~/.aws leaks in.
-	w.env = []string{
-		"PATH=" + os.Getenv("PATH"), "HOME=" + w.dir, "USER=alice",
-		"GITHUB_TOKEN=ghp_cli",
-		"AWS_ENDPOINT_URL=" + aw.URL, "AWS_ACCESS_KEY_ID=AKIACLI", "AWS_SECRET_ACCESS_KEY=secret",
-		"AWS_EC2_METADATA_DISABLED=true",
-	}
+	t.Cleanup(func() { w.Close() })
 	return w
+}
+
+// writeConfig writes a config file into dir and returns its path.
+func writeConfig(t testing.TB, dir, name, text string) string {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 func awsemuTaskDef() awsemu.TaskDef {

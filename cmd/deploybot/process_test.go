@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +21,7 @@ import (
 	"github.com/deploybot/deploybot/emulator/awsemu"
 	"github.com/deploybot/deploybot/emulator/githubemu"
 	"github.com/deploybot/deploybot/emulator/slackemu"
+	"github.com/deploybot/deploybot/emulator/world"
 )
 
 // syncBuffer collects a child process's output; the test reads it while
@@ -68,24 +68,11 @@ type fleet struct {
 
 func newFleet(t testing.TB) *fleet {
 	t.Helper()
-	f := &fleet{dir: t.TempDir(), github: githubemu.New(0, nil), aws: awsemu.New()}
-	gh := httptest.NewServer(f.github)
-	t.Cleanup(gh.Close)
-	f.slack = slackemu.New(sandboxBotToken)
-	sl := httptest.NewServer(f.slack)
-	t.Cleanup(sl.Close)
-	f.slack.SetBaseURL(sl.URL)
-	f.slack.AddChannel(sandboxChannel)
-	aw := httptest.NewServer(f.aws)
-	t.Cleanup(aw.Close)
+	w := newTestWorld(t, world.Options{SlackToken: sandboxBotToken, Channels: []string{sandboxChannel}})
+	f := &fleet{dir: w.Dir, github: w.GitHub, slack: w.Slack, aws: w.AWS}
 	f.github.AddRepo(sandboxRepo, 0)
 	f.github.AddToken("ghp_fleet", "deploybot-bot")
-	f.env = []string{
-		"PATH=" + os.Getenv("PATH"), "HOME=" + f.dir,
-		"GITHUB_URL=" + gh.URL + githubemu.Prefix + "/", "SLACK_URL=" + f.slack.APIURL(),
-		"AWS_ENDPOINT_URL=" + aw.URL, "AWS_ACCESS_KEY_ID=AKIAFLEET", "AWS_SECRET_ACCESS_KEY=secret",
-		"AWS_EC2_METADATA_DISABLED=true",
-	}
+	f.env = w.Env("AWS_ACCESS_KEY_ID=AKIAFLEET", "AWS_SECRET_ACCESS_KEY=secret")
 	return f
 }
 
@@ -159,11 +146,7 @@ apps:
 			}
 		}
 	}
-	path := filepath.Join(f.dir, name)
-	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return writeConfig(t, f.dir, name, b.String())
 }
 
 func (f *fleet) commit(seed string) string {

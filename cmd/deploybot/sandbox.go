@@ -10,16 +10,11 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/deploybot/deploybot/bot"
 	"github.com/deploybot/deploybot/config"
@@ -27,6 +22,7 @@ import (
 	"github.com/deploybot/deploybot/emulator/githubemu"
 	"github.com/deploybot/deploybot/emulator/registryemu"
 	"github.com/deploybot/deploybot/emulator/slackemu"
+	"github.com/deploybot/deploybot/emulator/world"
 )
 
 // Names the sandbox world is made of.
@@ -65,6 +61,7 @@ const (
 // AWS, and a real deploybot pointed at them through its config.
 type sandbox struct {
 	dir    string
+	world  *world.World
 	github *githubemu.Emulator
 	slack  *slackemu.Server
 	aws    *awsemu.Server
@@ -72,10 +69,10 @@ type sandbox struct {
 	cfg    *bot.Config
 	bot    *instance
 
-	servers []*httptest.Server
-	// emulatorTime is the time the emulators spent answering, so that a
-	// benchmark can tell the bot's own time from theirs.
-	emulatorTime atomic.Int64
+	// emulatorTime is the world's Busy: the time the emulators spent
+	// answering, so that a benchmark can tell the bot's own time from
+	// theirs.
+	emulatorTime *atomic.Int64
 
 	mu       sync.Mutex
 	finished map[int64]chan struct{}
@@ -93,28 +90,18 @@ func newSandbox(ctx context.Context, listen string, logs io.Writer, tweaks ...fu
 			s.Close()
 		}
 	}()
-	if s.dir, err = os.MkdirTemp("", "deploybot-sandbox-"); err != nil {
-		return nil, err
-	}
-
-	key, keyPEM, err := githubemu.GenerateKey()
+	s.world, err = world.New(ctx, world.Options{
+		AppID: sandboxAppID, SlackToken: sandboxBotToken, Channels: []string{sandboxChannel},
+		Registry:     &world.Registry{Auth: registryemu.Token, Username: "acme+deploybot", Password: sandboxRegistryPwd},
+		RolloutPolls: 3, Store: "sqlite", TempPrefix: "deploybot-sandbox-",
+	})
 	if err != nil {
 		return nil, err
 	}
-	s.github = githubemu.New(sandboxAppID, &key.PublicKey)
-	ghSrv := s.serve(s.github)
+	s.dir, s.github, s.slack, s.aws, s.oci = s.world.Dir, s.world.GitHub, s.world.Slack, s.world.AWS, s.world.OCI
+	s.emulatorTime = &s.world.Busy
 	s.github.AddRepo(sandboxRepo, sandboxInstall)
-
-	s.slack, err = nil, nil
-	s.slack = slackemu.New(sandboxBotToken)
-	slackSrv := s.serve(s.slack)
-	s.slack.SetBaseURL(slackSrv.URL)
-	s.slack.AddChannel(sandboxChannel)
 	s.slack.AddUser(slackemu.User{ID: sandboxUser, Name: "bobby", RealName: "Bobby Tables", DisplayName: "bob"})
-
-	s.aws = awsemu.New()
-	awsSrv := s.serve(s.aws)
-	s.aws.SetRolloutPolls(3)
 	for _, cluster := range []string{sandboxCluster, "prod"} {
 		s.aws.AddService(cluster, sandboxService, awsemu.TaskDef{
 			Family: sandboxService + "-" + cluster, CPU: "256", Memory: "512",
@@ -129,7 +116,6 @@ func newSandbox(ctx context.Context, listen string, logs io.Writer, tweaks ...fu
 	s.github.SetPermission(sandboxRepo, sandboxWriter, "write")
 	s.github.SetPermission(sandboxRepo, sandboxReader, "read")
 
-	s.oci = registryemu.Start(registryemu.Token, "acme+deploybot", sandboxRegistryPwd)
 	s.github.AddRepo(sandboxWebRepo, sandboxInstall)
 	s.aws.AddService(sandboxWebCluster, sandboxWebApp, awsemu.TaskDef{
 		Family: sandboxWebApp, CPU: "256", Memory: "512",
@@ -138,10 +124,10 @@ func newSandbox(ctx context.Context, listen string, logs io.Writer, tweaks ...fu
 
 	s.cfg, err = config.Parse([]byte(sandboxConfig), func(name string) string {
 		return map[string]string{
-			"GITHUB_API_URL": ghSrv.URL + "/api/v3/",
-			"GITHUB_KEY":     string(keyPEM),
+			"GITHUB_API_URL": s.world.GitHubURL + "/api/v3/",
+			"GITHUB_KEY":     string(s.world.AppKeyPEM),
 			"SLACK_API_URL":  s.slack.APIURL(),
-			"STORE":          "sqlite:" + filepath.Join(s.dir, "deploybot.db"),
+			"STORE":          s.world.StoreDSN,
 			"REGISTRY":       s.oci.Host(),
 		}[name]
 	})
@@ -160,11 +146,8 @@ func newSandbox(ctx context.Context, listen string, logs io.Writer, tweaks ...fu
 		s.cfg.PublicURL = "http://" + listen
 	}
 	opt := options{
-		logger: newLogger(logs),
-		awsOptions: []func(*awsconfig.LoadOptions) error{
-			awsconfig.WithBaseEndpoint(awsSrv.URL),
-			awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("AKIASANDBOX", sandboxAWSSecret, "")),
-		},
+		logger:     newLogger(logs),
+		awsOptions: s.world.AWSOptions("AKIASANDBOX", sandboxAWSSecret),
 		finished: func(d *bot.Deployment) {
 			// A pipeline may stop unfinished (shutdown, lease lost) and be
 			// run again; only its end counts.
@@ -192,8 +175,8 @@ func newSandbox(ctx context.Context, listen string, logs io.Writer, tweaks ...fu
 	}
 	// GitHub tells the bot about deployments, as the real one would once
 	// the App is installed; the bot must recognise its own.
-	s.github.SetWebhook(s.bot.URL+"/webhooks/github", sandboxWebhookSecret)
-	if s.files, err = s.writeFiles(keyPEM, ghSrv.URL+"/api/v3/", awsSrv.URL); err != nil {
+	s.world.Attach(s.bot, s.bot.URL, sandboxWebhookSecret)
+	if s.files, err = s.writeFiles(s.world.AppKeyPEM, s.world.GitHubURL+"/api/v3/", s.world.AWSURL); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -249,52 +232,21 @@ apps:
         timeout: 1m
 `
 
-func (s *sandbox) serve(h http.Handler) *httptest.Server {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		began := time.Now()
-		h.ServeHTTP(w, r)
-		s.emulatorTime.Add(int64(time.Since(began)))
-	}))
-	s.servers = append(s.servers, srv)
-	return srv
-}
-
 // Close stops the bot, then the emulators, and removes the temp dir.
 func (s *sandbox) Close() {
-	if s.bot != nil {
-		// The emulators' webhook client and the tests share the default
-		// transport; a connection it dialed but never used counts as
-		// active to the bot's Shutdown for its first 5 s.
-		http.DefaultTransport.(*http.Transport).CloseIdleConnections()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_ = s.bot.Close(ctx)
-		cancel()
-	}
-	for _, srv := range s.servers {
-		srv.Close()
-	}
-	if s.oci != nil {
-		s.oci.Close()
-	}
-	if s.dir != "" {
-		os.RemoveAll(s.dir)
+	if s.world != nil {
+		s.world.Close()
 	}
 }
 
 // commit adds a commit on branch to the repo, with its CI result and, if
 // pushed, its image in ECR. It returns the full sha.
 func (s *sandbox) commit(seed, branch, ciState string, pushed bool) string {
-	sum := sha256.Sum256([]byte(seed))
-	sha := hex.EncodeToString(sum[:20])
-	s.github.AddCommit(sandboxRepo, sha, branch)
-	if ciState != "" {
-		s.github.SetStatus(sandboxRepo, sha, sandboxCheck, ciState)
-	}
+	c := world.Commit{Repo: sandboxRepo, Seed: seed, Branch: branch, Check: sandboxCheck, CIState: ciState}
 	if pushed {
-		digest := sha256.Sum256([]byte("image " + seed))
-		s.aws.PutImage("takumi-server", "git_"+sha[:7], "sha256:"+hex.EncodeToString(digest[:]))
+		c.ECRRepo = "takumi-server"
 	}
-	return sha
+	return world.AddCommit(s.github, s.aws, c)
 }
 
 // slash plays Slack sending `/deploy text` signed with the app's secret and

@@ -344,6 +344,40 @@ func (s *sandbox) slackHistory(d *bot.Deployment) []string {
 	return texts
 }
 
+// untilQueued waits, at most 30 s, until deployment b's Slack message has
+// said it queues behind a.
+func (s *sandbox) untilQueued(ctx context.Context, b, a int64) {
+	want := fmt.Sprintf("Queued behind deployment #%d", a)
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline) && ctx.Err() == nil; {
+		if d, err := s.bot.store.Deployment(ctx, b); err == nil {
+			for _, text := range s.slackHistory(d) {
+				if strings.Contains(text, want) {
+					return
+				}
+			}
+		}
+		<-time.After(10 * time.Millisecond)
+	}
+}
+
+// bakeUntilEnded moves the AWS emulator's clock on, bake time after bake
+// time, until the deployments ids have ended (at most 60 s).
+func (s *sandbox) bakeUntilEnded(ctx context.Context, ids ...int64) {
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline) && ctx.Err() == nil; {
+		ended := true
+		for _, id := range ids {
+			if d, err := s.bot.store.Deployment(ctx, id); err != nil || !d.State.Terminal() {
+				ended = false
+			}
+		}
+		if ended {
+			return
+		}
+		s.aws.AdvanceClock(5 * time.Minute)
+		<-time.After(20 * time.Millisecond)
+	}
+}
+
 func (s *sandbox) githubStatuses(d *bot.Deployment) []string {
 	var states []string
 	for _, st := range s.github.Statuses(sandboxRepo, d.GitHubDeploymentID) {
@@ -469,9 +503,16 @@ func playScenario(ctx context.Context, sb *sandbox, out io.Writer) []string {
 	sb.aws.FailEBUpdates(sandboxEBEnv, false)
 
 	fmt.Fprintf(out, "\n7. /deploy %s %s prod and, at once, /deploy %s %s prod  (the second queues behind the first)\n", sandboxApp, good[:7], sandboxApp, second[:7])
+	// The first one's rollout bakes until the second has said it queues:
+	// on a busy machine the first could otherwise end before the second
+	// reached the gate, and there would be no queue to show.
+	sb.aws.SetStrategy("prod", sandboxService, awsemu.Strategy{Kind: "BLUE_GREEN", BakeTime: 5 * time.Minute})
 	a, errA := sb.slashAccepted(ctx, fmt.Sprintf("%s %s prod", sandboxApp, good[:7]))
 	b, errB := sb.slashAccepted(ctx, fmt.Sprintf("%s %s prod", sandboxApp, second[:7]))
 	if expect(errA == nil && errB == nil, "both accepted (%v, %v)", errA, errB) {
+		sb.untilQueued(ctx, b, a)
+		sb.bakeUntilEnded(ctx, a, b)
+		sb.aws.SetStrategy("prod", sandboxService, awsemu.Strategy{})
 		da, errA := sb.wait(ctx, a)
 		db, errB := sb.wait(ctx, b)
 		expect(errA == nil && errB == nil && da.State == bot.StateSucceeded && db.State == bot.StateSucceeded, "#%d ended %s, #%d ended %s", a, da.State, b, db.State)

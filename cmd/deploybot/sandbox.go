@@ -360,9 +360,11 @@ func (s *sandbox) untilQueued(ctx context.Context, b, a int64) {
 	}
 }
 
-// bakeUntilEnded moves the AWS emulator's clock on, bake time after bake
-// time, until the deployments ids have ended (at most 60 s).
+// bakeUntilEnded moves the AWS emulator's clock on by a bake time
+// whenever prod's service deployment is baking, until the deployments ids
+// have ended (at most 60 s). Only then: the later steps show the clock.
 func (s *sandbox) bakeUntilEnded(ctx context.Context, ids ...int64) {
+	advancedAt := 0
 	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline) && ctx.Err() == nil; {
 		ended := true
 		for _, id := range ids {
@@ -373,7 +375,11 @@ func (s *sandbox) bakeUntilEnded(ctx context.Context, ids ...int64) {
 		if ended {
 			return
 		}
-		s.aws.AdvanceClock(5 * time.Minute)
+		// A bake that goes on polls again; one that ended polls no more.
+		if polls := s.aws.BakePolls("prod", sandboxService); polls > 0 && polls != advancedAt {
+			s.aws.AdvanceClock(5 * time.Minute)
+			advancedAt = polls
+		}
 		<-time.After(20 * time.Millisecond)
 	}
 }

@@ -14,8 +14,7 @@ import (
 	"github.com/deploybot/deploybot/emulator/githubemu"
 	"github.com/deploybot/deploybot/emulator/slackemu"
 	emuworld "github.com/deploybot/deploybot/emulator/world"
-	"github.com/deploybot/deploybot/store/postgres"
-	"github.com/deploybot/deploybot/store/sqlite"
+	"github.com/deploybot/deploybot/internal/wiring"
 
 	"github.com/deploybot/deploybot/bot"
 )
@@ -187,9 +186,7 @@ type deploymentLister interface {
 	Close() error
 }
 
+// openStore opens the store as serve does, so verify reads what serve wrote.
 func openStore(ctx context.Context, dsn string) (deploymentLister, error) {
-	if path, ok := strings.CutPrefix(dsn, "sqlite:"); ok {
-		return sqlite.Open(ctx, path)
-	}
-	return postgres.Open(ctx, dsn)
+	return wiring.OpenStore(ctx, dsn)
 }

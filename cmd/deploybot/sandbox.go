@@ -169,13 +169,13 @@ func newSandbox(ctx context.Context, listen string, logs io.Writer, tweaks ...fu
 	if opt.sandboxConfig != nil {
 		opt.sandboxConfig(s.cfg)
 	}
-	s.bot, err = start(ctx, s.cfg, listen, opt)
+	// GitHub tells the bot about deployments, as the real one would once
+	// the App is installed; the bot must recognise its own.
+	in, err := s.world.StartBot(ctx, s.cfg, opt.wiring(listen))
 	if err != nil {
 		return nil, err
 	}
-	// GitHub tells the bot about deployments, as the real one would once
-	// the App is installed; the bot must recognise its own.
-	s.world.Attach(s.bot, s.bot.URL, sandboxWebhookSecret)
+	s.bot = newInstance(in)
 	if s.files, err = s.writeFiles(s.world.AppKeyPEM, s.world.GitHubURL+"/api/v3/", s.world.AWSURL); err != nil {
 		return nil, err
 	}

@@ -5,9 +5,10 @@
 // their bots against one of these, so the emulators are wired one way.
 //
 // It is wiring, like cmd/deploybot: it may import every emulator and
-// store. The bot itself is started by the caller (in process, or as a
-// `deploybot serve` process reading Env) and handed over with Attach, so
-// that Close stops it before the emulators it talks to.
+// store. StartBot starts a deploybot in this process (internal/wiring, as
+// `deploybot serve` does); a bot run as a `deploybot serve` process
+// reading Env is handed over with Attach instead. Either way Close stops
+// it before the emulators it talks to.
 package world
 
 import (
@@ -30,10 +31,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver for the store's schema
 
+	"github.com/deploybot/deploybot/bot"
 	"github.com/deploybot/deploybot/emulator/awsemu"
 	"github.com/deploybot/deploybot/emulator/githubemu"
 	"github.com/deploybot/deploybot/emulator/registryemu"
 	"github.com/deploybot/deploybot/emulator/slackemu"
+	"github.com/deploybot/deploybot/internal/wiring"
 )
 
 // Options says which world to build. The zero value is GitHub with token
@@ -224,6 +227,22 @@ func (w *World) postgresSchema(ctx context.Context, dsn string, keep bool) error
 func (w *World) Attach(b Bot, botURL, secret string) {
 	w.bot = b
 	w.GitHub.SetWebhook(botURL+"/webhooks/github", secret)
+}
+
+// StartBot starts a deploybot in this process with cfg, whose addresses
+// the caller has pointed at the world, on opt.Listen or else a loopback
+// port of its own, and attaches it: GitHub delivers its webhooks to it,
+// signed with cfg's webhook secret.
+func (w *World) StartBot(ctx context.Context, cfg *bot.Config, opt wiring.Options) (*wiring.Instance, error) {
+	if opt.Listen == "" {
+		opt.Listen = "127.0.0.1:0"
+	}
+	in, err := wiring.Start(ctx, cfg, opt)
+	if err != nil {
+		return nil, err
+	}
+	w.Attach(in, in.URL, cfg.GitHub.WebhookSecret)
+	return in, nil
 }
 
 // AWSOptions point an in-process AWS SDK at the emulator.

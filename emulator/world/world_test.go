@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/deploybot/deploybot/config"
+	"github.com/deploybot/deploybot/internal/wiring"
 	"github.com/deploybot/deploybot/store/postgres"
 	"github.com/deploybot/deploybot/store/postgres/pgtest"
 	"github.com/deploybot/deploybot/store/sqlite"
@@ -190,5 +192,68 @@ func TestKeptDirAndStore(t *testing.T) {
 	var n int
 	if err := db.QueryRow(`SELECT count(*) FROM information_schema.schemata WHERE schema_name = $1`, w.Schema).Scan(&n); err != nil || n != 1 {
 		t.Errorf("schema %s after Close with KeepStore: %d, %v", w.Schema, n, err)
+	}
+}
+
+// StartBot's bot is the one `deploybot serve` runs, on loopback, on the
+// world's store, and the world's GitHub delivers to it with the config's
+// secret; Close stops it.
+func TestStartBotServesTheWorld(t *testing.T) {
+	ctx := context.Background()
+	w, err := New(ctx, Options{Store: "sqlite"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	cfg, err := config.Parse([]byte(`
+store: `+w.StoreDSN+`
+github:
+  api_url: `+w.GitHubURL+`/api/v3/
+  token: ghp_world
+  webhook_secret: world-secret
+aws:
+  region: us-east-1
+apps:
+  web:
+    repo: world/web
+    image: 123456789012.dkr.ecr.us-east-1.amazonaws.com/web
+    tag: "git_{{.ShortSHA}}"
+    environments:
+      dev:
+        ecs: {cluster: dev, service: web, container: api}
+`), func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := w.StartBot(ctx, cfg, wiring.Options{AWSOptions: w.AWSOptions("AKIAWORLD", "secret")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(in.URL, "http://127.0.0.1:") {
+		t.Errorf("bot on %s; want a loopback port", in.URL)
+	}
+	resp, err := http.Get(in.URL + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("GET /readyz: %d; want 200 (the store opened)", resp.StatusCode)
+	}
+	// The bot answers 2xx only to a delivery signed with its secret.
+	if err := w.GitHub.SendWebhook("ping", []byte(`{"zen":"Keep it logically awesome."}`)); err != nil {
+		t.Fatalf("GitHub's signed ping: %v", err)
+	}
+	w.GitHub.SetWebhook(in.URL+"/webhooks/github", "another-secret")
+	if err := w.GitHub.SendWebhook("ping", []byte(`{"zen":"x"}`)); err == nil {
+		t.Error("a ping signed with another secret was accepted")
+	}
+
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := http.Get(in.URL + "/healthz"); err == nil {
+		resp.Body.Close()
+		t.Errorf("the bot still answers after Close: %d", resp.StatusCode)
 	}
 }

@@ -469,6 +469,11 @@ func (s *Dispatcher) storeWakes(ctx context.Context) {
 	}
 }
 
+// ErrTakenElsewhere: RunOne found the deployment claimed by another
+// replica (a `deploybot serve` on the same store took it between its
+// creation and the claim). It runs there, once; the caller may follow it.
+var ErrTakenElsewhere = errors.New("another replica runs it")
+
 // RunOne runs deployment d here and now, holding its lease (renewed while
 // it runs) so that no server replica runs it too: `deploybot deploy`.
 func (s *Dispatcher) RunOne(ctx context.Context, d *bot.Deployment) error {
@@ -476,6 +481,9 @@ func (s *Dispatcher) RunOne(ctx context.Context, d *bot.Deployment) error {
 	now := s.now()
 	leased := now.Add(s.lease())
 	claimed, err := s.Store.ClaimDeployment(ctx, d.ID, s.Owner, now, leased)
+	if bot.ErrorCode(err) == bot.ECONFLICT {
+		return fmt.Errorf("%w: deployment #%d: %v", ErrTakenElsewhere, d.ID, err)
+	}
 	if err != nil {
 		return fmt.Errorf("take deployment #%d: %w", d.ID, err)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/deploybot/deploybot/bot"
 	"github.com/deploybot/deploybot/config"
+	"github.com/deploybot/deploybot/dispatch"
 )
 
 // deployCommand is `deploybot deploy APP REF ENV [--dry-run] [--config
@@ -123,9 +125,48 @@ func runCLI(ctx context.Context, path, app, env string, stdout, stderr io.Writer
 	if p := d.PromotedFrom; p != nil {
 		fmt.Fprintf(stdout, "%s\n", p.Text().Plain())
 	}
-	if err := in.dispatcher.RunOne(ctx, d); err != nil {
+	err = in.dispatcher.RunOne(ctx, d)
+	if errors.Is(err, dispatch.ErrTakenElsewhere) {
+		fmt.Fprintf(stdout, "deployment #%d is run by a deploybot serve on the same store; following it\n", d.ID)
+		var ended *bot.Deployment
+		if ended, err = follow(ctx, store, d.ID, printer, time.Second); ended != nil {
+			*d = *ended
+		}
+		if err == nil && d.State != bot.StateSucceeded {
+			err = errors.New(d.Reason)
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("deployment #%d failed after %s: %s", d.ID, time.Since(began).Round(100*time.Millisecond), d.Reason)
 	}
 	fmt.Fprintf(stdout, "deployment #%d succeeded in %s: %s\n", d.ID, time.Since(began).Round(100*time.Millisecond), d.Image)
 	return nil
+}
+
+// follow prints deployment id's timeline as another replica writes it,
+// reading the store every poll, until the deployment ends or ctx does.
+func follow(ctx context.Context, store storeDB, id int64, print func(*bot.Deployment, string), poll time.Duration) (*bot.Deployment, error) {
+	printed := 0
+	for {
+		d, err := store.Deployment(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		events, err := store.Events(ctx, id)
+		if err != nil {
+			return d, err
+		}
+		for _, e := range events[min(printed, len(events)):] {
+			print(&bot.Deployment{State: e.Stage}, e.Message)
+		}
+		printed = max(printed, len(events))
+		if d.State.Terminal() {
+			return d, nil
+		}
+		select {
+		case <-ctx.Done():
+			return d, ctx.Err()
+		case <-time.After(poll):
+		}
+	}
 }

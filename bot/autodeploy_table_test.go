@@ -146,7 +146,7 @@ func TestAutoDeployThroughLock(t *testing.T) {
 	if err := w.Service.Run(ctx, d); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	if got := stored(t, w, d.ID); got.State != bot.StateSucceeded || len(queuedNotes(w, got)) != 2 {
+	if got := stored(t, w, d.ID); got.State != bot.StateSucceeded || len(queuedNotes(w, got)) != 3 || queuedNotes(w, got)[2] != "Waiting for CI" {
 		t.Errorf("%s after %q; want held, then succeeded", got.State, queuedNotes(w, got))
 	}
 }

@@ -219,7 +219,13 @@ func (r *run) waitTurn(ctx context.Context) error {
 			r.observeStage(d.State)
 			d.State = StateWaitingForCI
 			r.log.Info("stage", "state", d.State)
-			r.s.report(ctx, Update{Deployment: d, Status: Textf("Waiting for CI"), Line: Textf("Waiting for CI")})
+			u := Update{Deployment: d, Status: Textf("Waiting for CI"), Line: Textf("Waiting for CI")}
+			if d.Wait.On == on {
+				// GitHub still shows why it waited in the queue; that is
+				// over. One that never waited there costs no extra call.
+				u.GitHub = "queued"
+			}
+			r.s.report(ctx, u)
 			return nil
 		}
 		var why Text

@@ -252,6 +252,11 @@ func (r *run) waitTurn(ctx context.Context) error {
 		note := why.Plain()
 		if note != d.Wait.Note || d.Wait.On != on {
 			r.log.Info("waiting in queue", "why", note)
+			// Saved first: one cancelled since the gate was read must
+			// not be shown queued after its end was told.
+			if err := r.save(ctx); err != nil {
+				return err
+			}
 			r.s.report(ctx, Update{Deployment: d, Status: why, Line: why, GitHub: "queued"})
 		}
 		if err := r.wait(ctx, on, woken, checked, until, note); err != nil {

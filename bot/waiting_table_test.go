@@ -125,3 +125,36 @@ func TestWaitingOnlyForTheCurrentStage(t *testing.T) {
 		}
 	}
 }
+
+// A deployment cancelled while its run reads the gate is not shown
+// waiting in the queue after its end was told.
+func TestCancelledAtTheGateIsNotShownWaiting(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	w.Service.Scheduler = stopsHere{}
+	seed(t, w, "web", "dev", sha1, bot.StateDeploying)
+	d := accept(t, w, "web", sha2, "dev", "slack:UDEV")
+	w.Store.After("EnterGate", func() {
+		w.Store.After("EnterGate", nil)
+		if _, err := w.Service.Cancel(ctx, d.ID, "slack:UDEV"); err != nil {
+			t.Errorf("cancel: %v", err)
+		}
+	})
+	claimed, err := w.Store.ClaimDeployment(ctx, d.ID, w.Service.Owner, w.Clock.Now(), w.Clock.Now().Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Service.RunClaimed(ctx, claimed, func(context.Context) {}); err == nil {
+		t.Error("the run of a cancelled deployment returned no error")
+	}
+	got := stored(t, w, d.ID)
+	if got.State != bot.StateCancelled {
+		t.Fatalf("state %s, want cancelled", got.State)
+	}
+	if last := w.GitHub.LastStatus(got.GitHubDeploymentID); last.State != "error" || !strings.Contains(last.Description, "Cancelled") {
+		t.Errorf("final GitHub status %+v; want the cancel's", last)
+	}
+	if text := slackText(t, w, got); !strings.Contains(text, "Cancelled") {
+		t.Errorf("Slack message %q; want the cancel's", text)
+	}
+}

@@ -25,9 +25,9 @@ func TestInterrupted(t *testing.T) {
 		wantStatuses    []string
 		wantOwner       string
 	}{
-		{name: "server shutting down", wantState: bot.StateWaitingForCI, wantStatuses: []string{"queued", "queued"}, wantOwner: "test-replica"},
+		{name: "server shutting down", wantState: bot.StateWaitingForCI, wantStatuses: []string{"queued"}, wantOwner: "test-replica"},
 		{name: "CLI interrupted", failOnInterrupt: true, wantState: bot.StateFailed,
-			wantReason: "deploybot was interrupted while waiting_for_ci; whatever it started in AWS may still be running", wantStatuses: []string{"queued", "queued", "failure"}, wantOwner: "test-replica"},
+			wantReason: "deploybot was interrupted while waiting_for_ci; whatever it started in AWS may still be running", wantStatuses: []string{"queued", "failure"}, wantOwner: "test-replica"},
 		{name: "lease lost", leaseLost: true, wantState: bot.StateWaitingForCI, wantStatuses: []string{"queued"}, wantOwner: "other-replica"},
 	}
 	for _, tt := range tests {

@@ -158,3 +158,53 @@ func TestCancelledAtTheGateIsNotShownWaiting(t *testing.T) {
 		t.Errorf("Slack message %q; want the cancel's", text)
 	}
 }
+
+// cancelsRun is a scheduler running one deployment here, whose Stop
+// cancels that run's context as the dispatcher does.
+type cancelsRun struct{ cancel context.CancelCauseFunc }
+
+func (cancelsRun) Kick()       {}
+func (cancelsRun) Wake(string) {}
+func (c cancelsRun) Stop(_ int64, cause error) bool {
+	c.cancel(cause)
+	return true
+}
+
+// A push superseding a deployment while its run tells GitHub that it
+// waits for CI: the run's Slack update of that wait does not follow the
+// message saying it was superseded.
+func TestSupersededWhileTellingItsWait(t *testing.T) {
+	w := newWorld(t)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	w.Service.Scheduler = cancelsRun{cancel}
+	w.GitHub.SetChecks(sha1, check("ci/test", bot.CheckPending))
+	first := autoDeploy(t, w, push(sha1, 0))[0]
+	superseded := false
+	w.GitHub.AfterStatus(func(id int64, st bot.DeploymentStatus) {
+		if superseded || !strings.HasPrefix(st.Description, "Waiting for CI:") {
+			return
+		}
+		superseded = true
+		autoDeploy(t, w, push(sha2, time.Minute))
+		// The superseded message is told in the background; let it be
+		// told before the run goes on to Slack.
+		if err := w.Service.Shutdown(context.Background()); err != nil {
+			t.Error(err)
+		}
+	})
+	claimed, err := w.Store.ClaimDeployment(ctx, first.ID, w.Service.Owner, w.Clock.Now(), w.Clock.Now().Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Service.RunClaimed(ctx, claimed, func(context.Context) {}); err == nil {
+		t.Error("the run of a superseded deployment returned no error")
+	}
+	got := stored(t, w, first.ID)
+	if !superseded || got.State != bot.StateSuperseded {
+		t.Fatalf("%s (superseded while telling: %v)", got.State, superseded)
+	}
+	if text := slackText(t, w, got); !strings.Contains(text, "Superseded by #2") {
+		t.Errorf("Slack message %q; want it to say it was superseded", text)
+	}
+}

@@ -26,6 +26,21 @@ func runParked(t *testing.T, w *bottest.World, id int64) *bot.Deployment {
 	return stored(t, w, id)
 }
 
+// runEnded claims deployment id and runs it under ctx, as a replica
+// does, expecting its run to end in an error: the deployment was ended
+// elsewhere meanwhile. It returns the deployment as the store has it.
+func runEnded(ctx context.Context, t *testing.T, w *bottest.World, id int64) *bot.Deployment {
+	t.Helper()
+	claimed, err := w.Store.ClaimDeployment(ctx, id, w.Service.Owner, w.Clock.Now(), w.Clock.Now().Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Service.RunClaimed(ctx, claimed, func(context.Context) {}); err == nil {
+		t.Errorf("the run of #%d, ended elsewhere, returned no error", id)
+	}
+	return stored(t, w, id)
+}
+
 // told fails t unless the requester is told why d waits, on every medium
 // (GitHub's status, the Slack message, the dashboard's Waiting), and
 // nothing else about a wait.
@@ -140,14 +155,7 @@ func TestCancelledAtTheGateIsNotShownWaiting(t *testing.T) {
 			t.Errorf("cancel: %v", err)
 		}
 	})
-	claimed, err := w.Store.ClaimDeployment(ctx, d.ID, w.Service.Owner, w.Clock.Now(), w.Clock.Now().Add(time.Minute))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Service.RunClaimed(ctx, claimed, func(context.Context) {}); err == nil {
-		t.Error("the run of a cancelled deployment returned no error")
-	}
-	got := stored(t, w, d.ID)
+	got := runEnded(ctx, t, w, d.ID)
 	if got.State != bot.StateCancelled {
 		t.Fatalf("state %s, want cancelled", got.State)
 	}
@@ -193,14 +201,7 @@ func TestSupersededWhileTellingItsWait(t *testing.T) {
 			t.Error(err)
 		}
 	})
-	claimed, err := w.Store.ClaimDeployment(ctx, first.ID, w.Service.Owner, w.Clock.Now(), w.Clock.Now().Add(time.Minute))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Service.RunClaimed(ctx, claimed, func(context.Context) {}); err == nil {
-		t.Error("the run of a superseded deployment returned no error")
-	}
-	got := stored(t, w, first.ID)
+	got := runEnded(ctx, t, w, first.ID)
 	if !superseded || got.State != bot.StateSuperseded {
 		t.Fatalf("%s (superseded while telling: %v)", got.State, superseded)
 	}

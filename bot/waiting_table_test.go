@@ -209,3 +209,25 @@ func TestSupersededWhileTellingItsWait(t *testing.T) {
 		t.Errorf("Slack message %q; want it to say it was superseded", text)
 	}
 }
+
+// `/deploy status` says why each deployment in flight waits, in words
+// that ping no one.
+func TestStatusSaysWhyItWaits(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	w.Service.Scheduler = stopsHere{}
+	d := accept(t, w, "web", sha1, "prod", "slack:UADMIN")
+	if _, err := w.Service.Lock(ctx, "web", "prod", "slack:UOPS", "freeze <!channel>", 0); err != nil {
+		t.Fatal(err)
+	}
+	if got := runParked(t, w, d.ID); got.State != bot.StateQueued {
+		t.Fatalf("state %s, want queued behind the lock", got.State)
+	}
+	status, err := w.Service.Status(ctx, "web", "prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "#1 `cf7edb2` queued: Held: web prod is locked by slack:UOPS: freeze &lt;!channel&gt;"; !strings.Contains(status.Text, want) {
+		t.Errorf("status %q lacks %q", status.Text, want)
+	}
+}

@@ -99,7 +99,15 @@ func (r *run) waitForApproval(ctx context.Context, env *Environment) ([]Approval
 			}
 			return nil, Errorf(EINVALID, "not approved within %s: %d of %d approvals given%v", time.Duration(env.ApprovalTimeout), len(given), env.Approvals, by)
 		}
-		note := fmt.Sprintf("waiting for approval (%d of %d)", len(given), env.Approvals)
+		note := fmt.Sprintf("Waiting for approval (%d of %d)", len(given), env.Approvals)
+		if r.d.Wait.On == on && r.d.Wait.Note != note {
+			// An approval came, not yet enough: GitHub and Slack said
+			// how many were given before it.
+			if err := r.save(ctx); err != nil {
+				return nil, err
+			}
+			r.s.report(ctx, Update{Deployment: r.d, Status: plain(note), GitHub: "queued"})
+		}
 		// Approve wakes it; the recheck is for a wake lost with the
 		// replica that was to write it, and for a run waiting in place
 		// (deploybot deploy), which hears no other process's wakes.

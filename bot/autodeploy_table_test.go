@@ -146,7 +146,58 @@ func TestAutoDeployThroughLock(t *testing.T) {
 	if err := w.Service.Run(ctx, d); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	if got := stored(t, w, d.ID); got.State != bot.StateSucceeded || len(queuedNotes(w, got)) != 2 {
+	if got := stored(t, w, d.ID); got.State != bot.StateSucceeded || len(queuedNotes(w, got)) != 3 || queuedNotes(w, got)[2] != "Waiting for CI" {
 		t.Errorf("%s after %q; want held, then succeeded", got.State, queuedNotes(w, got))
+	}
+}
+
+// Held by a lock or waiting for its approvals, an auto deployment has not
+// reached AWS: a newer push still supersedes it (GitHub inactive, naming
+// the newer sha), and the newer one waits where it waited.
+func TestAutoDeploySupersededWhileHeldOrAwaitingApproval(t *testing.T) {
+	tests := []struct {
+		name    string
+		setup   func(t *testing.T, w *bottest.World)
+		waiting bot.State
+	}{
+		{name: "held by a lock", waiting: bot.StateQueued, setup: func(t *testing.T, w *bottest.World) {
+			if _, err := w.Service.Lock(context.Background(), "web", "dev", "slack:UOPS", "freeze", 0); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{name: "waiting for approval", waiting: bot.StateWaitingForApproval, setup: func(t *testing.T, w *bottest.World) {
+			w.Service.Config.Apps["web"].Environments["dev"].Approvals = 1
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			w := newWorld(t)
+			w.Service.Scheduler = stopsHere{}
+			w.GitHub.SetChecks(sha1, green("ci/test"))
+			w.GitHub.SetChecks(sha2, green("ci/test"))
+			tt.setup(t, w)
+			first := autoDeploy(t, w, push(sha1, 0))[0]
+			if got := runParked(t, w, first.ID); got.State != tt.waiting {
+				t.Fatalf("first push's deployment %s, want %s", got.State, tt.waiting)
+			}
+			newer := autoDeploy(t, w, push(sha2, time.Minute))[0]
+			if err := w.Service.Shutdown(ctx); err != nil {
+				t.Fatal(err)
+			}
+			got := stored(t, w, first.ID)
+			if got.State != bot.StateSuperseded {
+				t.Fatalf("first push's deployment %s after a newer push; want superseded", got.State)
+			}
+			if last := w.GitHub.LastStatus(got.GitHubDeploymentID); last.State != "inactive" || !strings.Contains(last.Description, "d00dfee") {
+				t.Errorf("its final GitHub status %+v", last)
+			}
+			if got := runParked(t, w, newer.ID); got.State != tt.waiting {
+				t.Errorf("the newer push's deployment %s, want it waiting %s as the first did", got.State, tt.waiting)
+			}
+			if n := len(w.ECS.Calls()); n != 0 {
+				t.Errorf("%d rollouts while held", n)
+			}
+		})
 	}
 }

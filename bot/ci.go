@@ -39,17 +39,30 @@ func (r *run) waitForCI(ctx context.Context, app *App) error {
 			if !r.s.now().Before(deadline) {
 				return Errorf(EUNAVAILABLE, "CI results could not be read within %s: %s", time.Duration(app.CITimeout), ErrorMessage(err))
 			}
-			if note := "could not read CI results: " + ErrorMessage(err) + "; trying again"; note != seen {
-				seen = note
-				r.progress(ctx, note)
+			if line := "could not read CI results: " + ErrorMessage(err) + "; trying again"; "Waiting for CI: "+line != seen {
+				seen = "Waiting for CI: " + line
+				r.s.report(ctx, Update{Deployment: r.d, Status: plain(seen), Line: plain(line)})
 			}
 		} else if err != nil {
 			return fmt.Errorf("read CI results: %w", err)
 		} else {
 			verdict := EvaluateCI(app, checks)
-			if note := "CI: " + describeChecks(checks); note != seen {
-				seen = note
-				r.progress(ctx, note)
+			// The note is what the requester is told while CI runs, on
+			// every medium; the timeline line is the same news as a fact.
+			waits := !verdict.Passed && verdict.Failed == nil && !verdict.NoneReported && r.s.now().Before(deadline)
+			if line := "CI: " + describeChecks(checks); "Waiting for "+line != seen {
+				seen = "Waiting for " + line
+				if waits {
+					// Saved first, as every stage is: one cancelled or
+					// superseded while CI was read must not be shown
+					// waiting again after its end was told.
+					if err := r.save(ctx); err != nil {
+						return err
+					}
+					r.s.report(ctx, Update{Deployment: r.d, Status: plain(seen), Line: plain(line), GitHub: "queued"})
+				} else {
+					r.progress(ctx, line)
+				}
 			}
 			switch {
 			case verdict.NoneReported:

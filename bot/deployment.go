@@ -2,6 +2,7 @@ package bot
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -122,6 +123,29 @@ type Wait struct {
 	// Checked is when the run last looked at what it waits for (not
 	// stored): a wake since then makes the park claimable at once.
 	Checked time.Time
+}
+
+// Waiting says why d has not started, while it waits: what its wait told
+// people ("Queued behind deployment #12 …", "Waiting for CI: ci/test
+// pending", "Held: …"), or "" once it no longer waits. The store keeps
+// the last wait after it ends, so only the wait of d's current stage
+// counts.
+func (d *Deployment) Waiting() string {
+	var kind string
+	switch d.State {
+	case StateQueued:
+		kind = "gate:"
+	case StateWaitingForCI:
+		kind = "ci:"
+	case StateWaitingForApproval:
+		kind = "approval:"
+	default:
+		return ""
+	}
+	if !strings.HasPrefix(d.Wait.On, kind) {
+		return ""
+	}
+	return d.Wait.Note
 }
 
 // WaitForCI names the wait for CI results of sha.

@@ -54,8 +54,9 @@ func TestGateFIFO(t *testing.T) {
 		t.Errorf("state %s, want succeeded once the one ahead was cancelled", got.State)
 	}
 	notes := queuedNotes(w, d)
-	if len(notes) != 2 || notes[1] != "Queued behind deployment #1 (cf7edb2, waiting_for_ci)" {
-		t.Errorf("queued statuses %q; want Queued, then behind #1", notes)
+	// Once through the gate, GitHub stops saying it waits behind #1.
+	if len(notes) != 3 || notes[1] != "Queued behind deployment #1 (cf7edb2, waiting_for_ci)" || notes[2] != "Waiting for CI" {
+		t.Errorf("queued statuses %q; want Queued, then behind #1, then waiting for CI", notes)
 	}
 	if got := stored(t, w, elsewhere.ID); got.State != bot.StateDeploying {
 		t.Errorf("another environment's deployment is %s; the gate must leave it alone", got.State)
@@ -85,8 +86,8 @@ func TestGateHeldByLock(t *testing.T) {
 		t.Errorf("state %s, want succeeded once unlocked", got.State)
 	}
 	notes := queuedNotes(w, d)
-	if len(notes) != 2 || !strings.HasPrefix(notes[1], "Held: web prod is locked by slack:UOPS: freeze") {
-		t.Errorf("queued statuses %q; want Queued, then held by the lock", notes)
+	if len(notes) != 3 || !strings.HasPrefix(notes[1], "Held: web prod is locked by slack:UOPS: freeze") || notes[2] != "Waiting for CI" {
+		t.Errorf("queued statuses %q; want Queued, then held by the lock, then waiting for CI", notes)
 	}
 	// The lock's reason is its owner's words: shown in Slack, it pings no one.
 	held := false

@@ -233,7 +233,13 @@ func (s *Service) envStatus(ctx context.Context, app, env string) (string, error
 		return "", err
 	}
 	for _, d := range inFlight {
-		lines = append(lines, fmt.Sprintf("#%d %s %s", d.ID, slackCode(orDash(d.ShortSHA(), d.Ref)), d.State))
+		line := fmt.Sprintf("#%d %s %s", d.ID, slackCode(orDash(d.ShortSHA(), d.Ref)), d.State)
+		if why := d.Waiting(); why != "" {
+			// What its wait told the requester, whose words (a lock's
+			// reason, a check's name) may be anyone's.
+			line += ": " + Textf("%s", why).Slack()
+		}
+		lines = append(lines, line)
 	}
 	if l, err := s.Store.EnvLock(ctx, app, env, s.now()); err == nil {
 		lines = append(lines, ":lock: "+describeLock(l, "locked").Slack())

@@ -219,7 +219,13 @@ func (r *run) waitTurn(ctx context.Context) error {
 			r.observeStage(d.State)
 			d.State = StateWaitingForCI
 			r.log.Info("stage", "state", d.State)
-			r.s.report(ctx, Update{Deployment: d, Status: Textf("Waiting for CI"), Line: Textf("Waiting for CI")})
+			u := Update{Deployment: d, Status: Textf("Waiting for CI"), Line: Textf("Waiting for CI")}
+			if d.Wait.On == on {
+				// GitHub still shows why it waited in the queue; that is
+				// over. One that never waited there costs no extra call.
+				u.GitHub = "queued"
+			}
+			r.s.report(ctx, u)
 			return nil
 		}
 		var why Text
@@ -246,6 +252,11 @@ func (r *run) waitTurn(ctx context.Context) error {
 		note := why.Plain()
 		if note != d.Wait.Note || d.Wait.On != on {
 			r.log.Info("waiting in queue", "why", note)
+			// Saved first: one cancelled since the gate was read must
+			// not be shown queued after its end was told.
+			if err := r.save(ctx); err != nil {
+				return err
+			}
 			r.s.report(ctx, Update{Deployment: d, Status: why, Line: why, GitHub: "queued"})
 		}
 		if err := r.wait(ctx, on, woken, checked, until, note); err != nil {

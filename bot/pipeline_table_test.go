@@ -67,7 +67,7 @@ func TestPipeline(t *testing.T) {
 					w.Service.NotifyCI(sha)
 				})
 			},
-			wantState: bot.StateSucceeded, wantStatuses: []string{"queued", "in_progress", "success"}, wantDeploys: 1, wantChecks: 2,
+			wantState: bot.StateSucceeded, wantStatuses: []string{"queued", "queued", "in_progress", "success"}, wantDeploys: 1, wantChecks: 2,
 		},
 		{
 			name: "a required check not reported yet is pending", app: "api", ref: sha1, env: "dev",
@@ -78,7 +78,7 @@ func TestPipeline(t *testing.T) {
 					w.Service.NotifyCI(sha)
 				})
 			},
-			wantState: bot.StateSucceeded, wantStatuses: []string{"queued", "in_progress", "success"}, wantDeploys: 1, wantChecks: 2,
+			wantState: bot.StateSucceeded, wantStatuses: []string{"queued", "queued", "in_progress", "success"}, wantDeploys: 1, wantChecks: 2,
 		},
 		{
 			name: "CI still pending at ci_timeout fails", app: "web", ref: sha1, env: "dev",

@@ -49,9 +49,16 @@ func (s *Service) reporters() []Reporter {
 	return append(rs, s.Reporters...)
 }
 
-// report tells every reporter about u.
+// report tells every reporter about u. A run stopped while it tells a
+// stage (cancelled, superseded, its lease lost, shutting down) tells no
+// more of it: whoever stopped it tells the end, or the run that resumes
+// it the stage, and a slow reporter (GitHub) must not let news of a stage
+// left behind overwrite that in the next (Slack).
 func (s *Service) report(ctx context.Context, u Update) {
 	for _, r := range s.reporters() {
+		if ctx.Err() != nil && !u.Deployment.State.Terminal() {
+			return
+		}
 		r.Report(ctx, u)
 	}
 }

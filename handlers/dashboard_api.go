@@ -19,19 +19,21 @@ import (
 // deploymentJSON is the API's shape of a deployment. Every field is always
 // present (null or empty when unknown), so clients can rely on the keys.
 type deploymentJSON struct {
-	ID                 int64          `json:"id"`
-	App                string         `json:"app"`
-	Env                string         `json:"env"`
-	Repo               string         `json:"repo"`
-	Ref                string         `json:"ref"`
-	SHA                string         `json:"sha"`
-	CommitURL          string         `json:"commit_url"`
-	Image              string         `json:"image"`
-	Requester          string         `json:"requester"`
-	Source             bot.Source     `json:"source"`
-	State              bot.State      `json:"state"`
-	Ended              bool           `json:"ended"`
-	Reason             string         `json:"reason"`
+	ID        int64      `json:"id"`
+	App       string     `json:"app"`
+	Env       string     `json:"env"`
+	Repo      string     `json:"repo"`
+	Ref       string     `json:"ref"`
+	SHA       string     `json:"sha"`
+	CommitURL string     `json:"commit_url"`
+	Image     string     `json:"image"`
+	Requester string     `json:"requester"`
+	Source    bot.Source `json:"source"`
+	State     bot.State  `json:"state"`
+	Ended     bool       `json:"ended"`
+	Reason    string     `json:"reason"`
+	// Waiting is why it has not started, while it waits ("" otherwise).
+	Waiting            string         `json:"waiting"`
 	GitHubDeploymentID int64          `json:"github_deployment_id"`
 	PRNumber           int            `json:"pr_number"`
 	EnvironmentURL     string         `json:"environment_url"`
@@ -75,7 +77,7 @@ func (s *Server) toJSON(d *bot.Deployment) deploymentJSON {
 	j := deploymentJSON{
 		ID: d.ID, App: d.App, Env: d.Env, Repo: d.Repo, Ref: d.Ref, SHA: d.SHA,
 		CommitURL: s.commitURL(d.Repo, d.SHA), Image: d.Image,
-		Requester: d.Requester, Source: d.Source, State: d.State, Ended: d.State.Terminal(), Reason: d.Reason,
+		Requester: d.Requester, Source: d.Source, State: d.State, Ended: d.State.Terminal(), Reason: d.Reason, Waiting: d.Waiting(),
 		GitHubDeploymentID: d.GitHubDeploymentID, PRNumber: d.PRNumber, EnvironmentURL: d.EnvironmentURL,
 		RollbackOf: d.RollbackOf, Attempts: d.Attempts,
 		CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC(),

@@ -389,7 +389,7 @@ func TestDashboardNotFound(t *testing.T) {
 var deploymentKeys = []string{
 	"app", "attempts", "commit_url", "created_at", "dashboard_url", "duration_seconds", "ended", "env",
 	"environment_url", "github_deployment_id", "id", "image", "pr_number", "reason", "ref", "repo", "requester",
-	"rollback_of", "sha", "source", "state", "updated_at",
+	"rollback_of", "sha", "source", "state", "updated_at", "waiting",
 }
 
 func keys(m map[string]any) []string {

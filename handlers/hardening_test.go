@@ -426,3 +426,59 @@ func (r *recorder) Respond(ctx context.Context, responseURL string, msg bot.Mess
 	r.responses = append(r.responses, msg.Text)
 	r.mu.Unlock()
 }
+
+// Button clicks are pinned as commands are: a click signed with the right
+// secret from another workspace, organisation or app is refused before it
+// is recorded or acted on.
+func TestSlackInteractionWorkspacePinning(t *testing.T) {
+	w := newReplayWorld(t, bot.SlackConfig{TeamID: "T0ACME", EnterpriseID: "E0ACME", APIAppID: "A0DEPLOY"})
+	ts := w.now.Unix()
+	for _, tc := range []struct {
+		name             string
+		team, org, appID string
+		want             int
+	}{
+		{"another team", "T0EVILCORP", "E0ACME", "A0DEPLOY", http.StatusForbidden},
+		{"another org", "T0ACME", "E0EVIL", "A0DEPLOY", http.StatusForbidden},
+		{"no org", "T0ACME", "", "A0DEPLOY", http.StatusForbidden},
+		{"another app", "T0ACME", "E0ACME", "A0OTHER", http.StatusForbidden},
+		{"ours", "T0ACME", "E0ACME", "A0DEPLOY", http.StatusOK},
+	} {
+		in := map[string]any{
+			"type": "block_actions", "user": map[string]string{"id": "UEVE"},
+			"team": map[string]string{"id": tc.team}, "api_app_id": tc.appID,
+			"response_url": "http://127.0.0.1:1/" + tc.name,
+			"actions":      []map[string]string{{"action_id": "no-such-action", "value": "1"}},
+		}
+		if tc.org != "" {
+			in["enterprise"] = map[string]string{"id": tc.org}
+		}
+		payload, _ := json.Marshal(in)
+		body := url.Values{"payload": {string(payload)}}.Encode()
+		sig := slackSign(slackSecret, ts, body)
+		req, _ := http.NewRequest("POST", w.srv.URL+"/slack/interactions", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Slack-Request-Timestamp", strconv.FormatInt(ts, 10))
+		req.Header.Set("X-Slack-Signature", sig)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("%s: HTTP %d, want %d", tc.name, resp.StatusCode, tc.want)
+		}
+		// The answer is written before the click is acted on; whether it
+		// was recorded as handled is in the store by then.
+		first, err := w.db.RecordDelivery(context.Background(), "slack:"+sig, "slack")
+		if err != nil || first != (tc.want != http.StatusOK) {
+			t.Errorf("%s: recorded as handled = %v (err %v)", tc.name, !first, err)
+		}
+	}
+	w.rec.mu.Lock()
+	responded := len(w.rec.responses)
+	w.rec.mu.Unlock()
+	if responded > 1 {
+		t.Errorf("%d clicks acted on, want only ours", responded)
+	}
+}

@@ -205,7 +205,11 @@ func (f *fleet) slash(t testing.TB, addr, text string) {
 // the benchmarks send hundreds at once.
 func (f *fleet) say(t testing.TB, addr, user, text string) string {
 	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
 	for {
+		if time.Now().After(deadline) {
+			t.Fatalf("/deploy %s: shed for 2 minutes", text)
+		}
 		resp, err := slackemu.SlashCommand(context.Background(), http.DefaultClient, "http://"+addr+"/slack/commands", sandboxSigningSecret, slackemu.Command{
 			UserID: user, ChannelID: f.slack.ChannelID(sandboxChannel), Command: "/deploy", Text: text, ResponseURL: f.slack.NewResponseURL(),
 		})

@@ -64,7 +64,10 @@ func TestBlueGreenSucceedsOnlyAfterBakeTime(t *testing.T) {
 	}
 	// Polls after the bake line was reported are the deployer looking
 	// again and not calling it done.
-	for f.emu.BakePolls("prod", "web") < 3 {
+	for deadline := time.Now().Add(30 * time.Second); f.emu.BakePolls("prod", "web") < 3; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the deployer polled the service deployment %d times in bake time, want 3", f.emu.BakePolls("prod", "web"))
+		}
 		<-time.After(time.Millisecond)
 	}
 	select {

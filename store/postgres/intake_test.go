@@ -74,6 +74,7 @@ func TestIntakeHasItsOwnConnections(t *testing.T) {
 		}()
 	}
 	defer wg.Wait()
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		var waiting int
 		if err := raw.QueryRowContext(ctx, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
@@ -82,6 +83,10 @@ func TestIntakeHasItsOwnConnections(t *testing.T) {
 		}
 		if waiting == pool {
 			break
+		}
+		if time.Now().After(deadline) {
+			release() // or the deferred wg.Wait waits for ever
+			t.Fatalf("%d of %d pipelines wait for the gate's lock", waiting, pool)
 		}
 		time.Sleep(10 * time.Millisecond) // polling PostgreSQL for the waiters
 	}

@@ -5,16 +5,23 @@ import (
 	"runtime"
 	"slices"
 	"testing"
+	"time"
 )
 
-// queued waits until n writers wait at g.
-func queued(g *writeGate, n int) {
+// queued waits until n writers wait at g; a writer that never arrives
+// fails t rather than hanging the test run.
+func queued(t *testing.T, g *writeGate, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
 	for {
 		g.mu.Lock()
 		k := len(g.acks) + len(g.others)
 		g.mu.Unlock()
 		if k >= n {
 			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d writers wait at the gate, want %d", k, n)
 		}
 		runtime.Gosched()
 	}
@@ -39,13 +46,13 @@ func TestWriteGateAcksFirst(t *testing.T) {
 		g.unlock()
 	}
 	go waiter("pipeline 1", false, ctx)
-	queued(g, 1)
+	queued(t, g, 1)
 	go waiter("given up", true, gone)
-	queued(g, 2)
+	queued(t, g, 2)
 	go waiter("ack 1", true, ctx)
-	queued(g, 3)
+	queued(t, g, 3)
 	go waiter("ack 2", true, ctx)
-	queued(g, 4)
+	queued(t, g, 4)
 	cancel()
 	if got := <-order; got != "given up: context canceled" {
 		t.Fatalf("first out: %q, want the one given up", got)

@@ -57,7 +57,13 @@ func deployForApproval(t *testing.T, sb *sandbox, sha string) *bot.Deployment {
 
 func waitForApprovalMessage(t *testing.T, sb *sandbox, id int64) *bot.Deployment {
 	t.Helper()
-	d := waitMessage(t, sb, id, "waiting for approval (0 of 1)")
+	waitMessage(t, sb, id, "waiting for approval (0 of 1)")
+	// Read after the message: the row read before it may predate the
+	// step the message tells of (the pipeline saves, then tells).
+	d, err := sb.bot.store.Deployment(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if d.State != bot.StateWaitingForApproval {
 		t.Fatalf("deployment #%d is %s (%s), its message says it waits for approval", id, d.State, d.Reason)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/deploybot/deploybot/bot"
 	"github.com/deploybot/deploybot/deployer/awsenv"
@@ -265,6 +266,13 @@ func (dp *Deployer) register(ctx context.Context, client *ecs.Client, t *bot.ECS
 	mergeEnvironment(in, t.Container, vars)
 	registered, err := client.RegisterTaskDefinition(ctx, in)
 	if err != nil {
+		// ClientException is ECS refusing the revision itself, as built
+		// from the config (its env_vars): the config must change, and
+		// ECS's words say how. A value it quotes is hidden by the pipeline.
+		var api smithy.APIError
+		if errors.As(err, &api) && api.ErrorCode() == "ClientException" {
+			return "", bot.Errorf(bot.EINVALID, "ECS RegisterTaskDefinition %s refused the new revision: %s", aws.ToString(in.Family), api.ErrorMessage())
+		}
 		return "", fmt.Errorf("ECS RegisterTaskDefinition %s: %w", aws.ToString(in.Family), err)
 	}
 	if registered.TaskDefinition == nil {

@@ -148,3 +148,20 @@ func apiDeployment(t *testing.T, sb *sandbox, ref string) {
 	}
 	sb.github.WaitWebhooks()
 }
+
+// A promotion carries its digest and names no tag: an app whose images
+// are named after git tags promotes like any other.
+func TestPromoteGitTagImages(t *testing.T) {
+	sb := newGitTagSandbox(t)
+	sha := sb.commit("release 1.3.0", "main", "success", false)
+	sb.github.AddTag(sandboxRepo, "v1.3.0", sha)
+	sb.aws.PutImage("takumi-server", "v1.3.0", "sha256:"+strings.Repeat("ef", 32))
+	src := slashDeploy(t, sb, "takumi-server v1.3.0 dev")
+	if src.State != bot.StateSucceeded {
+		t.Fatalf("dev deployment %s: %s", src.State, src.Reason)
+	}
+	d := slashDeploy(t, sb, "promote takumi-server dev prod")
+	if d.State != bot.StateSucceeded || d.Image != src.Image || d.SHA != sha {
+		t.Errorf("promotion = %s (%s), image %s on %s; want succeeded with %s", d.State, d.Reason, d.Image, d.SHA, src.Image)
+	}
+}

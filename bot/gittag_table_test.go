@@ -33,15 +33,7 @@ func TestGitTagImages(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := testConfig()
-			cfg.Apps["web"].Tag = "{{.Tag}}"
-			cfg.Apps["web"].Environments["dev"].AutoDeploy = nil
-			w := bottest.NewWorld(t, cfg)
-			w.GitHub.SetTag("v1.2.3", sha1)
-			w.GitHub.SetRef("refs/tags/v1.2.3", sha1)
-			w.GitHub.SetRef("main", sha3)
-			w.GitHub.SetChecks(sha1, green("ci/test"))
-			w.Images.Push(ecr+"/web", "v1.2.3", digest)
+			w := gitTagWorld(t)
 			d, err := w.Service.Accept(context.Background(), bot.Request{App: "web", Env: "dev", Ref: tt.ref, SHA: tt.sha, Requester: "slack:UDEV", Source: bot.SourceSlack})
 			if tt.wantState == "" {
 				if bot.ErrorCode(err) != bot.EINVALID || !strings.Contains(bot.ErrorMessage(err), tt.wantReason) {
@@ -94,4 +86,34 @@ func TestGitTagRollback(t *testing.T) {
 	if err != nil || d.Ref != "v1.0.0" || d.SHA != sha1 {
 		t.Errorf("Rollback = %+v, %v; want v1.0.0 at sha1", d, err)
 	}
+}
+
+// A dry run of a ref that is not a tag is refused as the deploy would be.
+func TestGitTagDryRun(t *testing.T) {
+	w := gitTagWorld(t)
+	w.GitHub.SetRef("v1.2.3", sha1)
+	_, err := w.Service.Plan(context.Background(), bot.Request{App: "web", Env: "dev", Ref: "main", Requester: "slack:UDEV", Source: bot.SourceSlack})
+	if bot.ErrorCode(err) != bot.EINVALID || !strings.Contains(bot.ErrorMessage(err), `"main" is not a tag of acme/web`) {
+		t.Errorf("dry run of main: %v; want refused as not a tag", err)
+	}
+	p, err := w.Service.Plan(context.Background(), bot.Request{App: "web", Env: "dev", Ref: "v1.2.3", Requester: "slack:UDEV", Source: bot.SourceSlack})
+	if err != nil || p.Image != ecr+"/web@"+digest {
+		t.Errorf("dry run of v1.2.3: %+v, %v; want the image tagged v1.2.3", p, err)
+	}
+}
+
+// gitTagWorld has app web name its images after git tags, with tag
+// v1.2.3 on sha1 (green, its image pushed) and branch main on sha3.
+func gitTagWorld(t *testing.T) *bottest.World {
+	t.Helper()
+	cfg := testConfig()
+	cfg.Apps["web"].Tag = "{{.Tag}}"
+	cfg.Apps["web"].Environments["dev"].AutoDeploy = nil
+	w := bottest.NewWorld(t, cfg)
+	w.GitHub.SetTag("v1.2.3", sha1)
+	w.GitHub.SetRef("refs/tags/v1.2.3", sha1)
+	w.GitHub.SetRef("main", sha3)
+	w.GitHub.SetChecks(sha1, green("ci/test"))
+	w.Images.Push(ecr+"/web", "v1.2.3", digest)
+	return w
 }

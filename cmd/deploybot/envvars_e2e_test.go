@@ -94,6 +94,9 @@ func TestEnvVarsReachAWSAndNowhereElse(t *testing.T) {
 	if !strings.Contains(outputs["dashboard /api/deployments/"+fmt.Sprint(ebDeploy.ID)], "setting DEBUG, SECRET_KEY") {
 		t.Errorf("the EB timeline does not name the variables set")
 	}
+	if !strings.Contains(outputs["dashboard /api/deployments/"+fmt.Sprint(ecsDeploy.ID)], "setting DATABASE_URL, PORT on "+sandboxContainer) {
+		t.Errorf("the ECS timeline does not name the variables set")
+	}
 	if !strings.Contains(outputs["slack"], "Succeeded") || !strings.Contains(outputs["github comments"], pr[:7]) ||
 		!strings.Contains(outputs["dashboard /api/deployments"], sha) || !strings.Contains(outputs["check"], "is valid") {
 		t.Errorf("some output was not read: %v", outputs)

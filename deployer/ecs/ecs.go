@@ -105,7 +105,11 @@ func (dp *Deployer) Deploy(ctx context.Context, d *bot.Deployment, env *bot.Envi
 		if ours, err = dp.register(ctx, client, t, svc, image, d.ID, env.EnvVars); err != nil {
 			return bot.Rollout{}, dp.timedOut(ctx, timeout, beforeRollout, err)
 		}
-		progress("registered task definition " + shortTaskDef(ours))
+		line := "registered task definition " + shortTaskDef(ours)
+		if len(env.EnvVars) > 0 {
+			line += ", setting " + strings.Join(bot.EnvVarNames(env.EnvVars), ", ") + " on " + t.Container
+		}
+		progress(line)
 		// The revision must be on record before the service runs it: a
 		// process that dies after UpdateService but before the record
 		// would leave its successor to register and deploy again.

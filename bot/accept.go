@@ -52,6 +52,9 @@ func (s *Service) Accept(ctx context.Context, req Request) (*Deployment, error) 
 		}
 		return nil, err
 	}
+	if err := s.checkGitTag(ctx, app, env.Name, Repo{FullName: app.Repo, InstallationID: req.InstallationID}, req.Ref, req.SHA, req.Image); err != nil {
+		return nil, err
+	}
 	d := &Deployment{
 		App: app.Name, Env: env.Name, Repo: app.Repo,
 		Ref: req.Ref, SHA: req.SHA,

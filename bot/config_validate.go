@@ -203,6 +203,9 @@ func (a *App) validate(key string) []*ConfigError {
 				bad(k+".elasticbeanstalk.authentication", "needs bucket and key")
 			}
 			errs = append(errs, validateBundle(key+k+".elasticbeanstalk.bundle", eb.Bundle)...)
+			if err := CheckEBEnvVars(env.EnvVars); err != nil {
+				bad(k+".env_vars", "%s", ErrorMessage(err))
+			}
 		}
 		errs = append(errs, validateEnvVars(key+k+".env_vars", env.EnvVars)...)
 		if env.RoleARN != "" && !strings.HasPrefix(env.RoleARN, "arn:") {

@@ -101,6 +101,10 @@ func (s *Service) Plan(ctx context.Context, req Request) (*Plan, error) {
 	}
 	p := &Plan{App: app.Name, Env: env.Name, Ref: req.Ref, SHA: req.SHA, Requester: req.Requester}
 	repo := Repo{FullName: app.Repo, InstallationID: req.InstallationID}
+	// A deploy of it would be refused in Accept: so is its dry run.
+	if err := s.checkGitTag(ctx, app, env.Name, repo, req.Ref, req.SHA, req.Image); err != nil {
+		return nil, err
+	}
 	if p.SHA == "" {
 		if p.SHA, err = s.GitHub.ResolveRef(ctx, repo, req.Ref); err != nil {
 			return nil, fmt.Errorf("resolve %s in %s: %w", req.Ref, app.Repo, err)

@@ -2,6 +2,7 @@ package bot
 
 import (
 	"context"
+	"fmt"
 	"strings"
 )
 
@@ -40,26 +41,39 @@ func rollbackRef(app *App, d *Deployment) string {
 }
 
 // checkGitTag refuses, for an app whose images are named after git tags,
-// a ref that is not a tag of the repository naming d's commit. It runs
-// before the GitHub Deployment is created.
-func (r *run) checkGitTag(ctx context.Context) error {
-	d := r.d
-	app, _, err := r.s.Config.Lookup(d.App, d.Env)
-	if err != nil || !app.UsesGitTag() {
-		return err
+// a ref that is not a tag of the repository, or a tag no longer naming
+// sha when sha is known. A promotion carries its image already and names
+// no tag. Accept calls it before anything is stored: for such apps only,
+// that costs one GitHub read in the accept path, the price of refusing
+// before a row, a GitHub deployment or a Slack message exists.
+func (s *Service) checkGitTag(ctx context.Context, app *App, env string, repo Repo, ref, sha, image string) error {
+	if image != "" || !app.UsesGitTag() {
+		return nil
 	}
-	tags, ok := r.s.GitHub.(GitTags)
+	tags, ok := s.GitHub.(GitTags)
 	if !ok {
 		return Errorf(EINTERNAL, "the GitHub client cannot read git tags")
 	}
-	sha, err := tags.TagCommit(ctx, Repo{FullName: d.Repo, InstallationID: d.InstallationID}, strings.TrimPrefix(d.Ref, "refs/tags/"))
+	tag := strings.TrimPrefix(ref, "refs/tags/")
+	got, err := tags.TagCommit(ctx, repo, tag)
 	switch code := ErrorCode(err); {
 	case code == ENOTFOUND || code == EINVALID:
-		return Errorf(EINVALID, "app %s deploys images named after git tags (tag: %s), and %q is not a tag of %s; deploy a tag, e.g. /deploy %s v1.2.3 %s", app.Name, app.Tag, d.Ref, d.Repo, app.Name, d.Env)
+		return Errorf(EINVALID, "app %s deploys images named after git tags (tag: %s), and %q is not a tag of %s; deploy a tag, e.g. /deploy %s v1.2.3 %s", app.Name, app.Tag, ref, repo.FullName, app.Name, env)
 	case err != nil:
-		return err
-	case d.SHA != "" && sha != d.SHA:
-		return Errorf(EINVALID, "git tag %s names %s now, not %s; deploy the tag again to get its commit", d.Ref, ShortSHA(sha), ShortSHA(d.SHA))
+		return fmt.Errorf("read git tag %q of %s: %w", tag, repo.FullName, err)
+	case sha != "" && got != sha:
+		return Errorf(EINVALID, "git tag %s names %s now, not %s; deploy the tag again to get its commit", ref, ShortSHA(got), ShortSHA(sha))
 	}
 	return nil
+}
+
+// checkGitTag checks again as the run opens: the tag may have moved
+// since it was accepted.
+func (r *run) checkGitTag(ctx context.Context) error {
+	d := r.d
+	app, _, err := r.s.Config.Lookup(d.App, d.Env)
+	if err != nil {
+		return err
+	}
+	return r.s.checkGitTag(ctx, app, d.Env, Repo{FullName: d.Repo, InstallationID: d.InstallationID}, d.Ref, d.SHA, d.Image)
 }

@@ -273,8 +273,11 @@ func (r *run) deploy(ctx context.Context, env *Environment) error {
 	if !ok {
 		return Errorf(EINVALID, "this deploybot cannot deploy to %s targets", env.TargetKind())
 	}
+	// AWS may quote an option value back in an error or an event.
+	hide := envValueHider(env.EnvVars)
 	rollout, err := deployer.Deploy(ctx, d, env, d.Image, RolloutHooks{
 		Progress: func(line string) {
+			line = hide(line)
 			r.log.Info("rollout progress", "detail", line)
 			r.s.report(ctx, Update{Deployment: d, Status: Textf("Deploying: %s", line), Line: plain(line)})
 		},
@@ -284,7 +287,7 @@ func (r *run) deploy(ctx context.Context, env *Environment) error {
 		},
 	})
 	if err != nil {
-		return err
+		return hideEnvValues(err, hide)
 	}
 
 	// The success is recorded before anyone hears of it. A store that
@@ -303,7 +306,7 @@ func (r *run) deploy(ctx context.Context, env *Environment) error {
 	r.observeStage(from)
 	desc := fmt.Sprintf("Deployed %s to %s", d.ShortSHA(), d.Env)
 	if rollout.Detail != "" {
-		desc += " (" + rollout.Detail + ")"
+		desc += " (" + hide(rollout.Detail) + ")"
 	}
 	succeeded := Textf("Succeeded: %s", desc)
 	r.s.report(ctx, Update{Deployment: d, Status: succeeded, Line: succeeded, GitHub: "success", GitHubDescription: plain(desc)})

@@ -155,11 +155,17 @@ func (s *Service) finalStatusPatience() time.Duration {
 
 // Reject closes a GitHub deployment that someone else created and that
 // deploybot will not run (unknown app or env, requester not allowed), with
-// an `error` status that says why.
+// an `error` status that says why; `failure` when what it asks for cannot
+// be deployed at all (a branch where the image is named after a git tag),
+// as a deployment that got that far would have failed.
 func (s *Service) Reject(ctx context.Context, repo Repo, githubID int64, reason error) {
 	s.logger().Warn("github deployment rejected", "repo", repo.FullName, "github_deployment", githubID, "reason", ErrorMessage(reason))
-	st := DeploymentStatus{State: "error", Description: "deploybot: " + ErrorMessage(reason)}
+	state := "error"
+	if ErrorCode(reason) == EINVALID {
+		state = "failure"
+	}
+	st := DeploymentStatus{State: state, Description: "deploybot: " + ErrorMessage(reason)}
 	if err := s.GitHub.CreateDeploymentStatus(ctx, repo, githubID, st); err != nil {
-		s.logger().Warn("github deployment status", "state", "error", "err", err)
+		s.logger().Warn("github deployment status", "state", state, "err", err)
 	}
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -305,21 +304,7 @@ func TestGitHubAPIDeployment(t *testing.T) {
 	// git allows a branch named <!channel>; Slack must not ping anyone.
 	const branch = "<!channel>"
 	sha := sb.commit("api", branch, "success", true)
-	sb.github.AddToken("ghp_octocat", "octocat")
-
-	body, _ := json.Marshal(map[string]any{"ref": branch, "environment": "dev", "required_contexts": []string{}, "payload": map[string]any{}})
-	srvURL := strings.TrimSuffix(sb.cfg.GitHub.APIURL, "/")
-	req, _ := http.NewRequest("POST", srvURL+"/repos/"+sandboxRepo+"/deployments", bytes.NewReader(body))
-	req.Header.Set("Authorization", "token ghp_octocat")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("create deployment: HTTP %d", resp.StatusCode)
-	}
-	sb.github.WaitWebhooks()
+	apiDeployment(t, sb, branch)
 	gd := sb.github.Deployments(sandboxRepo)[0]
 	d, err := sb.bot.store.DeploymentByGitHubID(context.Background(), gd.ID)
 	if err != nil {

@@ -14,6 +14,8 @@ import (
 	"testing"
 
 	"github.com/deploybot/deploybot/bot"
+	"github.com/deploybot/deploybot/emulator/awsemu"
+	"github.com/deploybot/deploybot/emulator/faults"
 )
 
 const envSecret = "s3cr3t-Value-nobody-may-see"
@@ -86,30 +88,14 @@ func TestEnvVarsReachAWSAndNowhereElse(t *testing.T) {
 	}
 
 	// Nowhere else: logs, Slack, GitHub, the dashboard, deploybot check.
-	outputs := map[string]string{"logs": logs.String()}
-	for _, m := range sb.slack.Messages(sandboxChannel) {
-		outputs["slack"] += m.Text + string(m.Blocks)
-		for _, r := range m.History {
-			outputs["slack"] += r.Text + string(r.Blocks)
-		}
-	}
-	for _, d := range sb.github.Deployments(sandboxRepo) {
-		outputs["github deployments"] += d.Description + string(d.RawPayload)
-		for _, st := range sb.github.Statuses(sandboxRepo, d.ID) {
-			outputs["github statuses"] += st.Description + st.LogURL + st.EnvironmentURL
-		}
-	}
-	for _, c := range sb.github.Comments(sandboxRepo, 12) {
-		outputs["github comments"] += c.Body + strings.Join(c.History, "")
-	}
-	for _, path := range []string{"/", "/api/deployments", fmt.Sprintf("/deployments/%d", ecsDeploy.ID), fmt.Sprintf("/deployments/%d", ebDeploy.ID)} {
-		outputs["dashboard "+path] = get(t, sb.bot.URL+path)
-	}
+	outputs := everyOutput(t, sb, logs, ecsDeploy.ID, ebDeploy.ID)
 	outputs["check"] = checkOutput(t, sb)
-	for where, text := range outputs {
-		if strings.Contains(text, envSecret) {
-			t.Errorf("the secret value is in the %s", where)
-		}
+	assertNoSecret(t, outputs)
+	if !strings.Contains(outputs["dashboard /api/deployments/"+fmt.Sprint(ebDeploy.ID)], "setting DEBUG, SECRET_KEY") {
+		t.Errorf("the EB timeline does not name the variables set")
+	}
+	if !strings.Contains(outputs["dashboard /api/deployments/"+fmt.Sprint(ecsDeploy.ID)], "setting DATABASE_URL, PORT on "+sandboxContainer) {
+		t.Errorf("the ECS timeline does not name the variables set")
 	}
 	if !strings.Contains(outputs["slack"], "Succeeded") || !strings.Contains(outputs["github comments"], pr[:7]) ||
 		!strings.Contains(outputs["dashboard /api/deployments"], sha) || !strings.Contains(outputs["check"], "is valid") {
@@ -189,4 +175,114 @@ func checkOutput(t *testing.T, sb *sandbox) string {
 		t.Fatalf("check: %v", err)
 	}
 	return bad.Error() + out.String() + out2.String() + errOut.String()
+}
+
+// everyOutput is what deploybot showed anyone, by where: its logs,
+// Slack, GitHub and the dashboard pages of the deployments ids.
+func everyOutput(t *testing.T, sb *sandbox, logs *syncBuffer, ids ...int64) map[string]string {
+	t.Helper()
+	outputs := map[string]string{"logs": logs.String()}
+	for _, m := range sb.slack.Messages(sandboxChannel) {
+		outputs["slack"] += m.Text + string(m.Blocks)
+		for _, r := range m.History {
+			outputs["slack"] += r.Text + string(r.Blocks)
+		}
+	}
+	for _, d := range sb.github.Deployments(sandboxRepo) {
+		outputs["github deployments"] += d.Description + string(d.RawPayload)
+		for _, st := range sb.github.Statuses(sandboxRepo, d.ID) {
+			outputs["github statuses"] += st.Description + st.LogURL + st.EnvironmentURL
+		}
+	}
+	for _, c := range sb.github.Comments(sandboxRepo, 12) {
+		outputs["github comments"] += c.Body + strings.Join(c.History, "")
+	}
+	paths := []string{"/", "/api/deployments"}
+	for _, id := range ids {
+		paths = append(paths, fmt.Sprintf("/deployments/%d", id), fmt.Sprintf("/api/deployments/%d", id))
+	}
+	for _, path := range paths {
+		outputs["dashboard "+path] = get(t, sb.bot.URL+path)
+	}
+	return outputs
+}
+
+func assertNoSecret(t *testing.T, outputs map[string]string) {
+	t.Helper()
+	for where, text := range outputs {
+		if strings.Contains(text, envSecret) {
+			t.Errorf("the secret value is in the %s", where)
+		}
+	}
+}
+
+// AWS quotes option values back when it refuses them; deploybot shows the
+// variable's name instead, in the failure and everywhere else.
+func TestEnvVarValueQuotedByAWSIsHidden(t *testing.T) {
+	logs := &syncBuffer{}
+	sb, err := newSandbox(context.Background(), "127.0.0.1:0", logs, func(o *options) {
+		o.sandboxConfig = func(c *bot.Config) {
+			envs := c.Apps[sandboxApp].Environments
+			envs["dev"].EnvVars = map[string]string{"DATABASE_URL": "postgres://app:" + envSecret + "@db/app"}
+			envs["staging"].EnvVars = map[string]string{"SECRET_KEY": envSecret}
+		}
+	})
+	if err != nil {
+		t.Fatalf("sandbox: %v", err)
+	}
+	t.Cleanup(sb.Close)
+	sb.aws.Inject(faults.Rule{Match: awsemu.Op("ecs.RegisterTaskDefinition"), Respond: awsemu.Refuse("ClientException",
+		"Container.environment contains an invalid value: postgres://app:"+envSecret+"@db/app")})
+	sb.aws.Inject(faults.Rule{Match: awsemu.Op("elasticbeanstalk.UpdateEnvironment"), Respond: awsemu.Refuse("ConfigurationValidationException",
+		"Configuration validation exception: Invalid option value: '"+envSecret+"' (Namespace: 'aws:elasticbeanstalk:application:environment', OptionName: 'SECRET_KEY')")})
+
+	sha := sb.commit("env vars refused", "main", "success", true)
+	ecsDeploy := slashDeploy(t, sb, "takumi-server "+sha[:7]+" dev")
+	ebDeploy := slashDeploy(t, sb, "takumi-server "+sha[:7]+" staging")
+	for _, d := range []*bot.Deployment{ecsDeploy, ebDeploy} {
+		if d.State != bot.StateFailed {
+			t.Errorf("deployment #%d to %s: %s, want failed", d.ID, d.Env, d.State)
+		}
+	}
+	if !strings.Contains(ebDeploy.Reason, "[value of SECRET_KEY]") {
+		t.Errorf("EB failure %q does not say whose value was refused", ebDeploy.Reason)
+	}
+	if !strings.Contains(ecsDeploy.Reason, "RegisterTaskDefinition") {
+		t.Errorf("ECS failure %q does not say what AWS refused", ecsDeploy.Reason)
+	}
+	settle(t, sb)
+	outputs := everyOutput(t, sb, logs, ecsDeploy.ID, ebDeploy.ID)
+	assertNoSecret(t, outputs)
+	if !strings.Contains(outputs["logs"], "[value of DATABASE_URL]") || !strings.Contains(outputs["logs"], "[value of SECRET_KEY]") {
+		t.Errorf("the logs do not show AWS's refusals with the names in place of the values:\n%s", outputs["logs"])
+	}
+}
+
+// A value over Elastic Beanstalk's limit is refused by deploybot check,
+// naming the variable, not quoting the value.
+func TestCheckRefusesEnvVarOverEBLimit(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "deploybot.yaml")
+	cfg := sandboxConfig + `
+  eb-envs:
+    repo: acme/eb-envs
+    image: quay.io/acme/eb-envs
+    tag: "git_{{.ShortSHA}}"
+    environments:
+      prod:
+        elasticbeanstalk: {application: eb-envs, environment: eb-envs-prod, bucket: b}
+        env_vars: {SECRET_KEY: "${APP_SECRET}", LONG_CERT: "${LONG}"}
+`
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	long := strings.Repeat(envSecret, 10)
+	vars := map[string]string{"APP_SECRET": envSecret, "LONG": long, "STORE": "sqlite:x.db", "GITHUB_API_URL": "http://127.0.0.1:1/", "GITHUB_KEY": string(testKeyPEM()), "SLACK_API_URL": "http://127.0.0.1:1/", "REGISTRY": "127.0.0.1:5000"}
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), []string{"check", "--config", path}, &out, &errOut, func(k string) string { return vars[k] })
+	if err == nil || !strings.Contains(err.Error()+errOut.String(), "LONG_CERT") || !strings.Contains(err.Error()+errOut.String(), "256") {
+		t.Errorf("check of a %d-character value: %v\n%s", len(long), err, errOut.String())
+	}
+	if text := fmt.Sprint(err) + out.String() + errOut.String(); strings.Contains(text, envSecret) {
+		t.Errorf("check quoted the value: %s", text)
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/deploybot/deploybot/bot"
 	"github.com/deploybot/deploybot/deployer/awsenv"
@@ -104,7 +105,11 @@ func (dp *Deployer) Deploy(ctx context.Context, d *bot.Deployment, env *bot.Envi
 		if ours, err = dp.register(ctx, client, t, svc, image, d.ID, env.EnvVars); err != nil {
 			return bot.Rollout{}, dp.timedOut(ctx, timeout, beforeRollout, err)
 		}
-		progress("registered task definition " + shortTaskDef(ours))
+		line := "registered task definition " + shortTaskDef(ours)
+		if len(env.EnvVars) > 0 {
+			line += ", setting " + strings.Join(bot.EnvVarNames(env.EnvVars), ", ") + " on " + t.Container
+		}
+		progress(line)
 		// The revision must be on record before the service runs it: a
 		// process that dies after UpdateService but before the record
 		// would leave its successor to register and deploy again.
@@ -265,6 +270,13 @@ func (dp *Deployer) register(ctx context.Context, client *ecs.Client, t *bot.ECS
 	mergeEnvironment(in, t.Container, vars)
 	registered, err := client.RegisterTaskDefinition(ctx, in)
 	if err != nil {
+		// ClientException is ECS refusing the revision itself, as built
+		// from the config (its env_vars): the config must change, and
+		// ECS's words say how. A value it quotes is hidden by the pipeline.
+		var api smithy.APIError
+		if errors.As(err, &api) && api.ErrorCode() == "ClientException" {
+			return "", bot.Errorf(bot.EINVALID, "ECS RegisterTaskDefinition %s refused the new revision: %s", aws.ToString(in.Family), api.ErrorMessage())
+		}
 		return "", fmt.Errorf("ECS RegisterTaskDefinition %s: %w", aws.ToString(in.Family), err)
 	}
 	if registered.TaskDefinition == nil {

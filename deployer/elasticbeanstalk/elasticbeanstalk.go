@@ -110,6 +110,11 @@ func (dp *Deployer) Deploy(ctx context.Context, d *bot.Deployment, env *bot.Envi
 	if d.SHA == "" {
 		return bot.Rollout{}, bot.Errorf(bot.EINVALID, "deployment %d has no resolved commit sha", d.ID)
 	}
+	// Before any write: EB refuses these only at UpdateEnvironment, after
+	// the bundle and the version exist, and quotes the value it refuses.
+	if err := bot.CheckEBEnvVars(env.EnvVars); err != nil {
+		return bot.Rollout{}, err
+	}
 	progress := hooks.Progress
 	if progress == nil {
 		progress = func(string) {}
@@ -228,13 +233,21 @@ func (r *run) update(ctx context.Context, label string) error {
 			// Another update began since the pre-flight, or the version
 			// vanished: EB's message says which, and names only our things.
 			return bot.Errorf(bot.ECONFLICT, "Elastic Beanstalk refused to update environment %s to version %s: %s", r.t.Environment, label, msg)
+		} else if code == "ConfigurationValidationException" {
+			// The option settings are the config's env_vars: the config
+			// must change. EB may quote a value; the pipeline hides it.
+			return bot.Errorf(bot.EINVALID, "Elastic Beanstalk refused the settings for environment %s: %s", r.t.Environment, msg)
 		}
 		return fmt.Errorf("Elastic Beanstalk UpdateEnvironment %s: %w", r.t.Environment, err)
 	}
 	r.updated = true
 	r.watch = watch{label: label, environment: r.t.Environment, since: start.Add(-clockSkew)}
 	r.watch.requestID, _ = awsmiddleware.GetRequestIDMetadata(up.ResultMetadata)
-	r.progress(fmt.Sprintf("updating environment %s to version %s", r.t.Environment, label))
+	line := fmt.Sprintf("updating environment %s to version %s", r.t.Environment, label)
+	if len(r.env.EnvVars) > 0 {
+		line += ", setting " + strings.Join(bot.EnvVarNames(r.env.EnvVars), ", ")
+	}
+	r.progress(line)
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"time"
+	"unicode/utf8"
 )
 
 // EBStorageBucket is the bucket Elastic Beanstalk keeps the source bundles
@@ -484,6 +485,9 @@ func (s *Server) updateEnvironment(q *queryRequest) (any, error) {
 	if env.status != "Ready" {
 		return nil, clientError("InvalidParameterValue", "Environment named %s is in an invalid state for this operation. Must be Ready.", env.name)
 	}
+	if err := checkEnvProperties(q); err != nil {
+		return nil, err
+	}
 	if label == "" {
 		label = env.version
 	}
@@ -622,4 +626,30 @@ func (s *Server) describeEvents(q *queryRequest) (any, error) {
 	return struct {
 		Events []ebEventXML `xml:"Events>member"`
 	}{out}, nil
+}
+
+// checkEnvProperties applies EB's documented limits on environment
+// properties (a value of at most 256 characters, 4,096 bytes in all as
+// KEY=value) to the option settings of an update, and refuses as EB does,
+// quoting the value it refuses.
+func checkEnvProperties(q *queryRequest) error {
+	total := 0
+	for i := 1; ; i++ {
+		p := fmt.Sprintf("OptionSettings.member.%d.", i)
+		if q.get(p+"OptionName") == "" {
+			break
+		}
+		if q.get(p+"Namespace") != "aws:elasticbeanstalk:application:environment" {
+			continue
+		}
+		name, value := q.get(p+"OptionName"), q.get(p+"Value")
+		if utf8.RuneCountInString(value) > 256 {
+			return clientError("ConfigurationValidationException", "Configuration validation exception: Invalid option value: '%s' (Namespace: 'aws:elasticbeanstalk:application:environment', OptionName: '%s'): Value is too long (max 256 characters)", value, name)
+		}
+		total += len(name) + 1 + len(value)
+	}
+	if total > 4096 {
+		return clientError("ConfigurationValidationException", "Configuration validation exception: Environment properties cannot exceed 4096 bytes in total.")
+	}
+	return nil
 }

@@ -98,3 +98,12 @@ func AccessDenied(w http.ResponseWriter, r *http.Request) {
 		message: "User: arn:aws:iam::" + AccountID + ":user/deploybot is not authorized to perform: " + service + ":" + action}
 	writeFault(w, r, e, "AccessDenied")
 }
+
+// Refuse answers every matched request with a client error of code and
+// message, as AWS refuses a parameter it will not take (its message may
+// quote the parameter).
+func Refuse(code, message string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		writeFault(w, r, &apiError{status: http.StatusBadRequest, code: code, message: message}, code)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -168,4 +169,24 @@ func (s *Service) Reject(ctx context.Context, repo Repo, githubID int64, reason 
 	if err := s.GitHub.CreateDeploymentStatus(ctx, repo, githubID, st); err != nil {
 		s.logger().Warn("github deployment status", "state", state, "err", err)
 	}
+}
+
+// editTurns orders, within this process, the edits of one deployment's
+// messages (Slack, the pull request comment), which each edit overwrites:
+// a run's news of its stage and the end someone else tells (a cancel, a
+// supersede, a rejection) take turns. Whoever ends a deployment stops its
+// run before telling the end, so a run that gets its turn after that
+// finds itself stopped and tells nothing. Striped by id: no map to grow.
+type editTurns [64]sync.Mutex
+
+// take waits for deployment d's turn and returns its release, or nil
+// when the run telling of a stage (ctx) was stopped meanwhile.
+func (t *editTurns) take(ctx context.Context, d *Deployment) (release func()) {
+	mu := &t[uint64(d.ID)%uint64(len(t))]
+	mu.Lock()
+	if ctx.Err() != nil && !d.State.Terminal() {
+		mu.Unlock()
+		return nil
+	}
+	return mu.Unlock
 }

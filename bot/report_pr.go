@@ -16,6 +16,11 @@ func (p prComment) Report(ctx context.Context, u Update) {
 	if d.PRNumber == 0 || u.Status.format == "" {
 		return
 	}
+	release := p.s.edits.take(ctx, d)
+	if release == nil {
+		return
+	}
+	defer release()
 	log := p.s.deploymentLogger(d)
 	repo := Repo{FullName: d.Repo, InstallationID: d.InstallationID}
 	body := p.render(d, u.Status)

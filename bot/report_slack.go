@@ -30,6 +30,11 @@ func (m slackMessage) Report(ctx context.Context, u Update) {
 
 func (m slackMessage) show(ctx context.Context, u Update) {
 	d := u.Deployment
+	release := m.s.edits.take(ctx, d)
+	if release == nil {
+		return
+	}
+	defer release()
 	log := m.s.deploymentLogger(d)
 	msg := m.render(d, u.Status)
 	m.s.approvalView(ctx, d, &msg)

@@ -57,6 +57,7 @@ type Service struct {
 	Scheduler Scheduler
 
 	running sync.WaitGroup // reports sent in the background
+	edits   editTurns      // one edit of a deployment's messages at a time
 	waiters waitBoard      // runs waiting in place here
 }
 

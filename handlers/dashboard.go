@@ -116,7 +116,26 @@ type matrixCell struct {
 	Configured bool
 	Running    *deploymentView
 	InFlight   []deploymentView
-	Lock       *bot.EnvLock
+	Lock       *lockView
+}
+
+// lockView is a lock with its owner named as people know them, as
+// requesters are; "" in OwnerName shows Owner.
+type lockView struct {
+	*bot.EnvLock
+	OwnerName string
+}
+
+// envLock is the unexpired lock of app/env as a page shows it; nil if none.
+func (s *Server) envLock(ctx context.Context, app, env string, now time.Time) (*lockView, error) {
+	l, err := s.Store.EnvLock(ctx, app, env, now)
+	if bot.ErrorCode(err) == bot.ENOTFOUND {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &lockView{EnvLock: l, OwnerName: s.requesterName(ctx, l.Owner)}, nil
 }
 
 // deploymentView is a deployment with the links and times a page shows.
@@ -196,11 +215,7 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 					s.pageError(w, r, err)
 					return
 				}
-				cell.Lock, err = s.Store.EnvLock(ctx, name, env, now)
-				if bot.ErrorCode(err) == bot.ENOTFOUND {
-					cell.Lock, err = nil, nil
-				}
-				if err != nil {
+				if cell.Lock, err = s.envLock(ctx, name, env, now); err != nil {
 					s.pageError(w, r, err)
 					return
 				}

@@ -17,9 +17,6 @@ import (
 	"github.com/deploybot/deploybot/store/postgres/pgtest"
 )
 
-// sandboxApprover may deploy to prod, and so approve there.
-const sandboxApprover = "U0APPROVER"
-
 // newApprovalSandbox is the sandbox with prod asking for one approval
 // within timeout, from people allowed on it (the requester, the approver).
 func newApprovalSandbox(t *testing.T, timeout time.Duration) *sandbox {

@@ -473,3 +473,22 @@ func TestMetricsAfterADeploy(t *testing.T) {
 		}
 	}
 }
+
+// The scenario of `sandbox --once` plays release management too: a dry run,
+// a promotion and an approval, each step checked.
+func TestSandboxScenarioPlaysReleaseManagement(t *testing.T) {
+	sb := newTestSandbox(t)
+	var out strings.Builder
+	if failures := playScenario(context.Background(), sb, &out); len(failures) > 0 {
+		t.Fatalf("the scenario went wrong: %v\n%s", failures, out.String())
+	}
+	for _, want := range []string{
+		"14. /deploy takumi-server ", " prod --dry-run  (the plan only)", "no deployment was created", "no AWS write and no GitHub deployment",
+		"15. /deploy promote takumi-server dev staging", "runs version",
+		"16. /deploy shop-web ", "nothing reached AWS before the approval", "the requester's own approval is refused", "carol approves",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the scenario does not say %q:\n%s", want, out.String())
+		}
+	}
+}

@@ -95,6 +95,13 @@ func TestApprovals(t *testing.T) {
 			if n := len(w.ECS.Calls()); (n == 1) != (tt.wantState == bot.StateSucceeded) {
 				t.Errorf("%d rollouts", n)
 			}
+			// Slack names approvers as it names requesters, in every
+			// update, not as raw ids.
+			for _, m := range w.Chat.History(got.SlackChannel, got.SlackTS) {
+				if strings.Contains(m.Text, "slack:U") {
+					t.Errorf("a Slack update shows a raw id: %s", m.Text)
+				}
+			}
 		})
 	}
 }

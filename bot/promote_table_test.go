@@ -51,3 +51,34 @@ func TestPromotionRefusals(t *testing.T) {
 		})
 	}
 }
+
+// A promotion's Slack message says where it came from once per update,
+// even on the line that itself names the origin.
+func TestPromotionSaysItsOriginOnce(t *testing.T) {
+	w := newWorld(t)
+	image := ecr + "/web@" + digest
+	w.Service.Deployers[bot.TargetECS] = runs{w.ECS, image}
+	src := seed(t, w, "web", "dev", sha1, bot.StateSucceeded)
+	src.Image = image
+	if err := w.Store.UpdateDeployment(context.Background(), src); err != nil {
+		t.Fatal(err)
+	}
+	w.GitHub.SetChecks(sha1, green("ci/test"))
+	d, err := w.Service.Promote(context.Background(), bot.Request{App: "web", Env: "prod", Requester: "slack:UADMIN", Source: bot.SourceSlack, SlackChannel: "CASK"}, "dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Service.Run(context.Background(), d)
+	if got := stored(t, w, d.ID); got.State != bot.StateSucceeded || got.Image != image {
+		t.Fatalf("promotion ended %s with %s (%s)", got.State, got.Image, got.Reason)
+	}
+	history := w.Chat.History(d.SlackChannel, d.SlackTS)
+	for _, m := range history {
+		if n := strings.Count(m.Text, "promoted from dev"); n != 1 {
+			t.Errorf("a Slack update says its origin %d times: %s", n, m.Text)
+		}
+	}
+	if len(history) < 3 {
+		t.Errorf("only %d Slack updates", len(history))
+	}
+}

@@ -41,7 +41,10 @@ type consoleUser struct {
 // The sandbox's seeded people, as the console offers them.
 var (
 	consoleSlackUsers = []consoleUser{
-		{ID: sandboxUser, Name: "alice", Note: "allowed on prod"},
+		// Named as Slack's users.info names them, so the console, the
+		// messages and the dashboard speak of the same person.
+		{ID: sandboxUser, Name: "bob", Note: "allowed on prod"},
+		{ID: sandboxApprover, Name: "carol", Note: "may approve shop-web prod"},
 		{ID: sandboxStranger, Name: "mallory", Note: "not allowed on prod"},
 	}
 	consoleGitHubUsers = []consoleUser{

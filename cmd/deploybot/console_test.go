@@ -166,3 +166,18 @@ func BenchmarkConsoleLive(b *testing.B) {
 	}
 	b.ReportMetric(float64(size)/1024, "KiB/op")
 }
+
+// The console offers the people the sandbox knows under the names Slack
+// gives them, among them someone who can approve what bob asks for.
+func TestConsoleUsersAreSlacksPeople(t *testing.T) {
+	sb := newTestSandbox(t)
+	page := get(t, sb.bot.URL+"/sandbox")
+	for id, name := range map[string]string{sandboxUser: "bob", sandboxApprover: "carol", sandboxStranger: "mallory"} {
+		if !strings.Contains(page, `<option value="`+id+`">`+name+` (`) {
+			t.Errorf("the console does not offer %s as %s", id, name)
+		}
+	}
+	if code, body := consolePost(t, sb, "/sandbox/slash", url.Values{"user": {sandboxApprover}, "text": {"approve 99"}}, true); code != http.StatusOK || !strings.Contains(body, "#99 not found") {
+		t.Errorf("approve as carol: %d %q", code, body)
+	}
+}

@@ -491,4 +491,10 @@ func TestSandboxScenarioPlaysReleaseManagement(t *testing.T) {
 			t.Errorf("the scenario does not say %q:\n%s", want, out.String())
 		}
 	}
+	// The sandbox stays up for people to play in: its prod must deploy
+	// without a bake time only the scenario knows to fast-forward.
+	sha := sb.commit("after the scenario", "main", "success", true)
+	if d := slashDeploy(t, sb, "takumi-server "+sha[:7]+" prod"); d.State != bot.StateSucceeded {
+		t.Errorf("a prod deploy after the scenario ended %s: %s", d.State, d.Reason)
+	}
 }

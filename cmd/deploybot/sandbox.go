@@ -602,6 +602,9 @@ func playRegistryDeploy(ctx context.Context, sb *sandbox, out io.Writer, expect 
 // sandbox fast-forwards on the emulator's clock.
 func playBlueGreen(ctx context.Context, sb *sandbox, out io.Writer, expect func(bool, string, ...any) bool, sha string) {
 	sb.aws.SetStrategy("prod", sandboxService, awsemu.Strategy{Kind: "BLUE_GREEN", BakeTime: 5 * time.Minute})
+	// Only the scenario moves the emulator's clock: left in blue/green,
+	// every later prod deploy of someone playing would bake for ever.
+	defer sb.aws.SetStrategy("prod", sandboxService, awsemu.Strategy{})
 	fmt.Fprintf(out, "\n13. prod's service uses ECS blue/green (bake time 5 min); /deploy %s %s prod\n", sandboxApp, sha[:7])
 	id, err := sb.slashAccepted(ctx, fmt.Sprintf("%s %s prod", sandboxApp, sha[:7]))
 	if !expect(err == nil, "deployment accepted (%v)", err) {

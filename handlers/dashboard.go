@@ -153,6 +153,38 @@ type deploymentView struct {
 type deploymentContent struct {
 	D      deploymentView
 	Events []bot.Event
+	// Approvals are who approved it and when, named as people know them.
+	Approvals []approvalView
+}
+
+type approvalView struct {
+	bot.Approval
+	Name string // "" shows Approver
+}
+
+// ApprovalRecords is the part of a store that keeps approvals; a store
+// without it leaves the deployment page without its "Approved by" row.
+type ApprovalRecords interface {
+	Approvals(ctx context.Context, deploymentID int64) ([]bot.Approval, error)
+}
+
+// approvals is who approved deployment id, for its page; a store that
+// cannot say leaves the row out rather than fail the page.
+func (s *Server) approvals(ctx context.Context, id int64) []approvalView {
+	store, ok := s.Store.(ApprovalRecords)
+	if !ok {
+		return nil
+	}
+	given, err := store.Approvals(ctx, id)
+	if err != nil {
+		s.logger().Warn("dashboard: approvals", "deployment", id, "err", err)
+		return nil
+	}
+	views := make([]approvalView, len(given))
+	for i, a := range given {
+		views[i] = approvalView{Approval: a, Name: s.requesterName(ctx, a.Approver)}
+	}
+	return views
 }
 
 type errorContent struct {
@@ -277,7 +309,8 @@ func (s *Server) deploymentPage(w http.ResponseWriter, r *http.Request) {
 	s.render(w, http.StatusOK, "deployment.html", page{
 		Title: fmt.Sprintf("#%d %s → %s", d.ID, d.App, d.Env), Poll: fmt.Sprintf("/api/deployments/%d", d.ID),
 		ETag: etag, Interval: interval, Now: now,
-		Content: deploymentContent{D: s.view(r.Context(), d, now), Events: events}, User: s.signedIn(r), Login: s.loginEnabled(),
+		Content: deploymentContent{D: s.view(r.Context(), d, now), Events: events, Approvals: s.approvals(r.Context(), d.ID)},
+		User:    s.signedIn(r), Login: s.loginEnabled(),
 	})
 }
 

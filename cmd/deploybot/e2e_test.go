@@ -483,7 +483,7 @@ func TestSandboxScenarioPlaysReleaseManagement(t *testing.T) {
 		t.Fatalf("the scenario went wrong: %v\n%s", failures, out.String())
 	}
 	for _, want := range []string{
-		"14. /deploy takumi-server ", " prod --dry-run  (the plan only)", "no deployment was created", "no AWS write and no GitHub deployment",
+		"14. /deploy takumi-server ", " prod --dry-run  (the plan only)", "Commits that would ship: 2", "no deployment was created", "no AWS write and no GitHub deployment",
 		"15. /deploy promote takumi-server dev staging", "runs version",
 		"16. /deploy shop-web ", "nothing reached AWS before the approval", "the requester's own approval is refused", "carol approves",
 	} {

@@ -564,7 +564,7 @@ func playScenario(ctx context.Context, sb *sandbox, out io.Writer) []string {
 	playAutoDeploy(ctx, sb, out, expect)
 	playRegistryDeploy(ctx, sb, out, expect)
 	playBlueGreen(ctx, sb, out, expect, good)
-	playDryRun(ctx, sb, out, expect, third)
+	playDryRun(ctx, sb, out, expect, good)
 	playPromotion(ctx, sb, out, expect)
 	playApproval(ctx, sb, out, expect)
 	return failures
@@ -728,9 +728,19 @@ func (s *sandbox) awsWrites() int {
 	return n
 }
 
-// playDryRun asks for the plan of a deploy to prod: an answer, and no
-// deployment, GitHub deployment or AWS write.
-func playDryRun(ctx context.Context, sb *sandbox, out io.Writer, expect func(bool, string, ...any) bool, sha string) {
+// playDryRun asks for the plan of deploying to prod two commits on top of
+// what prod runs (running): an answer naming them, and no deployment,
+// GitHub deployment or AWS write.
+func playDryRun(ctx context.Context, sb *sandbox, out io.Writer, expect func(bool, string, ...any) bool, running string) {
+	sha := running
+	for i, author := range []string{"octocat", "hubot"} {
+		sum := sha256.Sum256([]byte(fmt.Sprintf("sandbox dry-run commit %d", i)))
+		child := hex.EncodeToString(sum[:20])
+		sb.github.AddChild(sandboxRepo, sha, child, author, fmt.Sprintf("sandbox change %d", i+1))
+		sha = child
+	}
+	sb.github.SetStatus(sandboxRepo, sha, sandboxCheck, "success")
+	sb.aws.PutImage(sandboxApp, "git_"+sha[:7], "sha256:"+strings.Repeat("d", 64))
 	text := fmt.Sprintf("%s %s prod --dry-run", sandboxApp, sha[:7])
 	fmt.Fprintf(out, "\n14. /deploy %s  (the plan only)\n", text)
 	before, err := sb.latest(ctx)
@@ -739,7 +749,7 @@ func playDryRun(ctx context.Context, sb *sandbox, out io.Writer, expect func(boo
 	}
 	writes, ghDeployments := sb.awsWrites(), len(sb.github.Deployments(sandboxRepo))
 	code, reply, err := sb.slash(ctx, sandboxUser, text)
-	if !expect(err == nil && code == http.StatusOK && strings.Contains(reply, "Dry run:") && strings.Contains(reply, "Now:"), "the bot answered with the plan (HTTP %d, %v)", code, err) {
+	if !expect(err == nil && code == http.StatusOK && strings.Contains(reply, "Dry run:") && strings.Contains(reply, "Now:") && strings.Contains(reply, "Commits that would ship: 2"), "the bot answered with the plan and the 2 commits it would ship (HTTP %d, %v)", code, err) {
 		return
 	}
 	for _, line := range strings.Split(reply, "\n") {

@@ -260,7 +260,13 @@ func (c *console) push(_ context.Context, form url.Values) consoleReply {
 	sum := sha256.Sum256([]byte(fmt.Sprintf("console commit %d %d", c.seq, time.Now().UnixNano())))
 	c.mu.Unlock()
 	sha := hex.EncodeToString(sum[:20])
-	c.sb.github.AddCommit(app.Repo, sha)
+	// On top of the branch's head, so GitHub can compare it with what an
+	// env runs and a dry run lists the commits that would ship.
+	if head, ok := c.sb.github.Ref(app.Repo, branch); ok {
+		c.sb.github.AddChild(app.Repo, head, sha, pusher, fmt.Sprintf("console commit %d on %s", c.seq, branch))
+	} else {
+		c.sb.github.AddCommit(app.Repo, sha)
+	}
 	for _, check := range consoleChecks(app) {
 		c.sb.github.SetStatus(app.Repo, sha, check, ci)
 	}

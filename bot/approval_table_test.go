@@ -105,3 +105,12 @@ func TestApprovals(t *testing.T) {
 		})
 	}
 }
+
+// An unknown id gets the same answer as /deploy cancel's: where ids are.
+func TestApproveUnknownDeployment(t *testing.T) {
+	w := newWorld(t)
+	_, err := w.Service.Approve(context.Background(), 99, "slack:UOPS")
+	wantCode(t, err, bot.ENOTFOUND, "no deployment #99. Try /deploy history <app>")
+	_, err = w.Service.RejectDeployment(context.Background(), 99, "slack:UOPS", "")
+	wantCode(t, err, bot.ENOTFOUND, "no deployment #99. Try")
+}

@@ -177,7 +177,7 @@ func TestConsoleUsersAreSlacksPeople(t *testing.T) {
 			t.Errorf("the console does not offer %s as %s", id, name)
 		}
 	}
-	if code, body := consolePost(t, sb, "/sandbox/slash", url.Values{"user": {sandboxApprover}, "text": {"approve 99"}}, true); code != http.StatusOK || !strings.Contains(body, "#99 not found") {
+	if code, body := consolePost(t, sb, "/sandbox/slash", url.Values{"user": {sandboxApprover}, "text": {"approve 99"}}, true); code != http.StatusOK || !strings.Contains(body, "no deployment #99") {
 		t.Errorf("approve as carol: %d %q", code, body)
 	}
 }

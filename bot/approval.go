@@ -142,7 +142,7 @@ func approvers(given []Approval, layout string) Text {
 // who, refusing what may not be decided: a deployment of an env without
 // approvals, or one not waiting for approval.
 func (s *Service) approvable(ctx context.Context, id int64, who, verb string) (*Deployment, *Environment, error) {
-	d, err := s.Store.Deployment(ctx, id)
+	d, err := s.deploymentByID(ctx, id)
 	if err != nil {
 		return nil, nil, err
 	}

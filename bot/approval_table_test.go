@@ -95,6 +95,22 @@ func TestApprovals(t *testing.T) {
 			if n := len(w.ECS.Calls()); (n == 1) != (tt.wantState == bot.StateSucceeded) {
 				t.Errorf("%d rollouts", n)
 			}
+			// Slack names approvers as it names requesters, in every
+			// update, not as raw ids.
+			for _, m := range w.Chat.History(got.SlackChannel, got.SlackTS) {
+				if strings.Contains(m.Text, "slack:U") {
+					t.Errorf("a Slack update shows a raw id: %s", m.Text)
+				}
+			}
 		})
 	}
+}
+
+// An unknown id gets the same answer as /deploy cancel's: where ids are.
+func TestApproveUnknownDeployment(t *testing.T) {
+	w := newWorld(t)
+	_, err := w.Service.Approve(context.Background(), 99, "slack:UOPS")
+	wantCode(t, err, bot.ENOTFOUND, "no deployment #99. Try /deploy history <app>")
+	_, err = w.Service.RejectDeployment(context.Background(), 99, "slack:UOPS", "")
+	wantCode(t, err, bot.ENOTFOUND, "no deployment #99. Try")
 }

@@ -88,6 +88,8 @@ var subcommands = []CommandKind{
 	CommandStatus, CommandHistory, CommandStats, CommandLock, CommandUnlock,
 	CommandRollback, CommandCancel, CommandApps, CommandHelp,
 	CommandApprove, CommandReject,
+	// Parsed before these (parseRelease), but reserved and suggested alike.
+	CommandPromote,
 }
 
 // MaxLockDuration is the longest `/deploy lock … <duration>` accepted.

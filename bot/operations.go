@@ -122,15 +122,7 @@ var cancellable = []State{StateReceived, StateQueued, StateWaitingForCI, StateWa
 
 // Cancel ends a deployment that has not reached AWS yet and reports it.
 func (s *Service) Cancel(ctx context.Context, id int64, requester string) (Message, error) {
-	d, err := s.Store.Deployment(ctx, id)
-	if IsNotFound(err) {
-		// Point at where the ids are: history of the one app, if there is one.
-		app := "<app>"
-		if names := s.Config.AppNames(); len(names) == 1 {
-			app = names[0]
-		}
-		return Message{}, Errorf(ENOTFOUND, "no deployment #%d. Try %v to see the recent ones.", id, Name("/deploy history "+app))
-	}
+	d, err := s.deploymentByID(ctx, id)
 	if err != nil {
 		return Message{}, err
 	}
@@ -331,4 +323,19 @@ func (s *Service) Apps() Message {
 		fields = append(fields, Field{Label: name, Value: a.Repo + ": " + strings.Join(envs, ", ")})
 	}
 	return Message{Text: "Apps I deploy:\n" + strings.Join(fieldLines(fields), "\n"), Fields: fields}
+}
+
+// deploymentByID is deployment id for a command that names it; an unknown
+// id is answered with where the ids are: the history of the one app, if
+// there is one.
+func (s *Service) deploymentByID(ctx context.Context, id int64) (*Deployment, error) {
+	d, err := s.Store.Deployment(ctx, id)
+	if IsNotFound(err) {
+		app := "<app>"
+		if names := s.Config.AppNames(); len(names) == 1 {
+			app = names[0]
+		}
+		return nil, Errorf(ENOTFOUND, "no deployment #%d. Try %v to see the recent ones.", id, Name("/deploy history "+app))
+	}
+	return d, err
 }

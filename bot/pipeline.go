@@ -83,7 +83,7 @@ func (r *run) pipeline(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := r.enter(ctx, StateVerifyingImage, "in_progress", fmt.Sprintf("Approved by %s; checking the image", approvers(given, "").Plain())); err != nil {
+		if err := r.enterText(ctx, StateVerifyingImage, "in_progress", Textf("Approved by %v; checking the image", approvers(given, ""))); err != nil {
 			return err
 		}
 	}
@@ -320,6 +320,12 @@ func (r *run) deploy(ctx context.Context, env *Environment) error {
 // enter persists the new stage before telling anyone about it, so what
 // GitHub and Slack show is never ahead of the store.
 func (r *run) enter(ctx context.Context, state State, githubState, text string) error {
+	return r.enterText(ctx, state, githubState, plain(text))
+}
+
+// enterText is enter with words that name people or code, which each
+// medium shows its own way (a Slack mention, a GitHub login).
+func (r *run) enterText(ctx context.Context, state State, githubState string, text Text) error {
 	from := r.d.State
 	r.d.State = state
 	if err := r.save(ctx); err != nil {
@@ -328,7 +334,7 @@ func (r *run) enter(ctx context.Context, state State, githubState, text string) 
 	}
 	r.log.Info("stage", "state", state)
 	r.observeStage(from)
-	r.s.report(ctx, Update{Deployment: r.d, Status: plain(text), Line: plain(text), GitHub: githubState})
+	r.s.report(ctx, Update{Deployment: r.d, Status: text, Line: text, GitHub: githubState})
 	return nil
 }
 

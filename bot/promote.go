@@ -60,6 +60,9 @@ func (s *Service) Promote(ctx context.Context, req Request, from string) (*Deplo
 	}
 	src, err := s.deployedImage(ctx, app.Name, from, running.Image)
 	if IsNotFound(err) {
+		if refusal := s.notYetPromotable(ctx, app.Name, from, running); refusal != nil {
+			return nil, refusal
+		}
 		s.logger().Warn("promotion refused: the source runs what deploybot did not deploy", "app", app.Name, "from", from, "image", running.Image)
 		return nil, Errorf(ECONFLICT, "%s %s runs %v (%s), which deploybot did not deploy there: it was changed outside deploybot, so I will not promote it. Deploy a ref to %s first, or deploy to %s directly", app.Name, from, Name(running.Image), running.Revision, from, req.Env)
 	}
@@ -73,4 +76,24 @@ func (s *Service) Promote(ctx context.Context, req Request, from string) (*Deplo
 	req.Ref, req.SHA, req.Image = src.SHA, src.SHA, running.Image
 	req.PromotedFrom = &Promotion{Env: from, Deployment: src.ID, Digest: digest}
 	return s.Accept(ctx, req)
+}
+
+// notYetPromotable is the refusal when a deployment of deploybot put what
+// from runs there but has not succeeded: still rolling out, or ended badly.
+// Blaming an outside change then would send people hunting for a culprit.
+func (s *Service) notYetPromotable(ctx context.Context, app, from string, running Running) error {
+	tried, err := s.Store.ListDeployments(ctx, DeploymentFilter{App: app, Env: from, Limit: 50})
+	if err != nil {
+		return fmt.Errorf("read history of %s %s: %w", app, from, err)
+	}
+	for _, d := range tried {
+		if d.Image != running.Image {
+			continue
+		}
+		if !d.State.Terminal() {
+			return Errorf(ECONFLICT, "%s %s is still deploying #%d (%s, %s): I promote only what succeeded there. Promote again once #%d has succeeded", app, from, d.ID, ShortSHA(d.SHA), d.State, d.ID)
+		}
+		return Errorf(ECONFLICT, "%s %s runs %v from #%d (%s), which ended %s: I promote only what succeeded there", app, from, Name(running.Image), d.ID, ShortSHA(d.SHA), d.State)
+	}
+	return nil
 }

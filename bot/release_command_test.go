@@ -58,3 +58,53 @@ func TestParseCommentDryRun(t *testing.T) {
 		t.Errorf("ParseComment with words after --dry-run = %+v; want a reply showing the usage", got)
 	}
 }
+
+// Every line of the contract's Slack grammar, its placeholders filled in,
+// parses as the command it names; and the usage shows each form.
+func TestSlackGrammarLinesParse(t *testing.T) {
+	fill := strings.NewReplacer("<app>", "web", "<ref>", "cf7edb2", "<env>", "prod", "[<env>]", "prod",
+		"[reason]", "freeze", "<id>", "42", "<from>", "dev", "<to>", "prod")
+	for line, want := range map[string]CommandKind{
+		"/deploy <app> <ref> <env>":           CommandDeploy,
+		"/deploy <app> <ref> to <env>":        CommandDeploy,
+		"/deploy status <app> [<env>]":        CommandStatus,
+		"/deploy history <app> [<env>]":       CommandHistory,
+		"/deploy lock <app> <env> [reason]":   CommandLock,
+		"/deploy unlock <app> <env>":          CommandUnlock,
+		"/deploy rollback <app> <env>":        CommandRollback,
+		"/deploy cancel <id>":                 CommandCancel,
+		"/deploy apps":                        CommandApps,
+		"/deploy help":                        CommandHelp,
+		"/deploy <app> <ref> <env> --dry-run": CommandDryRun,
+		"/deploy promote <app> <from> <to>":   CommandPromote,
+		"/deploy approve <id>":                CommandApprove,
+		"/deploy stats <app> [<env>]":         CommandStats,
+	} {
+		got := ParseSlackCommand(fill.Replace(strings.TrimPrefix(line, "/deploy ")))
+		if got.Kind != want || want != CommandHelp && got.Reply != "" {
+			t.Errorf("%s parses as %+v; want %s", line, got, want)
+		}
+		form := strings.Join(strings.Fields(line)[:2], " ")
+		if strings.HasPrefix(line, "/deploy <app>") {
+			form = "/deploy &lt;app&gt;"
+		}
+		if !strings.Contains(SlackUsage, "`"+form) {
+			t.Errorf("/deploy help does not show %s", line)
+		}
+	}
+}
+
+// A mistyped release subcommand gets the same "did you mean" as the others.
+func TestMistypedPromoteSuggestsIt(t *testing.T) {
+	for text, want := range map[string]string{
+		"promte web dev prod": "Did you mean `/deploy promote web dev prod`?",
+		"aprove 42":           "Did you mean `/deploy approve 42`?",
+		"rejcet 42 too risky": "Did you mean `/deploy reject 42 too risky`?",
+		"stat web":            "Did you mean `/deploy stats web`?",
+	} {
+		got := ParseSlackCommand(text)
+		if got.Kind != CommandHelp || !strings.Contains(got.Reply, want) {
+			t.Errorf("ParseSlackCommand(%q) = %+v; want %q", text, got, want)
+		}
+	}
+}

@@ -93,7 +93,10 @@ func (m slackMessage) render(d *Deployment, status Text) Message {
 		{Label: "Stage", Value: string(d.State)},
 	}
 	if p := d.PromotedFrom; p != nil {
-		text += " (" + p.Text().Slack() + ")"
+		// The line that starts the rollout names the origin itself.
+		if !strings.Contains(status.Plain(), p.Text().Plain()) {
+			text += " (" + p.Text().Slack() + ")"
+		}
 		fields = append(fields, Field{Label: "Origin", Value: p.Text().Slack()})
 	}
 	if u := m.s.logURL(d); u != "" {

@@ -116,7 +116,26 @@ type matrixCell struct {
 	Configured bool
 	Running    *deploymentView
 	InFlight   []deploymentView
-	Lock       *bot.EnvLock
+	Lock       *lockView
+}
+
+// lockView is a lock with its owner named as people know them, as
+// requesters are; "" in OwnerName shows Owner.
+type lockView struct {
+	*bot.EnvLock
+	OwnerName string
+}
+
+// envLock is the unexpired lock of app/env as a page shows it; nil if none.
+func (s *Server) envLock(ctx context.Context, app, env string, now time.Time) (*lockView, error) {
+	l, err := s.Store.EnvLock(ctx, app, env, now)
+	if bot.ErrorCode(err) == bot.ENOTFOUND {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &lockView{EnvLock: l, OwnerName: s.requesterName(ctx, l.Owner)}, nil
 }
 
 // deploymentView is a deployment with the links and times a page shows.
@@ -134,6 +153,38 @@ type deploymentView struct {
 type deploymentContent struct {
 	D      deploymentView
 	Events []bot.Event
+	// Approvals are who approved it and when, named as people know them.
+	Approvals []approvalView
+}
+
+type approvalView struct {
+	bot.Approval
+	Name string // "" shows Approver
+}
+
+// ApprovalRecords is the part of a store that keeps approvals; a store
+// without it leaves the deployment page without its "Approved by" row.
+type ApprovalRecords interface {
+	Approvals(ctx context.Context, deploymentID int64) ([]bot.Approval, error)
+}
+
+// approvals is who approved deployment id, for its page; a store that
+// cannot say leaves the row out rather than fail the page.
+func (s *Server) approvals(ctx context.Context, id int64) []approvalView {
+	store, ok := s.Store.(ApprovalRecords)
+	if !ok {
+		return nil
+	}
+	given, err := store.Approvals(ctx, id)
+	if err != nil {
+		s.logger().Warn("dashboard: approvals", "deployment", id, "err", err)
+		return nil
+	}
+	views := make([]approvalView, len(given))
+	for i, a := range given {
+		views[i] = approvalView{Approval: a, Name: s.requesterName(ctx, a.Approver)}
+	}
+	return views
 }
 
 type errorContent struct {
@@ -196,11 +247,7 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 					s.pageError(w, r, err)
 					return
 				}
-				cell.Lock, err = s.Store.EnvLock(ctx, name, env, now)
-				if bot.ErrorCode(err) == bot.ENOTFOUND {
-					cell.Lock, err = nil, nil
-				}
-				if err != nil {
+				if cell.Lock, err = s.envLock(ctx, name, env, now); err != nil {
 					s.pageError(w, r, err)
 					return
 				}
@@ -262,7 +309,8 @@ func (s *Server) deploymentPage(w http.ResponseWriter, r *http.Request) {
 	s.render(w, http.StatusOK, "deployment.html", page{
 		Title: fmt.Sprintf("#%d %s → %s", d.ID, d.App, d.Env), Poll: fmt.Sprintf("/api/deployments/%d", d.ID),
 		ETag: etag, Interval: interval, Now: now,
-		Content: deploymentContent{D: s.view(r.Context(), d, now), Events: events}, User: s.signedIn(r), Login: s.loginEnabled(),
+		Content: deploymentContent{D: s.view(r.Context(), d, now), Events: events, Approvals: s.approvals(r.Context(), d.ID)},
+		User:    s.signedIn(r), Login: s.loginEnabled(),
 	})
 }
 

@@ -22,7 +22,7 @@ type envContent struct {
 	App, Env string
 	Repo     string
 	Running  *deploymentView
-	Lock     *bot.EnvLock
+	Lock     *lockView
 	Recent   []deploymentView
 	User     *session
 	Login    bool // a GitHub login is configured
@@ -109,11 +109,7 @@ func (s *Server) renderEnv(w http.ResponseWriter, r *http.Request, plan *bot.Pla
 		s.pageError(w, r, err)
 		return
 	}
-	c.Lock, err = s.Store.EnvLock(r.Context(), a.Name, e.Name, now)
-	if bot.ErrorCode(err) == bot.ENOTFOUND {
-		c.Lock, err = nil, nil
-	}
-	if err != nil {
+	if c.Lock, err = s.envLock(r.Context(), a.Name, e.Name, now); err != nil {
 		s.pageError(w, r, err)
 		return
 	}

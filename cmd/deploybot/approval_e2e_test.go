@@ -17,9 +17,6 @@ import (
 	"github.com/deploybot/deploybot/store/postgres/pgtest"
 )
 
-// sandboxApprover may deploy to prod, and so approve there.
-const sandboxApprover = "U0APPROVER"
-
 // newApprovalSandbox is the sandbox with prod asking for one approval
 // within timeout, from people allowed on it (the requester, the approver).
 func newApprovalSandbox(t *testing.T, timeout time.Duration) *sandbox {
@@ -193,6 +190,10 @@ func TestApprovalBySecondPersonDeploys(t *testing.T) {
 	m, _ = sb.slack.Message(d.SlackChannel, d.SlackTS)
 	if !strings.Contains(m.Text, "Succeeded") || !strings.Contains(blocksText(t, m), "*Approved by*\n<@"+sandboxApprover+"> at ") {
 		t.Errorf("final Slack message %q does not say who approved: %s", m.Text, m.Blocks)
+	}
+	// The dashboard's page names the approver as Slack does, with the time.
+	if page := get(t, fmt.Sprintf("%s/deployments/%d", sb.bot.URL, d.ID)); !strings.Contains(page, `<dd id="approved-by"><span class="who" title="slack:`+sandboxApprover+`">carol</span> <span class="muted small">at <time datetime="`) {
+		t.Errorf("the dashboard page of #%d does not say carol approved it, and when", d.ID)
 	}
 	if strings.Contains(string(m.Blocks), `"action_id":"approve"`) {
 		t.Errorf("final Slack message still offers Approve: %s", m.Blocks)

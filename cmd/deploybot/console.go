@@ -41,7 +41,10 @@ type consoleUser struct {
 // The sandbox's seeded people, as the console offers them.
 var (
 	consoleSlackUsers = []consoleUser{
-		{ID: sandboxUser, Name: "alice", Note: "allowed on prod"},
+		// Named as Slack's users.info names them, so the console, the
+		// messages and the dashboard speak of the same person.
+		{ID: sandboxUser, Name: "bob", Note: "allowed on prod"},
+		{ID: sandboxApprover, Name: "carol", Note: "may approve shop-web prod"},
 		{ID: sandboxStranger, Name: "mallory", Note: "not allowed on prod"},
 	}
 	consoleGitHubUsers = []consoleUser{
@@ -257,7 +260,13 @@ func (c *console) push(_ context.Context, form url.Values) consoleReply {
 	sum := sha256.Sum256([]byte(fmt.Sprintf("console commit %d %d", c.seq, time.Now().UnixNano())))
 	c.mu.Unlock()
 	sha := hex.EncodeToString(sum[:20])
-	c.sb.github.AddCommit(app.Repo, sha)
+	// On top of the branch's head, so GitHub can compare it with what an
+	// env runs and a dry run lists the commits that would ship.
+	if head, ok := c.sb.github.Ref(app.Repo, branch); ok {
+		c.sb.github.AddChild(app.Repo, head, sha, pusher, fmt.Sprintf("console commit %d on %s", c.seq, branch))
+	} else {
+		c.sb.github.AddCommit(app.Repo, sha)
+	}
 	for _, check := range consoleChecks(app) {
 		c.sb.github.SetStatus(app.Repo, sha, check, ci)
 	}

@@ -166,3 +166,40 @@ func BenchmarkConsoleLive(b *testing.B) {
 	}
 	b.ReportMetric(float64(size)/1024, "KiB/op")
 }
+
+// The console offers the people the sandbox knows under the names Slack
+// gives them, among them someone who can approve what bob asks for.
+func TestConsoleUsersAreSlacksPeople(t *testing.T) {
+	sb := newTestSandbox(t)
+	page := get(t, sb.bot.URL+"/sandbox")
+	for id, name := range map[string]string{sandboxUser: "bob", sandboxApprover: "carol", sandboxStranger: "mallory"} {
+		if !strings.Contains(page, `<option value="`+id+`">`+name+` (`) {
+			t.Errorf("the console does not offer %s as %s", id, name)
+		}
+	}
+	if code, body := consolePost(t, sb, "/sandbox/slash", url.Values{"user": {sandboxApprover}, "text": {"approve 99"}}, true); code != http.StatusOK || !strings.Contains(body, "no deployment #99") {
+		t.Errorf("approve as carol: %d %q", code, body)
+	}
+}
+
+// Commits pushed in the console follow one another, so a dry run of the
+// newer lists what it would ship on top of the deployed one.
+func TestConsolePushesAreComparable(t *testing.T) {
+	sb := newTestSandbox(t)
+	var shas []string
+	for range 2 {
+		code, body := consolePost(t, sb, "/sandbox/push", url.Values{"repo": {sandboxRepo}, "branch": {"feature/plan"}, "ci": {"success"}, "pusher": {sandboxWriter}}, true)
+		m := regexp.MustCompile(`pushed ([0-9a-f]{7}) to`).FindStringSubmatch(body)
+		if code != http.StatusOK || m == nil {
+			t.Fatalf("push: %d %q", code, body)
+		}
+		shas = append(shas, m[1])
+	}
+	if d := slashDeploy(t, sb, "takumi-server "+shas[0]+" dev"); d.State != bot.StateSucceeded {
+		t.Fatalf("deploy of the first push ended %s: %s", d.State, d.Reason)
+	}
+	_, reply, err := sb.slash(context.Background(), sandboxUser, "takumi-server "+shas[1]+" dev --dry-run")
+	if err != nil || !strings.Contains(reply, "Commits that would ship: 1") || !strings.Contains(reply, shas[1]) {
+		t.Errorf("dry run of the second push: %q, %v", reply, err)
+	}
+}

@@ -458,3 +458,28 @@ func TestMetricsAfterADeploy(t *testing.T) {
 		}
 	}
 }
+
+// The scenario of `sandbox --once` plays release management too: a dry run,
+// a promotion and an approval, each step checked.
+func TestSandboxScenarioPlaysReleaseManagement(t *testing.T) {
+	sb := newTestSandbox(t)
+	var out strings.Builder
+	if failures := playScenario(context.Background(), sb, &out); len(failures) > 0 {
+		t.Fatalf("the scenario went wrong: %v\n%s", failures, out.String())
+	}
+	for _, want := range []string{
+		"14. /deploy takumi-server ", " prod --dry-run  (the plan only)", "Commits that would ship: 2", "no deployment was created", "no AWS write and no GitHub deployment",
+		"15. /deploy promote takumi-server dev staging", "runs version",
+		"16. /deploy shop-web ", "nothing reached AWS before the approval", "the requester's own approval is refused", "carol approves",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the scenario does not say %q:\n%s", want, out.String())
+		}
+	}
+	// The sandbox stays up for people to play in: its prod must deploy
+	// without a bake time only the scenario knows to fast-forward.
+	sha := sb.commit("after the scenario", "main", "success", true)
+	if d := slashDeploy(t, sb, "takumi-server "+sha[:7]+" prod"); d.State != bot.StateSucceeded {
+		t.Errorf("a prod deploy after the scenario ended %s: %s", d.State, d.Reason)
+	}
+}

@@ -59,6 +59,13 @@ func TestPromotionLandsTheIdenticalDigest(t *testing.T) {
 	if !strings.Contains(string(page), origin) {
 		t.Errorf("dashboard page of #%d does not say %q", d.ID, origin)
 	}
+	// The lists say it too, not only the deployment's own page.
+	if r := rowOf(get(t, sb.bot.URL+"/"), fmt.Sprintf("history-%d", d.ID)); !strings.Contains(r, origin) {
+		t.Errorf("the dashboard's history row of #%d does not say %q:\n%s", d.ID, origin, r)
+	}
+	if r := rowOf(get(t, sb.bot.URL+"/apps/takumi-server/envs/prod"), fmt.Sprintf("recent-%d", d.ID)); !strings.Contains(r, origin) {
+		t.Errorf("prod's page does not say #%d was %q:\n%s", d.ID, origin, r)
+	}
 
 	// To Elastic Beanstalk: the Dockerrun names the same digest.
 	eb := slashDeploy(t, sb, "promote takumi-server prod staging")
@@ -107,4 +114,14 @@ func TestPromotionRefusals(t *testing.T) {
 	if after := countWorld(t, sb); after != before {
 		t.Errorf("refused promotions changed the world: before %+v, after %+v", before, after)
 	}
+}
+
+// rowOf is the table row of id on page, "" if there is none.
+func rowOf(page, id string) string {
+	start := strings.Index(page, `<tr id="`+id+`">`)
+	if start < 0 {
+		return ""
+	}
+	end := strings.Index(page[start:], "</tr>")
+	return page[start : start+end]
 }

@@ -80,6 +80,18 @@ func TestDashboardShowsSlackNames(t *testing.T) {
 			t.Errorf("%s does not name %s as bob", path, sandboxUser)
 		}
 	}
+	// A lock owner is a person too: named as requesters are.
+	ctx := context.Background()
+	if code, reply, err := sb.slash(ctx, sandboxUser, "lock takumi-server dev names"); err != nil || code != http.StatusOK || !strings.Contains(reply, "Others are refused") {
+		t.Fatalf("lock: %d %q %v", code, reply, err)
+	}
+	page := get(t, sb.bot.URL+"/")
+	if start := strings.Index(page, `data-env="dev"`); start < 0 || !strings.Contains(page[start:], `<strong>Locked</strong> by <span class="who" `+want) {
+		t.Errorf("the matrix does not name the lock owner %s as bob", sandboxUser)
+	}
+	if page := get(t, sb.bot.URL+"/apps/takumi-server/envs/dev"); !strings.Contains(page, `id="lock">by <span class="who" `+want) {
+		t.Errorf("the env page does not name the lock owner %s as bob", sandboxUser)
+	}
 	// Asked once however many pages show the name.
 	asked := 0
 	for _, c := range sb.slack.Calls() {

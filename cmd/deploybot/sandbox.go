@@ -36,6 +36,7 @@ const (
 	sandboxAppID     = 1001
 	sandboxUser      = "U024BE7LH"
 	sandboxStranger  = "U0STRANGER" // a Slack user not allowed on prod
+	sandboxApprover  = "U0APPROVER" // allowed on shop-web prod, which asks for an approval
 	sandboxWriter    = "octocat"    // GitHub login with write access
 	sandboxReader    = "hubot"      // GitHub login with read access
 	sandboxCluster   = "dev"
@@ -54,6 +55,7 @@ const (
 	sandboxWebApp      = "shop-web"
 	sandboxWebRepo     = "acme/shop-web"
 	sandboxWebCluster  = "web"
+	sandboxWebProd     = "shop-web-prod"
 	sandboxRegistryPwd = "sandbox-registry-password"
 )
 
@@ -102,6 +104,7 @@ func newSandbox(ctx context.Context, listen string, logs io.Writer, tweaks ...fu
 	s.emulatorTime = &s.world.Busy
 	s.github.AddRepo(sandboxRepo, sandboxInstall)
 	s.slack.AddUser(slackemu.User{ID: sandboxUser, Name: "bobby", RealName: "Bobby Tables", DisplayName: "bob"})
+	s.slack.AddUser(slackemu.User{ID: sandboxApprover, Name: "carol", RealName: "Carol Approver", DisplayName: "carol"})
 	for _, cluster := range []string{sandboxCluster, "prod"} {
 		s.aws.AddService(cluster, sandboxService, awsemu.TaskDef{
 			Family: sandboxService + "-" + cluster, CPU: "256", Memory: "512",
@@ -119,6 +122,10 @@ func newSandbox(ctx context.Context, listen string, logs io.Writer, tweaks ...fu
 	s.github.AddRepo(sandboxWebRepo, sandboxInstall)
 	s.aws.AddService(sandboxWebCluster, sandboxWebApp, awsemu.TaskDef{
 		Family: sandboxWebApp, CPU: "256", Memory: "512",
+		Containers: []awsemu.Container{{Name: "web", Image: s.oci.Host() + "/acme/shop-web:v0", Memory: 512}},
+	})
+	s.aws.AddService(sandboxWebCluster, sandboxWebProd, awsemu.TaskDef{
+		Family: sandboxWebProd, CPU: "256", Memory: "512",
 		Containers: []awsemu.Container{{Name: "web", Image: s.oci.Host() + "/acme/shop-web:v0", Memory: 512}},
 	})
 
@@ -230,6 +237,11 @@ apps:
       dev:
         ecs: {cluster: web, service: shop-web, container: web}
         timeout: 1m
+      prod:
+        ecs: {cluster: web, service: shop-web-prod, container: web}
+        timeout: 1m
+        allow: ["slack:U024BE7LH", "slack:U0APPROVER", "github:octocat"]
+        approvals: 1
 `
 
 // Close stops the bot, then the emulators, and removes the temp dir.
@@ -552,17 +564,27 @@ func playScenario(ctx context.Context, sb *sandbox, out io.Writer) []string {
 	playAutoDeploy(ctx, sb, out, expect)
 	playRegistryDeploy(ctx, sb, out, expect)
 	playBlueGreen(ctx, sb, out, expect, good)
+	playDryRun(ctx, sb, out, expect, good)
+	playPromotion(ctx, sb, out, expect)
+	playApproval(ctx, sb, out, expect)
 	return failures
+}
+
+// webCommit adds a commit of shop-web with green CI and pushes its image
+// to the sandbox's registry; seed makes the sha.
+func (s *sandbox) webCommit(seed string) (sha, digest string, err error) {
+	sum := sha256.Sum256([]byte(seed))
+	sha = hex.EncodeToString(sum[:20])
+	s.github.AddCommit(sandboxWebRepo, sha, "main")
+	s.github.SetStatus(sandboxWebRepo, sha, "ci/circleci", "success")
+	digest, err = s.oci.Push("acme/shop-web", "git_"+sha[:7])
+	return sha, digest, err
 }
 
 // playRegistryDeploy deploys an image from a registry outside ECR, found
 // through the OCI distribution API after a token challenge.
 func playRegistryDeploy(ctx context.Context, sb *sandbox, out io.Writer, expect func(bool, string, ...any) bool) {
-	sum := sha256.Sum256([]byte("sandbox shop-web commit"))
-	sha := hex.EncodeToString(sum[:20])
-	sb.github.AddCommit(sandboxWebRepo, sha, "main")
-	sb.github.SetStatus(sandboxWebRepo, sha, "ci/circleci", "success")
-	digest, err := sb.oci.Push("acme/shop-web", "git_"+sha[:7])
+	sha, digest, err := sb.webCommit("sandbox shop-web commit")
 	fmt.Fprintf(out, "\n12. /deploy %s %s dev  (image pushed to the registry on %s, which asks for a token)\n", sandboxWebApp, sha[:7], sb.oci.Host())
 	if !expect(err == nil, "pushed %s/acme/shop-web:git_%s (%v)", sb.oci.Host(), sha[:7], err) {
 		return
@@ -580,6 +602,9 @@ func playRegistryDeploy(ctx context.Context, sb *sandbox, out io.Writer, expect 
 // sandbox fast-forwards on the emulator's clock.
 func playBlueGreen(ctx context.Context, sb *sandbox, out io.Writer, expect func(bool, string, ...any) bool, sha string) {
 	sb.aws.SetStrategy("prod", sandboxService, awsemu.Strategy{Kind: "BLUE_GREEN", BakeTime: 5 * time.Minute})
+	// Only the scenario moves the emulator's clock: left in blue/green,
+	// every later prod deploy of someone playing would bake for ever.
+	defer sb.aws.SetStrategy("prod", sandboxService, awsemu.Strategy{})
 	fmt.Fprintf(out, "\n13. prod's service uses ECS blue/green (bake time 5 min); /deploy %s %s prod\n", sandboxApp, sha[:7])
 	id, err := sb.slashAccepted(ctx, fmt.Sprintf("%s %s prod", sandboxApp, sha[:7]))
 	if !expect(err == nil, "deployment accepted (%v)", err) {
@@ -692,4 +717,94 @@ func playSlackDeploy(ctx context.Context, sb *sandbox, out io.Writer, expect fun
 		fmt.Fprintf(out, "       slack: %s\n", text)
 	}
 	return d, true
+}
+
+// awsWrites counts the calls that change what ECS or Elastic Beanstalk run.
+func (s *sandbox) awsWrites() int {
+	n := 0
+	for _, op := range []string{"RegisterTaskDefinition", "UpdateService", "CreateApplicationVersion", "UpdateEnvironment", "PutObject"} {
+		n += s.aws.CallCount(op)
+	}
+	return n
+}
+
+// playDryRun asks for the plan of deploying to prod two commits on top of
+// what prod runs (running): an answer naming them, and no deployment,
+// GitHub deployment or AWS write.
+func playDryRun(ctx context.Context, sb *sandbox, out io.Writer, expect func(bool, string, ...any) bool, running string) {
+	sha := running
+	for i, author := range []string{"octocat", "hubot"} {
+		sum := sha256.Sum256([]byte(fmt.Sprintf("sandbox dry-run commit %d", i)))
+		child := hex.EncodeToString(sum[:20])
+		sb.github.AddChild(sandboxRepo, sha, child, author, fmt.Sprintf("sandbox change %d", i+1))
+		sha = child
+	}
+	sb.github.SetStatus(sandboxRepo, sha, sandboxCheck, "success")
+	sb.aws.PutImage(sandboxApp, "git_"+sha[:7], "sha256:"+strings.Repeat("d", 64))
+	text := fmt.Sprintf("%s %s prod --dry-run", sandboxApp, sha[:7])
+	fmt.Fprintf(out, "\n14. /deploy %s  (the plan only)\n", text)
+	before, err := sb.latest(ctx)
+	if !expect(err == nil, "the store has deployments (%v)", err) {
+		return
+	}
+	writes, ghDeployments := sb.awsWrites(), len(sb.github.Deployments(sandboxRepo))
+	code, reply, err := sb.slash(ctx, sandboxUser, text)
+	if !expect(err == nil && code == http.StatusOK && strings.Contains(reply, "Dry run:") && strings.Contains(reply, "Now:") && strings.Contains(reply, "Commits that would ship: 2"), "the bot answered with the plan and the 2 commits it would ship (HTTP %d, %v)", code, err) {
+		return
+	}
+	for _, line := range strings.Split(reply, "\n") {
+		fmt.Fprintf(out, "       slack: %s\n", line)
+	}
+	after, err := sb.latest(ctx)
+	expect(err == nil && after.ID == before.ID, "no deployment was created (newest is still #%d)", before.ID)
+	expect(sb.awsWrites() == writes && len(sb.github.Deployments(sandboxRepo)) == ghDeployments, "no AWS write and no GitHub deployment")
+}
+
+// playPromotion ships to staging (Elastic Beanstalk) exactly the digest dev
+// (ECS) runs.
+func playPromotion(ctx context.Context, sb *sandbox, out io.Writer, expect func(bool, string, ...any) bool) {
+	fmt.Fprintf(out, "\n15. /deploy promote %s dev staging  (the very digest dev runs)\n", sandboxApp)
+	td, _ := sb.aws.Service(sandboxCluster, sandboxService)
+	devImage := sb.aws.TaskDefinitionImage(td, sandboxContainer)
+	d, ok := playSlackDeploy(ctx, sb, out, expect, "promote "+sandboxApp+" dev staging")
+	if !ok {
+		return
+	}
+	expect(d.State == bot.StateSucceeded && d.PromotedFrom != nil && d.Image == devImage, "#%d ended %s with %s; dev runs %s", d.ID, d.State, d.Image, devImage)
+	ebEnv, _ := sb.aws.EBEnvironment(sandboxEBEnv)
+	expect(strings.Contains(ebEnv.VersionLabel, d.ShortSHA()), "%s runs version %s", sandboxEBEnv, ebEnv.VersionLabel)
+}
+
+// playApproval is a deploy to an env that asks for one approval: the
+// requester cannot give it, someone else allowed there can, and nothing
+// reaches AWS before.
+func playApproval(ctx context.Context, sb *sandbox, out io.Writer, expect func(bool, string, ...any) bool) {
+	sha, _, err := sb.webCommit("sandbox shop-web approved commit")
+	fmt.Fprintf(out, "\n16. /deploy %s %s prod  (prod asks for 1 approval)\n", sandboxWebApp, sha[:7])
+	if !expect(err == nil, "pushed acme/shop-web:git_%s (%v)", sha[:7], err) {
+		return
+	}
+	writes := sb.awsWrites()
+	id, err := sb.slashAccepted(ctx, fmt.Sprintf("%s %s prod", sandboxWebApp, sha[:7]))
+	if !expect(err == nil, "deployment accepted (%v)", err) {
+		return
+	}
+	d, err := sb.bot.store.Deployment(ctx, id)
+	for deadline := time.Now().Add(30 * time.Second); err == nil && d.State != bot.StateWaitingForApproval && !d.State.Terminal() && time.Now().Before(deadline); {
+		<-time.After(5 * time.Millisecond)
+		d, err = sb.bot.store.Deployment(ctx, id)
+	}
+	if !expect(err == nil && d.State == bot.StateWaitingForApproval, "#%d is %s", id, d.State) {
+		return
+	}
+	expect(sb.awsWrites() == writes, "nothing reached AWS before the approval")
+	_, reply, err := sb.slash(ctx, sandboxUser, fmt.Sprintf("approve %d", id))
+	expect(err == nil && strings.Contains(reply, "so you cannot approve it"), "the requester's own approval is refused: %s", reply)
+	_, reply, err = sb.slash(ctx, sandboxApprover, fmt.Sprintf("approve %d", id))
+	expect(err == nil && strings.Contains(reply, "You approved"), "carol approves: %s", reply)
+	d, err = sb.wait(ctx, id)
+	expect(err == nil && d.State == bot.StateSucceeded, "#%d ended %s %s", id, d.State, d.Reason)
+	for _, text := range sb.slackHistory(d) {
+		fmt.Fprintf(out, "       slack: %s\n", text)
+	}
 }

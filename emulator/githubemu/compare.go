@@ -27,6 +27,15 @@ func (e *Emulator) AddChild(repo, parent, sha, login, message string, refs ...st
 	}
 }
 
+// Ref returns the sha ref (a branch or tag name) resolves to in repo.
+func (e *Emulator) Ref(repo, ref string) (string, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	rp := e.mustRepo(repo)
+	sha, ok := rp.refs[ref]
+	return sha, ok
+}
+
 // ancestry is sha and its ancestors, newest first.
 func (rp *repo) ancestry(sha string) []string {
 	var out []string

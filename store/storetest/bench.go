@@ -13,9 +13,8 @@ import (
 // claimable deployments, as bench/ackload leaves at 500 commands/s: one
 // requester's flood over 10 environments, and 50 deployments of others
 // at its end. "picks" claims 4 (a burst) and gives them back; "full" is
-// the claim that can pick nothing, the flooder and every environment of
-// the others at their share, which the dispatcher makes whenever a
-// pipeline ends.
+// the claim that can pick nothing, every environment at its share, which
+// the dispatcher makes whenever a pipeline ends.
 func BenchmarkClaimFair(b *testing.B, s Store) {
 	ctx := context.Background()
 	fs, ok := s.(fairClaimer)
@@ -56,10 +55,14 @@ func BenchmarkClaimFair(b *testing.B, s Store) {
 			return bot.ClaimQuota{Slots: 4, OtherSlots: 4, PerRequester: 12, PerEnv: 4}
 		}, 4)
 	})
+	full := map[string]int{bot.EnvKey("takumi-server", "prod"): 4}
+	for i := range 10 {
+		full[bot.EnvKey("takumi-server", fmt.Sprintf("env%d", i))] = 4
+	}
 	b.Run("full", func(b *testing.B) {
 		run(b, func() bot.ClaimQuota {
 			return bot.ClaimQuota{Slots: 4, OtherSlots: 4, PerRequester: 12, PerEnv: 4,
-				ByRequester: map[string]int{"slack:UFLOOD": 12}, ByEnv: map[string]int{"takumi-server/prod": 4}}
+				ByRequester: map[string]int{"slack:UFLOOD": 12}, ByEnv: full}
 		}, 0)
 	})
 }

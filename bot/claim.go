@@ -40,12 +40,13 @@ type ClaimCandidate struct {
 // The requester's share lends what nobody else takes: once every
 // candidate within its share is picked, slots still free go to
 // candidates over their requester's share that are behind others in
-// their environment. Such a deployment cannot start a rollout in this
-// turn (the gate lets through only the oldest of an environment): it
+// their environment, the oldest candidate of that environment only. Such
+// a deployment cannot start a rollout in this turn (the gate lets
+// through only the oldest of an environment): it
 // opens its GitHub deployment, says what it waits behind and parks,
 // giving its slot back within moments. So a lone requester's flood is
 // parked at the speed of the machine (5,000 took 305 s held to 2 slots
-// by the share, against 57 s without it), while its rollouts stay within
+// by the share; lent, 75 s), while its rollouts stay within
 // the share and someone who comes later waits at most for those short
 // turns, never for a rollout. The environment's share is not lent: it is
 // what keeps a flood to one environment from taking the replica.
@@ -64,6 +65,17 @@ func (q ClaimQuota) Pick(cs []ClaimCandidate) []ClaimCandidate {
 	slots, others := q.Slots, q.OtherSlots
 	var picked []ClaimCandidate
 	taken := map[int64]bool{}
+	// oldest is, per environment, its oldest candidate: a lent turn is
+	// only ever that, so that it never runs beside or ahead of an older
+	// one of its environment, which would leave it telling "queued behind"
+	// a deployment that had not begun (and correcting that a minute later).
+	oldest := map[string]int64{}
+	for _, c := range cs {
+		env := EnvKey(c.App, c.Env)
+		if old, ok := oldest[env]; !ok || c.ID < old {
+			oldest[env] = c.ID
+		}
+	}
 	for _, lend := range []bool{false, true} {
 		for _, c := range cs {
 			if slots <= 0 {
@@ -76,7 +88,8 @@ func (q ClaimQuota) Pick(cs []ClaimCandidate) []ClaimCandidate {
 			if q.ByEnv[env]+byEnv[env] >= q.PerEnv {
 				continue
 			}
-			if q.ByRequester[c.Requester]+byRequester[c.Requester] >= q.PerRequester && !(lend && c.Behind) {
+			if q.ByRequester[c.Requester]+byRequester[c.Requester] >= q.PerRequester &&
+				!(lend && c.Behind && oldest[env] == c.ID) {
 				continue
 			}
 			byRequester[c.Requester]++

@@ -61,14 +61,18 @@ func TestClaimQuotaPickLendsShortTurns(t *testing.T) {
 		{ID: 4, Requester: "slack:ULONE", App: "web", Env: "a", Behind: true},
 		{ID: 5, Requester: "slack:ULONE", App: "web", Env: "a", Behind: true},
 		{ID: 6, Requester: "slack:UOTHER", App: "web", Env: "c", Behind: true},
+		{ID: 7, Requester: "slack:ULONE", App: "web", Env: "d", Behind: true},
+		{ID: 8, Requester: "slack:ULONE", App: "web", Env: "d", Behind: true},
+		{ID: 9, Requester: "slack:ULONE", App: "web", Env: "d", Behind: true},
 	}
 	var got []int64
 	for _, c := range q.Pick(cs) {
 		got = append(got, c.ID)
 	}
 	// UOTHER's 6 within its share first; then the lent slots to the lone
-	// requester's behind ones, the environment's share (2) holding 5 back.
-	if want := []int64{6, 2, 3, 4}; !slices.Equal(got, want) {
+	// requester's behind ones: none of a's, whose head (1) waits for the
+	// share (they would run ahead of it), and of d's only the oldest, 7.
+	if want := []int64{6, 3, 7}; !slices.Equal(got, want) {
 		t.Errorf("Pick = %v, want %v", got, want)
 	}
 }

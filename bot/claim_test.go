@@ -52,7 +52,7 @@ func TestClaimQuotaPick(t *testing.T) {
 func TestClaimQuotaPickLendsShortTurns(t *testing.T) {
 	q := ClaimQuota{
 		Slots: 5, OtherSlots: 5, PerRequester: 2, PerEnv: 2,
-		ByRequester: map[string]int{"slack:ULONE": 2}, ByEnv: map[string]int{},
+		ByRequester: map[string]int{"slack:ULONE": 2}, ByEnv: map[string]int{EnvKey("web", "e"): 1},
 	}
 	cs := []ClaimCandidate{
 		{ID: 1, Requester: "slack:ULONE", App: "web", Env: "a"},
@@ -64,6 +64,7 @@ func TestClaimQuotaPickLendsShortTurns(t *testing.T) {
 		{ID: 7, Requester: "slack:ULONE", App: "web", Env: "d", Behind: true},
 		{ID: 8, Requester: "slack:ULONE", App: "web", Env: "d", Behind: true},
 		{ID: 9, Requester: "slack:ULONE", App: "web", Env: "d", Behind: true},
+		{ID: 10, Requester: "slack:ULONE", App: "web", Env: "e", Behind: true},
 	}
 	var got []int64
 	for _, c := range q.Pick(cs) {
@@ -71,7 +72,8 @@ func TestClaimQuotaPickLendsShortTurns(t *testing.T) {
 	}
 	// UOTHER's 6 within its share first; then the lent slots to the lone
 	// requester's behind ones: none of a's, whose head (1) waits for the
-	// share (they would run ahead of it), and of d's only the oldest, 7.
+	// share (they would run ahead of it), of d's only the oldest, 7, and
+	// none of e's, where something runs here already.
 	if want := []int64{6, 3, 7}; !slices.Equal(got, want) {
 		t.Errorf("Pick = %v, want %v", got, want)
 	}

@@ -36,20 +36,6 @@ type ClaimCandidate struct {
 // Pick returns the candidates to claim, in the order they start:
 // rollbacks first, then deployments with nothing ahead of them in their
 // environment, then the oldest; within the quota.
-//
-// The requester's share lends what nobody else takes: once every
-// candidate within its share is picked, slots still free go to
-// candidates over their requester's share that are behind others in
-// their environment, the oldest candidate of that environment only. Such
-// a deployment cannot start a rollout in this turn (the gate lets
-// through only the oldest of an environment): it
-// opens its GitHub deployment, says what it waits behind and parks,
-// giving its slot back within moments. So a lone requester's flood is
-// parked at the speed of the machine (5,000 took 305 s held to 2 slots
-// by the share; lent, 75 s), while its rollouts stay within
-// the share and someone who comes later waits at most for those short
-// turns, never for a rollout. The environment's share is not lent: it is
-// what keeps a flood to one environment from taking the replica.
 func (q ClaimQuota) Pick(cs []ClaimCandidate) []ClaimCandidate {
 	cs = slices.Clone(cs)
 	slices.SortStableFunc(cs, func(a, b ClaimCandidate) int {
@@ -64,45 +50,24 @@ func (q ClaimQuota) Pick(cs []ClaimCandidate) []ClaimCandidate {
 	byRequester, byEnv := map[string]int{}, map[string]int{}
 	slots, others := q.Slots, q.OtherSlots
 	var picked []ClaimCandidate
-	taken := map[int64]bool{}
-	// oldest is, per environment, its oldest candidate: a lent turn is
-	// only ever that, in an environment nothing runs in here, so that it
-	// never runs beside or ahead of an older one of its environment, which
-	// would leave it telling "queued behind" a deployment that had not
-	// begun, and correct that at its next gate check (measured: 1–6
-	// GitHub statuses in BenchmarkWaitingDeployments' idle minute).
-	oldest := map[string]int64{}
 	for _, c := range cs {
+		if slots <= 0 {
+			break
+		}
+		if !c.Rollback && others <= 0 {
+			continue
+		}
 		env := EnvKey(c.App, c.Env)
-		if old, ok := oldest[env]; !ok || c.ID < old {
-			oldest[env] = c.ID
+		if q.ByRequester[c.Requester]+byRequester[c.Requester] >= q.PerRequester || q.ByEnv[env]+byEnv[env] >= q.PerEnv {
+			continue
 		}
-	}
-	for _, lend := range []bool{false, true} {
-		for _, c := range cs {
-			if slots <= 0 {
-				return picked
-			}
-			if taken[c.ID] || !c.Rollback && others <= 0 {
-				continue
-			}
-			env := EnvKey(c.App, c.Env)
-			if q.ByEnv[env]+byEnv[env] >= q.PerEnv {
-				continue
-			}
-			if q.ByRequester[c.Requester]+byRequester[c.Requester] >= q.PerRequester &&
-				!(lend && c.Behind && oldest[env] == c.ID && q.ByEnv[env] == 0) {
-				continue
-			}
-			byRequester[c.Requester]++
-			byEnv[env]++
-			slots--
-			if !c.Rollback {
-				others--
-			}
-			taken[c.ID] = true
-			picked = append(picked, c)
+		byRequester[c.Requester]++
+		byEnv[env]++
+		slots--
+		if !c.Rollback {
+			others--
 		}
+		picked = append(picked, c)
 	}
 	return picked
 }

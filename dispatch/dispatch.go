@@ -192,9 +192,7 @@ func (s *Dispatcher) Serve(ctx context.Context) error {
 const Capacity = 16
 
 // The shares of the capacity: no requester and no environment takes more
-// than these at once, whoever else waits, except that slots nobody else
-// takes are lent to a requester's deployments queued behind others, which
-// park at the gate at once (bot.ClaimQuota.Pick); rollbacksOnly slots are kept for
+// than these at once, whoever else waits; rollbacksOnly slots are kept for
 // rollbacks, so that undoing a bad release never waits for a free slot.
 // One environment runs one rollout at a time anyway (the gate); its share
 // bounds the work before the gate (GitHub deployment, Slack message) that

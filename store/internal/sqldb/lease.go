@@ -203,14 +203,14 @@ func (s *DB) Wake(ctx context.Context, on string, now time.Time) (int, error) {
 //
 // The read is bounded, whatever the backlog: it sees the oldest
 // claimable rows, the head of each environment's queue and the explicit
-// rollbacks, each arm with a LIMIT; it skips the environments at their
-// share here, and of a requester at its share the rows it cannot be lent. Reading every claimable row
+// rollbacks, each arm with a LIMIT, and skips the requesters and
+// environments already at their share here. Reading every claimable row
 // through window functions, as it did, took 50–130 ms a claim on SQLite
 // with 5,000 waiting (47 % of serve's CPU at 500 commands/s), and as much
 // when it could pick nothing. What a row beyond the oldest ones loses is
-// only its place before the gate: automatic rollbacks and the heads of
-// the queues (a /deploy rollback to an idle environment among them) are
-// read whatever their age, and one behind others in its environment could not
+// only its place before the gate: every row that starts first (rollbacks
+// of automatic or /deploy rollback origin, heads of their queue) is read
+// whatever its age, and one behind others in its environment could not
 // roll out before them anyway (the gate is FIFO). A redeploy of a sha
 // that succeeded before counts as a rollback only once it is read.
 func (s *DB) ClaimFair(ctx context.Context, owner string, now, expires time.Time, q bot.ClaimQuota) ([]bot.Claim, error) {
@@ -228,25 +228,18 @@ func (s *DB) ClaimFair(ctx context.Context, owner string, now, expires time.Time
 	// each arm's order finds its LIMIT and stops.
 	arm := `state NOT IN ` + terminalStates + ` AND (lease_owner = '' OR lease_expires_ms < ?) AND +wake_ms <= ?`
 	armArgs := []any{nowMS, nowMS}
+	if full := atShare(q.ByRequester, q.PerRequester); len(full) > 0 {
+		arm += ` AND requester NOT IN (` + marks(len(full)) + `)`
+		armArgs = append(armArgs, full...)
+	}
 	if full := atShare(q.ByEnv, q.PerEnv); len(full) > 0 {
 		arm += ` AND (app || '/' || env) NOT IN (` + marks(len(full)) + `)`
 		armArgs = append(armArgs, full...)
 	}
-	// A requester at its share gets only what it may be lent (bot's Pick):
-	// deployments behind others in their environment. Heads are never so.
-	heads, headsArgs, lent, lentArgs := arm, armArgs, arm, armArgs
-	if full := atShare(q.ByRequester, q.PerRequester); len(full) > 0 {
-		heads += ` AND requester NOT IN (` + marks(len(full)) + `)`
-		headsArgs = append(slices.Clone(armArgs), full...)
-		lent += ` AND (requester NOT IN (` + marks(len(full)) + `) OR EXISTS (
-			SELECT 1 FROM deployments o WHERE o.app = deployments.app AND o.env = deployments.env
-			AND o.id < deployments.id AND o.state NOT IN ` + terminalStates + `))`
-		lentArgs = append(slices.Clone(armArgs), full...)
-	}
 	window := max(64, 8*q.Slots)
 	const cols = `SELECT id, requester, app, env, sha, source, rollback_of FROM deployments WHERE `
 	var args []any
-	args = append(append(append(append(append(args, lentArgs...), window), headsArgs...), window), lentArgs...)
+	args = append(append(append(append(append(args, armArgs...), window), armArgs...), window), armArgs...)
 	args = append(args, q.Slots, q.PerRequester, q.PerEnv, window)
 	// The window functions cap each requester and environment before the
 	// LIMIT, so that one flood cannot fill the candidates.
@@ -260,11 +253,11 @@ func (s *DB) ClaimFair(ctx context.Context, owner string, now, expires time.Time
 		FROM (SELECT w.*,
 				ROW_NUMBER() OVER (PARTITION BY requester ORDER BY id) AS nth_of_requester,
 				ROW_NUMBER() OVER (PARTITION BY app, env ORDER BY id) AS nth_of_env
-			FROM (SELECT * FROM (`+cols+lent+` ORDER BY id LIMIT ?) oldest
-				UNION SELECT * FROM (`+cols+heads+` AND id IN (
+			FROM (SELECT * FROM (`+cols+arm+` ORDER BY id LIMIT ?) oldest
+				UNION SELECT * FROM (`+cols+arm+` AND id IN (
 					SELECT MIN(id) FROM deployments WHERE state NOT IN `+terminalStates+` GROUP BY app, env)
 					ORDER BY id LIMIT ?) heads
-				UNION SELECT * FROM (`+cols+lent+` AND (source = '`+string(bot.SourceAutoRollback)+`' OR rollback_of <> 0)
+				UNION SELECT * FROM (`+cols+arm+` AND (source = '`+string(bot.SourceAutoRollback)+`' OR rollback_of <> 0)
 					ORDER BY id LIMIT ?) rollbacks) w) c
 		WHERE c.nth_of_requester <= ? AND c.nth_of_env <= ?
 		ORDER BY rollback DESC, behind, c.id LIMIT ?`), args...)

@@ -94,3 +94,12 @@ func TestOpenDoesNotEchoThePassword(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkClaimFair(b *testing.B) {
+	db, err := postgres.Open(context.Background(), pgtest.Schema(b, pgtest.DSN(b)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	storetest.BenchmarkClaimFair(b, db)
+}

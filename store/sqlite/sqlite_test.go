@@ -82,3 +82,12 @@ func TestQueriesCounted(t *testing.T) {
 		t.Errorf("3 reads counted as %d queries", got)
 	}
 }
+
+func BenchmarkClaimFair(b *testing.B) {
+	db, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "deploybot.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	storetest.BenchmarkClaimFair(b, db)
+}

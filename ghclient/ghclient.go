@@ -61,13 +61,7 @@ type Client struct {
 	clients       map[int64]*github.Client // installation → its client
 
 	described described
-	// commitTimes keeps the dates ResolveRef's answer carried, so the
-	// CommitTime a deployment asks next costs no call (a sha's dates never
-	// change). Bounded by maxCommitTimes.
-	commitTimes map[string]time.Time // repo full name + "@" + sha
 }
-
-const maxCommitTimes = 4096
 
 var _ bot.GitHub = (*Client)(nil)
 
@@ -223,14 +217,6 @@ func (c *Client) ResolveRef(ctx context.Context, repo bot.Repo, ref string) (str
 		return "", fmt.Errorf("github: resolve %q in %s: no sha in the answer", ref, repo.FullName)
 	}
 	c.described.keep(repo.FullName, commit.GetSHA(), commit)
-	if at := laterDate(commit.GetCommit().GetAuthor().GetDate().Time, commit.GetCommit().GetCommitter().GetDate().Time); !at.IsZero() {
-		c.mu.Lock()
-		if len(c.commitTimes) >= maxCommitTimes || c.commitTimes == nil {
-			c.commitTimes = map[string]time.Time{}
-		}
-		c.commitTimes[repo.FullName+"@"+commit.GetSHA()] = at
-		c.mu.Unlock()
-	}
 	return commit.GetSHA(), nil
 }
 

@@ -58,11 +58,8 @@ func (c *Client) CommitTime(ctx context.Context, repo bot.Repo, sha string) (tim
 	if !bot.IsFullSHA(sha) {
 		return time.Time{}, bot.Errorf(bot.EINVALID, "%q is not a full commit sha", sha)
 	}
-	c.mu.Lock()
-	at, ok := c.commitTimes[repo.FullName+"@"+sha]
-	c.mu.Unlock()
-	if ok {
-		return at, nil
+	if info, ok := c.described.lookup(repo.FullName, sha); ok && !info.at.IsZero() {
+		return info.at, nil
 	}
 	gh, err := c.clientFor(ctx, repo, owner, name)
 	if err != nil {
@@ -77,7 +74,7 @@ func (c *Client) CommitTime(ctx context.Context, repo bot.Repo, sha string) (tim
 		}
 		return time.Time{}, wrapError(err, fmt.Sprintf("reading commit %s of %s", sha, repo.FullName))
 	}
-	at = laterDate(commit.GetAuthor().GetDate().Time, commit.GetCommitter().GetDate().Time)
+	at := laterDate(commit.GetAuthor().GetDate().Time, commit.GetCommitter().GetDate().Time)
 	if at.IsZero() {
 		return time.Time{}, fmt.Errorf("github: commit %s of %s: no dates in the answer", sha, repo.FullName)
 	}

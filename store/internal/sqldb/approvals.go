@@ -10,7 +10,7 @@ var _ bot.Approvals = (*DB)(nil)
 
 func (s *DB) AddApproval(ctx context.Context, a *bot.Approval) error {
 	at := s.timestamp()
-	_, err := s.sql.ExecContext(ctx, s.q(`INSERT INTO approvals (deployment_id, approver, at) VALUES (?, ?, ?)`), a.DeploymentID, a.Approver, at)
+	_, err := s.exec(ctx, s.q(`INSERT INTO approvals (deployment_id, approver, at) VALUES (?, ?, ?)`), a.DeploymentID, a.Approver, at)
 	if s.d.IsUniqueViolation(err) {
 		return bot.Errorf(bot.ECONFLICT, "%s approved deployment %d already", a.Approver, a.DeploymentID)
 	}
@@ -22,7 +22,7 @@ func (s *DB) AddApproval(ctx context.Context, a *bot.Approval) error {
 }
 
 func (s *DB) Approvals(ctx context.Context, deploymentID int64) ([]bot.Approval, error) {
-	rows, err := s.sql.QueryContext(ctx, s.q(`SELECT deployment_id, approver, at FROM approvals WHERE deployment_id = ? ORDER BY at, approver`), deploymentID)
+	rows, err := s.pool(ctx).QueryContext(ctx, s.q(`SELECT deployment_id, approver, at FROM approvals WHERE deployment_id = ? ORDER BY at, approver`), deploymentID)
 	if err != nil {
 		return nil, err
 	}

@@ -65,7 +65,7 @@ func (s *DB) Unlock(ctx context.Context, app, env string, now time.Time) (*bot.E
 }
 
 func (s *DB) EnvLock(ctx context.Context, app, env string, now time.Time) (*bot.EnvLock, error) {
-	l, err := s.lockTx(ctx, s.sql, app, env, false)
+	l, err := s.lockTx(ctx, s.pool(ctx), app, env, false)
 	if errors.Is(err, sql.ErrNoRows) || err == nil && l.Expired(now) {
 		return nil, bot.Errorf(bot.ENOTFOUND, "%s %s is not locked", app, env)
 	}

@@ -52,6 +52,9 @@ type Dialect struct {
 
 // DB keeps everything bot.Store and the dispatcher need on a *sql.DB.
 type DB struct {
+	// sql is the pipelines' pool. Queries reach it only through pool(ctx),
+	// which gives the intake's contexts their own: a read of the ack's
+	// (the lock check) taken from here waited behind the pipelines.
 	sql *sql.DB
 	// intake, if set, serves the contexts marked bot.WithIntake: a pool
 	// of their own, so that acks never wait for a connection the
@@ -385,7 +388,7 @@ func (s *DB) ListDeployments(ctx context.Context, f bot.DeploymentFilter) ([]*bo
 }
 
 func (s *DB) queryDeployments(ctx context.Context, query string, args ...any) ([]*bot.Deployment, error) {
-	return s.queryDeploymentsTx(ctx, s.sql, query, args...)
+	return s.queryDeploymentsTx(ctx, s.pool(ctx), query, args...)
 }
 
 func (s *DB) queryDeploymentsTx(ctx context.Context, q querier, query string, args ...any) ([]*bot.Deployment, error) {

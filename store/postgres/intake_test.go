@@ -3,7 +3,6 @@ package postgres_test
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"encoding/hex"
 	"sync"
 	"testing"
@@ -12,23 +11,13 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/deploybot/deploybot/bot"
-	"github.com/deploybot/deploybot/store/postgres"
 )
-
-// gateLockClass is the first key of an environment gate's advisory lock
-// (postgres.go).
-const gateLockClass = 0x64706774
 
 // With every connection of the pipelines' pool waiting (here at a gate
 // someone holds), an ack's reads and writes still go through: the intake
 // has connections of its own.
 func TestIntakeHasItsOwnConnections(t *testing.T) {
-	dsn := freshSchema(t, testDSN(t))
-	db, err := postgres.Open(context.Background(), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db, dsn := openFresh(t)
 	ctx := context.Background()
 	b := make([]byte, 6)
 	rand.Read(b)
@@ -38,31 +27,8 @@ func TestIntakeHasItsOwnConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	raw, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { raw.Close() })
-	holder, err := raw.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer holder.Close()
-	var key int32
-	if err := holder.QueryRowContext(ctx, `SELECT hashtext($1::text || '/' || $2::text)`, "web", busy).Scan(&key); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := holder.ExecContext(ctx, `SELECT pg_advisory_lock($1, $2)`, gateLockClass, key); err != nil {
-		t.Fatal(err)
-	}
-	released := false
-	release := func() {
-		if !released {
-			released = true
-			holder.ExecContext(ctx, `SELECT pg_advisory_unlock($1, $2)`, gateLockClass, key)
-		}
-	}
-	defer release()
+	gate := holdGate(t, dsn, "web", busy)
+	defer gate.release()
 
 	const pool = 20 // the pipelines' pool: maxConns
 	var wg sync.WaitGroup
@@ -74,21 +40,9 @@ func TestIntakeHasItsOwnConnections(t *testing.T) {
 		}()
 	}
 	defer wg.Wait()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		var waiting int
-		if err := raw.QueryRowContext(ctx, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
-			AND classid = $1 AND objid = $2::oid AND objsubid = 2`, gateLockClass, uint32(key)).Scan(&waiting); err != nil {
-			t.Fatal(err)
-		}
-		if waiting == pool {
-			break
-		}
-		if time.Now().After(deadline) {
-			release() // or the deferred wg.Wait waits for ever
-			t.Fatalf("%d of %d pipelines wait for the gate's lock", waiting, pool)
-		}
-		time.Sleep(10 * time.Millisecond) // polling PostgreSQL for the waiters
+	if err := gate.awaitWaiters(pool); err != nil {
+		gate.release() // or the deferred wg.Wait waits for ever
+		t.Fatal(err)
 	}
 
 	// Everything an ack asks of the store, reads included: the replay
@@ -127,5 +81,5 @@ func TestIntakeHasItsOwnConnections(t *testing.T) {
 			t.Errorf("%s for an ack with the pipelines' pool taken: %v", step.name, err)
 		}
 	}
-	release()
+	gate.release()
 }

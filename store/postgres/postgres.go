@@ -87,7 +87,9 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		LockMigrations:    fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", migrationLock),
 		SkipLocked:        " FOR UPDATE SKIP LOCKED",
 		LockGate:          fmt.Sprintf("SELECT pg_advisory_xact_lock(%d, hashtext(?::text || '/' || ?::text))", gateLockClass),
-		ShareGate:         fmt.Sprintf("SELECT pg_advisory_xact_lock_shared(%d, hashtext(?::text || '/' || ?::text))", gateLockClass),
+		// Not pulled up into the insert's own projection (it is volatile),
+		// so it runs before the row, and its id, is made.
+		ShareGate: fmt.Sprintf("(SELECT pg_advisory_xact_lock_shared(%d, hashtext(?::text || '/' || ?::text))) AS gate", gateLockClass),
 	})}
 	s.SetIntakePool(intake)
 	if err := s.Migrate(ctx, migrations, "migration"); err != nil {

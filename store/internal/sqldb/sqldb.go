@@ -42,11 +42,15 @@ type Dialect struct {
 	// SerializeWrites lets one write at a time in from this process,
 	// acks first (see writeGate): SQLite, whose file has one writer.
 	SerializeWrites bool
-	// ShareGate, if set, runs before CreateDeployment's insert with app and
-	// env as arguments. Where ids are drawn before commit (PostgreSQL
-	// sequences), a deployment with a smaller id may become visible after
-	// a newer one has passed the gate ahead of it; holding the gate's lock
-	// shared while inserting makes the gate wait for inserts in flight.
+	// ShareGate, if set, is the FROM item of CreateDeployment's insert,
+	// with app and env as arguments, that takes the gate's lock shared
+	// before the row's id is drawn and holds it to the commit. Where ids
+	// are drawn before commit (PostgreSQL sequences), a deployment with a
+	// smaller id may become visible after a newer one has passed the gate
+	// ahead of it; the shared lock makes the gate wait for inserts in
+	// flight. It is one statement, not a transaction of three, because
+	// every ack makes it: BEGIN and COMMIT were two of the ack's five
+	// round trips to PostgreSQL.
 	ShareGate string
 }
 
@@ -246,35 +250,32 @@ const deploymentColumns = `id, app, env, repo, ref, sha, image, requester, sourc
 // CreateDeployment leaves Attempts and the lease at zero whatever d says:
 // only the lease methods write them.
 func (s *DB) CreateDeployment(ctx context.Context, d *bot.Deployment) error {
-	tx, err := s.begin(ctx)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if s.d.ShareGate != "" {
-		if _, err := tx.ExecContext(ctx, s.q(s.d.ShareGate), d.App, d.Env); err != nil {
-			return err
-		}
-	}
 	now := s.timestamp()
 	var promo bot.Promotion
 	if d.PromotedFrom != nil {
 		promo = *d.PromotedFrom
 	}
-	err = tx.QueryRowContext(ctx, s.q(`INSERT INTO deployments (app, env, repo, ref, sha, image, requester, source, state, reason,
+	args := []any{d.App, d.Env, d.Repo, d.Ref, d.SHA, d.Image, d.Requester, string(d.Source), string(d.State), d.Reason,
+		nullID(d.GitHubDeploymentID), d.InstallationID, d.SlackChannel, d.SlackTS, d.SlackResponseURL, d.PRNumber, d.PRCommentID,
+		d.EnvironmentURL, d.RolloutRef, d.RollbackOf, now, now, toMillis(d.PushedAt),
+		promo.Env, promo.Deployment, promo.Digest, toMillis(d.CommittedAt)}
+	values := `VALUES (` + marks(len(args)) + `)`
+	if s.d.ShareGate != "" {
+		values = `SELECT ` + marks(len(args)) + ` FROM ` + s.d.ShareGate
+		args = append(args, d.App, d.Env)
+	}
+	unlock, err := s.lockWrites(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	err = s.pool(ctx).QueryRowContext(ctx, s.q(`INSERT INTO deployments (app, env, repo, ref, sha, image, requester, source, state, reason,
 		github_deployment_id, installation_id, slack_channel, slack_ts, slack_response_url, pr_number, pr_comment_id,
 		environment_url, rollout_ref, rollback_of, created_at, updated_at, pushed_at_ms,
 		promoted_from_env, promoted_from_id, promoted_from_digest, committed_at_ms)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
-		d.App, d.Env, d.Repo, d.Ref, d.SHA, d.Image, d.Requester, string(d.Source), string(d.State), d.Reason,
-		nullID(d.GitHubDeploymentID), d.InstallationID, d.SlackChannel, d.SlackTS, d.SlackResponseURL, d.PRNumber, d.PRCommentID,
-		d.EnvironmentURL, d.RolloutRef, d.RollbackOf, now, now, toMillis(d.PushedAt),
-		promo.Env, promo.Deployment, promo.Digest, toMillis(d.CommittedAt)).Scan(&d.ID)
+		`+values+` RETURNING id`), args...).Scan(&d.ID)
 	if err != nil {
 		return s.translate(err, d)
-	}
-	if err := tx.Commit(); err != nil {
-		return err
 	}
 	d.CreatedAt, d.UpdatedAt = now, now
 	return nil

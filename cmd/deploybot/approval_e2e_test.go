@@ -307,7 +307,9 @@ func TestAutoRollbackNeedsNoApproval(t *testing.T) {
 	sb.aws.FailRollouts("prod", sandboxService, true)
 	second := deployForApproval(t, sb, sb.commit("approval crashloop", "next", "success", true))
 	click(t, sb, sandboxApprover, bot.ActionApprove, second.ID)
-	if d, err := sb.wait(ctx, second.ID); err != nil || d.State != bot.StateFailed {
+	// Failed, or rolled_back already if the rollback won the race to
+	// this read.
+	if d, err := sb.wait(ctx, second.ID); err != nil || d.State != bot.StateFailed && d.State != bot.StateRolledBack {
 		t.Fatalf("failing deployment: %+v, %v", d, err)
 	}
 	rb, err := sb.latest(ctx)

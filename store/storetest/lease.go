@@ -293,3 +293,50 @@ func testClaimFair(t *testing.T, s Store) {
 		t.Errorf("second replica's ClaimFair = %v, want the rest of the flood %v", got, flood[2:])
 	}
 }
+
+// A fair claim reads the head of every environment's queue, however far
+// behind the oldest claimable rows it is and whatever app it is of: the
+// head starts before rows queued behind others.
+func testClaimFairHeads(t *testing.T, s Store) {
+	ctx := context.Background()
+	fs, ok := s.(fairClaimer)
+	if !ok {
+		t.Fatalf("%T has no ClaimFair", s)
+	}
+	add := func(app, env string, st bot.State) int64 {
+		d := newDeployment()
+		d.App, d.Env, d.State = app, env, st
+		if err := s.CreateDeployment(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		return d.ID
+	}
+	// More than a claim reads of the oldest, all behind a running one.
+	running := add("takumi-server", "dev", bot.StateReceived)
+	for range 100 {
+		add("takumi-server", "dev", bot.StateReceived)
+	}
+	if _, err := s.ClaimDeployment(ctx, running, "cli-1", t0, t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	add("worker", "dev", bot.StateFailed)
+	// Heads of environments before, within and after takumi-server's.
+	want := []int64{
+		add("takumi-server", "qa", bot.StateReceived),
+		add("api", "prod", bot.StateReceived),
+		add("worker", "dev", bot.StateReceived),
+	}
+	add("api", "prod", bot.StateReceived)
+	got, err := fs.ClaimFair(ctx, "server-1", t0, t0.Add(time.Minute),
+		bot.ClaimQuota{Slots: 3, OtherSlots: 3, PerRequester: 200, PerEnv: 200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var have []int64
+	for _, c := range got {
+		have = append(have, c.Deployment.ID)
+	}
+	if diff := cmp.Diff(want, have); diff != "" {
+		t.Errorf("ClaimFair (-want +got):\n%s", diff)
+	}
+}

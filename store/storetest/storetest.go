@@ -71,6 +71,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 	t.Run("Pushes", func(t *testing.T) { testPushes(t, open(t)) })
 	t.Run("ParkedVersusCrashed", func(t *testing.T) { testParkedVersusCrashed(t, open(t)) })
 	t.Run("ClaimFair", func(t *testing.T) { testClaimFair(t, open(t)) })
+	t.Run("ClaimFairHeads", func(t *testing.T) { testClaimFairHeads(t, open(t)) })
 	t.Run("Approvals", func(t *testing.T) { testApprovals(t, open(t)) })
 }
 

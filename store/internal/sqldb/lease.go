@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"math"
 	"slices"
 	"strings"
@@ -204,7 +205,9 @@ func (s *DB) Wake(ctx context.Context, on string, now time.Time) (int, error) {
 // The read is bounded, whatever the backlog: it sees the oldest
 // claimable rows, the head of each environment's queue and the explicit
 // rollbacks, each arm with a LIMIT, and skips the requesters and
-// environments already at their share here. Reading every claimable row
+// environments already at their share here. The heads are found by a
+// skip scan (envHeads), an index probe per environment with unfinished
+// deployments, not a read of all of them. Reading every claimable row
 // through window functions, as it did, took 50–130 ms a claim on SQLite
 // with 5,000 waiting (47 % of serve's CPU at 500 commands/s), and as much
 // when it could pick nothing. What a row beyond the oldest ones loses is
@@ -237,13 +240,13 @@ func (s *DB) ClaimFair(ctx context.Context, owner string, now, expires time.Time
 		armArgs = append(armArgs, full...)
 	}
 	window := max(64, 8*q.Slots)
-	const cols = `SELECT id, requester, app, env, sha, source, rollback_of FROM deployments WHERE `
+	const cols = `SELECT ` + candidateColumns + ` FROM deployments WHERE `
 	var args []any
 	args = append(append(append(append(append(args, armArgs...), window), armArgs...), window), armArgs...)
 	args = append(args, q.Slots, q.PerRequester, q.PerEnv, window)
 	// The window functions cap each requester and environment before the
 	// LIMIT, so that one flood cannot fill the candidates.
-	rows, err := s.pool(ctx).QueryContext(ctx, s.q(`SELECT c.id, c.requester, c.app, c.env,
+	rows, err := s.pool(ctx).QueryContext(ctx, s.q(envHeads+`SELECT c.id, c.requester, c.app, c.env,
 			CASE WHEN c.source = '`+string(bot.SourceAutoRollback)+`' OR c.rollback_of <> 0 OR EXISTS (
 				SELECT 1 FROM deployments p WHERE p.app = c.app AND p.env = c.env AND p.sha = c.sha
 				AND p.state = '`+string(bot.StateSucceeded)+`' AND p.id < c.id) THEN 1 ELSE 0 END AS rollback,
@@ -254,8 +257,7 @@ func (s *DB) ClaimFair(ctx context.Context, owner string, now, expires time.Time
 				ROW_NUMBER() OVER (PARTITION BY requester ORDER BY id) AS nth_of_requester,
 				ROW_NUMBER() OVER (PARTITION BY app, env ORDER BY id) AS nth_of_env
 			FROM (SELECT * FROM (`+cols+arm+` ORDER BY id LIMIT ?) oldest
-				UNION SELECT * FROM (`+cols+arm+` AND id IN (
-					SELECT MIN(id) FROM deployments WHERE state NOT IN `+terminalStates+` GROUP BY app, env)
+				UNION SELECT * FROM (SELECT `+candidateColumns+` FROM env_heads WHERE `+arm+`
 					ORDER BY id LIMIT ?) heads
 				UNION SELECT * FROM (`+cols+arm+` AND (source = '`+string(bot.SourceAutoRollback)+`' OR rollback_of <> 0)
 					ORDER BY id LIMIT ?) rollbacks) w) c
@@ -325,6 +327,33 @@ func (s *DB) ClaimFair(ctx context.Context, owner string, now, expires time.Time
 	slices.SortFunc(out, func(a, b bot.Claim) int { return cmp.Compare(order[a.Deployment.ID], order[b.Deployment.ID]) })
 	return out, nil
 }
+
+// candidateColumns are what ClaimFair reads of each candidate.
+const candidateColumns = `id, requester, app, env, sha, source, rollback_of`
+
+// envHeads is the oldest unfinished deployment of each environment, read
+// as a skip scan of deployments_unfinished_app_env: from one environment's
+// head, the next environment's is the first entry past it in the index,
+// one probe per environment. GROUP BY app, env read every unfinished row
+// instead: neither engine skips through the index for it by itself. The next
+// environment is sought within the app first, then in the next app, not
+// as (app, env) > (h.app, h.env): SQLite bounds a row value's range by
+// app alone, and walked all of an app's rows at each step. The heads
+// carry the columns that ClaimFair reads and filters on: joined back to
+// deployments by id, PostgreSQL guessed 100 heads and hashed a scan of
+// the whole table against them.
+var envHeads = func() string {
+	const cols = candidateColumns + `, state, lease_owner, lease_expires_ms, wake_ms`
+	const next = `SELECT d.id FROM deployments d WHERE d.state NOT IN %s AND %s ORDER BY d.app, d.env, d.id LIMIT 1`
+	return `WITH RECURSIVE env_heads AS (
+		SELECT * FROM (SELECT ` + cols + ` FROM deployments WHERE state NOT IN ` + terminalStates + `
+			ORDER BY app, env, id LIMIT 1) first_head
+		UNION ALL
+		SELECT n.` + strings.ReplaceAll(cols, ", ", ", n.") + ` FROM env_heads h JOIN deployments n ON n.id = COALESCE(
+			(` + fmt.Sprintf(next, terminalStates, `d.app = h.app AND d.env > h.env`) + `),
+			(` + fmt.Sprintf(next, terminalStates, `d.app > h.app`) + `)))
+	`
+}()
 
 // atShare lists the keys of running whose count has reached share.
 func atShare(running map[string]int, share int) []any {

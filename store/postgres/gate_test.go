@@ -2,7 +2,9 @@ package postgres_test
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
+	"encoding/hex"
 	"fmt"
 	"testing"
 	"time"
@@ -19,16 +21,17 @@ import (
 func TestInsertDrawsItsIDUnderTheGatesLock(t *testing.T) {
 	db, dsn := openFresh(t)
 	ctx := context.Background()
-	first := &bot.Deployment{App: "web", Env: "prod", Repo: "o/r", Ref: "main", Requester: "slack:U1", Source: bot.SourceSlack, State: bot.StateReceived}
+	env := unsharedEnv()
+	first := &bot.Deployment{App: "web", Env: env, Repo: "o/r", Ref: "main", Requester: "slack:U1", Source: bot.SourceSlack, State: bot.StateReceived}
 	if err := db.CreateDeployment(ctx, first); err != nil {
 		t.Fatal(err)
 	}
 
-	gate := holdGate(t, dsn, "web", "prod")
+	gate := holdGate(t, dsn, "web", env)
 	defer gate.release()
 	created := make(chan error, 1)
 	go func() {
-		d := &bot.Deployment{App: "web", Env: "prod", Repo: "o/r", Ref: "main", Requester: "slack:U2", Source: bot.SourceSlack, State: bot.StateReceived}
+		d := &bot.Deployment{App: "web", Env: env, Repo: "o/r", Ref: "main", Requester: "slack:U2", Source: bot.SourceSlack, State: bot.StateReceived}
 		created <- db.CreateDeployment(bot.WithIntake(ctx), d)
 	}()
 	if err := gate.awaitWaiters(1); err != nil {
@@ -124,4 +127,12 @@ func openFresh(t *testing.T) (*postgres.DB, string) {
 	}
 	t.Cleanup(func() { db.Close() })
 	return db, dsn
+}
+
+// unsharedEnv names an environment no other test's gate lock takes: the
+// advisory locks are the database's, whatever the schema.
+func unsharedEnv() string {
+	b := make([]byte, 6)
+	rand.Read(b)
+	return "env-" + hex.EncodeToString(b)
 }

@@ -2,8 +2,6 @@ package postgres_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"sync"
 	"testing"
 	"time"
@@ -19,9 +17,7 @@ import (
 func TestIntakeHasItsOwnConnections(t *testing.T) {
 	db, dsn := openFresh(t)
 	ctx := context.Background()
-	b := make([]byte, 6)
-	rand.Read(b)
-	busy := "busy-" + hex.EncodeToString(b) // a gate key no one else's test takes
+	busy := unsharedEnv()
 	queued := &bot.Deployment{App: "web", Env: busy, Repo: "o/r", Ref: "main", Requester: "slack:U1", Source: bot.SourceSlack, State: bot.StateQueued}
 	if err := db.CreateDeployment(ctx, queued); err != nil {
 		t.Fatal(err)

@@ -55,7 +55,7 @@ func TestGateFIFO(t *testing.T) {
 	}
 	notes := queuedNotes(w, d)
 	// Once through the gate, GitHub stops saying it waits behind #1.
-	if len(notes) != 3 || notes[1] != "Queued behind deployment #1 (cf7edb2, waiting_for_ci)" || notes[2] != "Waiting for CI" {
+	if len(notes) != 3 || notes[1] != "Queued behind deployment #1 (cf7edb2)" || notes[2] != "Waiting for CI" {
 		t.Errorf("queued statuses %q; want Queued, then behind #1, then waiting for CI", notes)
 	}
 	if got := stored(t, w, elsewhere.ID); got.State != bot.StateDeploying {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 )
 
@@ -239,7 +240,14 @@ func (r *run) waitTurn(ctx context.Context) error {
 				until = exp
 			}
 		case gate.Behind != nil:
-			why = Textf("Queued behind deployment #%d (%s, %s)", gate.Behind.ID, orDash(gate.Behind.ShortSHA(), gate.Behind.Ref), gate.Behind.State)
+			// Only what stays true while it is ahead: not its state, nor the
+			// sha it resolves to, which change without waking this one (it
+			// opens, waits for CI), so that a note naming them went stale and
+			// the next recheck, a minute or ten later, posted a correction to
+			// GitHub and Slack with nothing changed here (docs/benchmarks.md,
+			// BenchmarkWaitingDeployments' idle minute). Who is ahead changes
+			// only when it ends, which wakes this one.
+			why = Textf("Queued behind deployment #%d (%s)", gate.Behind.ID, asked(gate.Behind))
 			if !gate.Next {
 				// Others wait ahead of it, the next of them rechecking each
 				// minute; it cannot pass before one of them ends, and that
@@ -427,4 +435,17 @@ func (r *run) fail(ctx context.Context, err error) {
 	if rb != nil {
 		r.s.Kick()
 	}
+}
+
+// asked names what d was asked to deploy, as given (a full commit sha
+// shortened), which never changes.
+func asked(d *Deployment) string {
+	ref := d.Ref
+	if ref == "" {
+		ref = d.SHA
+	}
+	if len(ref) == 40 && strings.Trim(ref, "0123456789abcdef") == "" {
+		return ShortSHA(ref)
+	}
+	return ref
 }

@@ -3,6 +3,7 @@ package bot_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -72,7 +73,7 @@ func TestWaitingIsToldAndUntold(t *testing.T) {
 	ahead := seed(t, w, "web", "prod", sha1, bot.StateWaitingForCI)
 	d := accept(t, w, "web", sha2, "prod", "slack:UADMIN")
 	got := runParked(t, w, d.ID)
-	told(t, w, got, "Queued behind deployment #1 (cf7edb2, waiting_for_ci)")
+	told(t, w, got, "Queued behind deployment #1 (cf7edb2)")
 
 	if _, err := w.Service.Lock(ctx, "web", "prod", "slack:UOPS", "freeze", 0); err != nil {
 		t.Fatal(err)
@@ -229,5 +230,27 @@ func TestStatusSaysWhyItWaits(t *testing.T) {
 	}
 	if want := "#1 `cf7edb2` queued: Held: web prod is locked by slack:UOPS: freeze &lt;!channel&gt;"; !strings.Contains(status.Text, want) {
 		t.Errorf("status %q lacks %q", status.Text, want)
+	}
+}
+
+// The one ahead moving on (received, queued, waiting for CI) wakes no one
+// behind it, and changes nothing for them: a recheck tells nothing again.
+// A note that named its state went stale, and each recheck corrected it
+// on GitHub and Slack with nothing changed here (docs/benchmarks.md).
+func TestQueuedNoteStaysWhileTheOneAheadMovesOn(t *testing.T) {
+	w := newWorld(t)
+	w.Service.Scheduler = stopsHere{}
+	w.GitHub.SetChecks(sha1, check("ci/test", bot.CheckPending))
+	ahead := accept(t, w, "web", sha1, "dev", "slack:UDEV")
+	d := accept(t, w, "web", sha2, "dev", "slack:UDEV")
+	got := runParked(t, w, d.ID)
+	told(t, w, got, fmt.Sprintf("Queued behind deployment #%d (%s)", ahead.ID, sha1[:7]))
+	statuses := len(w.GitHub.Statuses(got.GitHubDeploymentID))
+	if a := runParked(t, w, ahead.ID); a.State != bot.StateWaitingForCI {
+		t.Fatalf("the one ahead is %s, want waiting_for_ci", a.State)
+	}
+	got = runParked(t, w, d.ID)
+	if n := len(w.GitHub.Statuses(got.GitHubDeploymentID)); n != statuses || got.State != bot.StateQueued {
+		t.Errorf("rechecked: %s, %d GitHub statuses, want queued and still %d (%q)", got.State, n, statuses, got.Wait.Note)
 	}
 }

@@ -33,7 +33,7 @@ func TestDashboardSaysWhyItWaits(t *testing.T) {
 		}
 		return d.ID
 	}
-	const behind = "Queued behind deployment #3 (aaaaaaa, deploying)"
+	const behind = "Queued behind deployment #3 (aaaaaaa)"
 	queued := parked(bot.StateQueued, bot.WaitForGate("api", "dev"), behind)
 	// Through the gate now, its last park still the gate's.
 	through := parked(bot.StateWaitingForCI, bot.WaitForGate("api", "dev"), "Held: api dev is locked by slack:U9")

@@ -99,6 +99,12 @@ type Store interface {
 	Queries() uint64
 }
 
+// intakeWarmer is a store whose acks have connections of their own,
+// opened ahead of the first burst when it serves (PostgreSQL).
+type intakeWarmer interface {
+	WarmIntake(ctx context.Context) error
+}
+
 // OpenStore opens the store a config's `store:` names: "sqlite:path" or
 // a PostgreSQL DSN.
 func OpenStore(ctx context.Context, dsn string) (Store, error) {
@@ -119,6 +125,12 @@ func Start(ctx context.Context, cfg *bot.Config, opt Options) (*Instance, error)
 	store, err := OpenStore(ctx, cfg.Store)
 	if err != nil {
 		return nil, err
+	}
+	if w, ok := store.(intakeWarmer); ok {
+		if err := w.WarmIntake(ctx); err != nil {
+			store.Close()
+			return nil, err
+		}
 	}
 	in, err := Wire(ctx, cfg, store, opt)
 	if err != nil {

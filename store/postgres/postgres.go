@@ -24,6 +24,7 @@ var migrations embed.FS
 // DB is the store on PostgreSQL (Ports gives bot.Store).
 type DB struct {
 	*sqldb.DB
+	intake *sql.DB // the intake's pool, also in sqldb.DB, kept here for WarmIntake
 }
 
 // migrationLock is the advisory lock key replicas take while migrating,
@@ -71,7 +72,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 	intake := stdlib.OpenDB(*cfg)
 	intake.SetMaxOpenConns(intakeConns)
 	intake.SetMaxIdleConns(intakeConns)
-	// Kept open, once warm (below): a burst of acks after a quiet spell
+	// Kept open, once warm (WarmIntake): a burst of acks after a quiet spell
 	// must not pay for connecting.
 	intake.SetConnMaxIdleTime(0)
 	s := &DB{sqldb.New(db, sqldb.Dialect{
@@ -84,21 +85,27 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		// Not pulled up into the insert's own projection (it is volatile),
 		// so it runs before the row, and its id, is made.
 		ShareGate: fmt.Sprintf("(SELECT pg_advisory_xact_lock_shared(%d, hashtext(?::text || '/' || ?::text))) AS gate", gateLockClass),
-	})}
+	}), intake}
 	s.SetIntakePool(intake)
 	if err := s.Migrate(ctx, migrations, "migration"); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("migrate postgres: %w", err)
-	}
-	if err := warm(ctx, intake, intakeConns); err != nil {
-		s.Close()
-		return nil, fmt.Errorf("connect to postgres %s@%s/%s: %w", cfg.User, cfg.Host, cfg.Database, err)
 	}
 	return s, nil
 }
 
 // intakeTables are the tables an ack reads or writes.
 var intakeTables = []string{"deployments", "webhook_deliveries", "env_locks", "approvals", "pull_request_heads"}
+
+// WarmIntake opens the intake's connections before the first ack needs
+// them (see warm). Only a process that serves needs it: a CLI command
+// never uses the intake's pool, and opens none of its connections.
+func (s *DB) WarmIntake(ctx context.Context) error {
+	if err := warm(ctx, s.intake, intakeConns); err != nil {
+		return fmt.Errorf("warm the intake's connections to postgres: %w", err)
+	}
+	return nil
+}
 
 // warm opens n connections of db at once and leaves them idle in it, each
 // having planned a read of every table an ack touches: a new PostgreSQL
